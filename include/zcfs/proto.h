@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * zcfs wire protocol: every message, status code and limit on the wire.
+ *
+ * All integers are little-endian.  Every message is one frame:
+ *
+ *   frame header (ZC_HDR_LEN bytes)
+ *     magic:32 type:16 flags:16 status:32 len:32 xid:64
+ *   payload (len bytes)
+ *
+ * A request and its response share type and xid; the response has
+ * ZC_F_RESP set in flags and a zc_status in status.  A response with a
+ * non-zero status carries no payload.
+ *
+ * Strings are name_len:16 followed by the bytes, no terminator.
+ * "attr" below is the ZC_ATTR_LEN-byte block described at struct zc_attr.
+ * "loc" is a chunk location: chunk_id:64 version:32 nrep:8 then nrep times
+ * (cs_id:32 ip:32 port:16) with ip in network byte order.
+ */
+#ifndef ZCFS_PROTO_H
+#define ZCFS_PROTO_H
+
+#include <stdint.h>
+
+#define ZC_MAGIC	0x3146435aU	/* "ZCF1" */
+#define ZC_HDR_LEN	24
+#define ZC_F_RESP	0x0001
+
+/* Limits checked on every frame received. */
+#define ZC_MAX_IO	(1U << 20)		/* largest READ/WRITE payload */
+#define ZC_MAX_META	(4U << 20)		/* largest non-data payload */
+#define ZC_MAX_FRAME	(ZC_MAX_META)		/* payload limit of any frame */
+#define ZC_MAX_NAME	255
+#define ZC_MAX_PATH	4096
+#define ZC_MAX_REPLICAS	8
+
+#define ZC_CHUNK_SIZE	(64ULL << 20)
+#define ZC_BLOCK_SIZE	(64U << 10)		/* one CRC32C per block */
+#define ZC_BLOCKS_PER_CHUNK (ZC_CHUNK_SIZE / ZC_BLOCK_SIZE)
+#define ZC_ROOT_INO	1
+
+enum zc_type {
+	/* client -> mds (CLTOMA) */
+	ZC_CLTOMA_LOOKUP = 1,	/* parent:64 name -> attr */
+	ZC_CLTOMA_GETATTR,	/* ino:64 -> attr */
+	ZC_CLTOMA_SETATTR,	/* ino:64 valid:32 mode:32 uid:32 gid:32 size:64
+				   atime_s:64 atime_ns:32 mtime_s:64 mtime_ns:32
+				   -> attr (ZC_SET_* bits in valid) */
+	ZC_CLTOMA_MKNOD,	/* parent:64 mode:32 uid:32 gid:32 rdev:32 name
+				   -> attr (regular files, fifos, sockets, dirs) */
+	ZC_CLTOMA_SYMLINK,	/* parent:64 uid:32 gid:32 name target -> attr */
+	ZC_CLTOMA_LINK,		/* ino:64 newparent:64 name -> attr */
+	ZC_CLTOMA_UNLINK,	/* parent:64 name -> () */
+	ZC_CLTOMA_RMDIR,	/* parent:64 name -> () */
+	ZC_CLTOMA_RENAME,	/* parent:64 name newparent:64 newname flags:32
+				   -> () */
+	ZC_CLTOMA_READLINK,	/* ino:64 -> target */
+	ZC_CLTOMA_READDIR,	/* ino:64 cookie:64 max:32 -> count:32 then count
+				   times (cookie:64 name attr) */
+	ZC_CLTOMA_STATFS,	/* () -> total:64 free:64 files:64 */
+	ZC_CLTOMA_CHUNK_GET,	/* ino:64 idx:32 -> size:64 loc (chunk_id 0 = hole) */
+	ZC_CLTOMA_CHUNK_ALLOC,	/* ino:64 idx:32 -> size:64 loc */
+	ZC_CLTOMA_SETSIZE,	/* ino:64 size:64 mtime_s:64 mtime_ns:32
+				   -> attr; grows only (a write's end) */
+	ZC_CLTOMA_TRUNC_PREP,	/* ino:64 size:64 -> loc of chunk holding size */
+	ZC_CLTOMA_STATS,	/* client counters: id string, n:16 then
+				   n times (name value:64) -> () */
+	ZC_CLTOMA_STATUS,	/* () -> text (the cluster's state, one JSON object) */
+
+	/* chunk server -> mds (CSTOMA) */
+	ZC_CSTOMA_REGISTER = 64, /* uuid(16 bytes) ip:32 port:16 total:64 free:64
+				   -> cs_id:32 */
+	ZC_CSTOMA_HEARTBEAT,	/* cs_id:32 total:64 free:64 nchunks:32
+				   -> n:32 then n times chunk_id:64 (delete) */
+	ZC_CSTOMA_REPORT,	/* cs_id:32 n:32 then n times (chunk_id:64 version:32)
+				   -> n:32 then n times chunk_id:64 (delete) */
+
+	/* client -> chunk server (CLTOCS) */
+	ZC_CLTOCS_READ = 128,	/* chunk_id:64 version:32 off:32 len:32
+				   -> raw bytes (≤ len; fewer = past the chunk's end) */
+	ZC_CLTOCS_WRITE,	/* chunk_id:64 version:32 off:32 len:32 then len bytes
+				   -> () ; creates the chunk if missing */
+	ZC_CLTOCS_TRUNCATE,	/* chunk_id:64 version:32 len:32 -> () */
+	ZC_CLTOCS_FSYNC,	/* chunk_id:64 -> () */
+
+	ZC_TYPE_MAX
+};
+
+/* SETATTR valid bits */
+#define ZC_SET_MODE	0x01
+#define ZC_SET_UID	0x02
+#define ZC_SET_GID	0x04
+#define ZC_SET_SIZE	0x08
+#define ZC_SET_ATIME	0x10
+#define ZC_SET_MTIME	0x20
+#define ZC_SET_ATIME_NOW 0x40
+#define ZC_SET_MTIME_NOW 0x80
+
+/* RENAME flags (as renameat2) */
+#define ZC_RENAME_NOREPLACE 1
+#define ZC_RENAME_EXCHANGE  2
+
+/* Wire status codes: kept apart from errno, converted in zc_status_errno(). */
+enum zc_status {
+	ZC_OK = 0,
+	ZC_ST_NOENT,
+	ZC_ST_EXIST,
+	ZC_ST_NOTDIR,
+	ZC_ST_ISDIR,
+	ZC_ST_NOTEMPTY,
+	ZC_ST_INVAL,		/* malformed request */
+	ZC_ST_NOSPACE,
+	ZC_ST_IO,
+	ZC_ST_CRC,		/* stored data failed its checksum */
+	ZC_ST_STALE,		/* chunk version mismatch */
+	ZC_ST_NOCS,		/* no chunk server available */
+	ZC_ST_NAMETOOLONG,
+	ZC_ST_PERM,
+	ZC_ST_NOTSUP,
+	ZC_ST_FBIG,
+	ZC_ST_MAX
+};
+
+/*
+ * attr block, ZC_ATTR_LEN bytes:
+ * ino:64 mode:32 nlink:32 uid:32 gid:32 rdev:32 size:64
+ * atime_s:64 atime_ns:32 mtime_s:64 mtime_ns:32 ctime_s:64 ctime_ns:32
+ */
+#define ZC_ATTR_LEN 80
+
+#endif

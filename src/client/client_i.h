@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* FUSE client internals. */
+#ifndef ZC_CLIENT_I_H
+#define ZC_CLIENT_I_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/wire.h"
+#include "rpc/rpc.h"
+
+/* Counters reported to the mds every second and shown by `zcfs status`. */
+struct zc_counters {
+	atomic_ullong meta_ops, reads, read_bytes, writes, write_bytes, errors;
+	atomic_ullong read_copy_bytes;	/* replied through user memory */
+	atomic_ullong read_zero_bytes;	/* holes and chunk tails */
+	atomic_ullong read_retries;
+	atomic_ullong rq_le4k, rq_le64k, rq_le256k, rq_le1m;	/* reads by size */
+};
+
+struct zc_client {
+	struct sockaddr_in mds;
+	char mds_str[64];
+	bool zerocopy;
+	double attr_timeout, entry_timeout;
+	char id[96];
+	struct zc_counters n;
+};
+
+extern struct zc_client zc_cl;
+
+/* Per-inode state for open files, shared by every handle of the inode. */
+struct zc_ocache {
+	struct zc_loc loc;
+	bool valid;
+	bool dirty;		/* written since the last fsync */
+};
+
+struct zc_inode {
+	uint64_t ino;
+	int opens;
+	pthread_mutex_t lock;
+	uint64_t size;		/* as this client knows it */
+	bool size_dirty;	/* grown by writes, not yet told to the mds */
+	int64_t mtime_s;
+	uint32_t mtime_ns;
+	uint32_t nlocs;
+	struct zc_ocache *locs;	/* by chunk index */
+	struct zc_inode *next;
+};
+
+/* mount.c */
+/* Runs a call to the mds and waits.  Returns 0 or -errno; on 0 the caller
+ * frees call->resp with zc_call_free_resp(). */
+int zc_mds_call(uint16_t type, const void *req, size_t len, struct zc_call *call);
+void zc_attr_to_stat(const struct zc_attr *a, struct stat *st);
+
+/* io.c */
+struct zc_inode *zc_inode_open(uint64_t ino, uint64_t size);
+/* The open inode, referenced (zc_inode_close() it), or NULL. */
+struct zc_inode *zc_inode_find(uint64_t ino);
+void zc_inode_close(struct zc_inode *in);
+/* Pushes a size grown by writes to the mds.  Returns 0 or -errno. */
+int zc_inode_flush_size(struct zc_inode *in);
+/* Shrinks or grows the file: truncates the chunk at the new end on its
+ * chunk servers, then sets the size at the mds.  Returns 0 or -errno. */
+int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out);
+void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
+void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off);
+int zc_io_fsync(struct zc_inode *in);
+
+#endif

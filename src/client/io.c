@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: MIT
+/*
+ * File data: the read path (FUSE read -> segments -> READ calls to chunk
+ * servers -> one reply), writes, truncate and fsync.
+ *
+ * A read is split at chunk boundaries into segments.  Each data segment is
+ * a READ call whose response payload lands in the reply buffer at the
+ * segment's place; holes and bytes past a chunk's end are zeros.  The calls
+ * run concurrently and the last one to complete sends the reply, on the
+ * receiver thread, so a FUSE worker never waits for a chunk server.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "client_i.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define INODE_BUCKETS 256
+#define BUF_POOL 32
+#define READ_TIMEOUT_MS 20000
+
+static pthread_mutex_t inodes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zc_inode *inodes[INODE_BUCKETS];
+
+/* ---- open inodes ---- */
+
+struct zc_inode *zc_inode_open(uint64_t ino, uint64_t size)
+{
+	struct zc_inode *in;
+
+	pthread_mutex_lock(&inodes_lock);
+	for (in = inodes[ino % INODE_BUCKETS]; in; in = in->next)
+		if (in->ino == ino)
+			break;
+	if (!in) {
+		in = calloc(1, sizeof(*in));
+		if (!in)
+			goto out;
+		in->ino = ino;
+		pthread_mutex_init(&in->lock, NULL);
+		in->next = inodes[ino % INODE_BUCKETS];
+		inodes[ino % INODE_BUCKETS] = in;
+	}
+	pthread_mutex_lock(&in->lock);
+	/* Close-to-open: what the mds says at open wins, unless this client
+	 * has grown the file and not told the mds yet. */
+	if (!in->size_dirty)
+		in->size = size;
+	/* Layouts may have changed since the last open. */
+	for (uint32_t i = 0; i < in->nlocs; i++)
+		if (!in->locs[i].dirty)
+			in->locs[i].valid = false;
+	pthread_mutex_unlock(&in->lock);
+	in->opens++;
+out:
+	pthread_mutex_unlock(&inodes_lock);
+	return in;
+}
+
+struct zc_inode *zc_inode_find(uint64_t ino)
+{
+	struct zc_inode *in;
+
+	pthread_mutex_lock(&inodes_lock);
+	for (in = inodes[ino % INODE_BUCKETS]; in; in = in->next)
+		if (in->ino == ino)
+			break;
+	if (in)
+		in->opens++;
+	pthread_mutex_unlock(&inodes_lock);
+	return in;
+}
+
+void zc_inode_close(struct zc_inode *in)
+{
+	struct zc_inode **pp;
+
+	pthread_mutex_lock(&inodes_lock);
+	if (--in->opens > 0) {
+		pthread_mutex_unlock(&inodes_lock);
+		return;
+	}
+	for (pp = &inodes[in->ino % INODE_BUCKETS]; *pp != in; pp = &(*pp)->next)
+		;
+	*pp = in->next;
+	pthread_mutex_unlock(&inodes_lock);
+	pthread_mutex_destroy(&in->lock);
+	free(in->locs);
+	free(in);
+}
+
+int zc_inode_flush_size(struct zc_inode *in)
+{
+	uint8_t req[32];
+	struct zc_cur c = zc_cur_init(req, sizeof(req));
+	struct zc_call call;
+	int err;
+
+	pthread_mutex_lock(&in->lock);
+	if (!in->size_dirty) {
+		pthread_mutex_unlock(&in->lock);
+		return 0;
+	}
+	zc_put_u64(&c, in->ino);
+	zc_put_u64(&c, in->size);
+	zc_put_u64(&c, in->mtime_s);
+	zc_put_u32(&c, in->mtime_ns);
+	in->size_dirty = false;
+	pthread_mutex_unlock(&in->lock);
+	err = zc_mds_call(ZC_CLTOMA_SETSIZE, req, c.pos, &call);
+	if (err) {
+		pthread_mutex_lock(&in->lock);
+		in->size_dirty = true;
+		pthread_mutex_unlock(&in->lock);
+		return err;
+	}
+	zc_call_free_resp(&call);
+	return 0;
+}
+
+/* ---- chunk locations ---- */
+
+/* Copies the location of chunk idx into *l, asking the mds (and with
+ * alloc, creating the chunk) when it is not cached.  Returns 0 or -errno. */
+static int get_loc(struct zc_inode *in, uint32_t idx, bool alloc, struct zc_loc *l)
+{
+	uint8_t req[16];
+	struct zc_cur c = zc_cur_init(req, sizeof(req));
+	struct zc_call call;
+	int err;
+
+	pthread_mutex_lock(&in->lock);
+	if (idx < in->nlocs && in->locs[idx].valid && (in->locs[idx].loc.id || !alloc)) {
+		*l = in->locs[idx].loc;
+		pthread_mutex_unlock(&in->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&in->lock);
+
+	zc_put_u64(&c, in->ino);
+	zc_put_u32(&c, idx);
+	err = zc_mds_call(alloc ? ZC_CLTOMA_CHUNK_ALLOC : ZC_CLTOMA_CHUNK_GET, req, c.pos, &call);
+	if (err)
+		return err;
+	c = zc_cur_init(call.resp, call.resp_len);
+	zc_get_u64(&c);	/* the size at the mds; ours is at least as new */
+	zc_get_loc(&c, l);
+	zc_call_free_resp(&call);
+	if (c.err || (l->id && !l->nrep)) {
+		zc_err("client: bad chunk location for inode %" PRIu64 " chunk %u", in->ino, idx);
+		return -EIO;
+	}
+	pthread_mutex_lock(&in->lock);
+	if (idx >= in->nlocs) {
+		uint32_t n = ZC_MAX(idx + 1, in->nlocs * 2);
+		struct zc_ocache *nl = realloc(in->locs, n * sizeof(*nl));
+
+		if (!nl) {
+			pthread_mutex_unlock(&in->lock);
+			return 0;	/* not cached, still correct */
+		}
+		memset(nl + in->nlocs, 0, (n - in->nlocs) * sizeof(*nl));
+		in->locs = nl;
+		in->nlocs = n;
+	}
+	in->locs[idx].loc = *l;
+	in->locs[idx].valid = true;
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+static void forget_locs(struct zc_inode *in, uint32_t from)
+{
+	pthread_mutex_lock(&in->lock);
+	for (uint32_t i = from; i < in->nlocs; i++)
+		in->locs[i].valid = in->locs[i].dirty = false;
+	pthread_mutex_unlock(&in->lock);
+}
+
+static struct zc_conn *replica_conn(const struct zc_replica *r, int *err)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(r->port) };
+
+	sa.sin_addr.s_addr = r->ip;
+	return zc_conn_get(&sa, err);
+}
+
+/* ---- read buffers: page-aligned, kept for reuse ---- */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *pool[BUF_POOL];
+static int npool;
+
+static void *buf_get(void)
+{
+	void *b = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	if (npool)
+		b = pool[--npool];
+	pthread_mutex_unlock(&pool_lock);
+	/* Page-aligned: the kernel copies into misaligned buffers several
+	 * times slower (DESIGN.md). */
+	if (!b && posix_memalign(&b, 4096, ZC_MAX_IO))
+		b = NULL;
+	return b;
+}
+
+static void buf_put(void *b)
+{
+	pthread_mutex_lock(&pool_lock);
+	if (npool < BUF_POOL) {
+		pool[npool++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	free(b);
+}
+
+/* ---- the read path ---- */
+
+struct rd;
+
+struct seg {
+	struct zc_call call;
+	struct rd *rd;
+	struct zc_inode *in;
+	struct zc_loc loc;
+	uint32_t coff;		/* offset in the chunk */
+	uint32_t pos, len;	/* place in the reply */
+	int tries;
+	uint8_t call_args[24];	/* the READ's arguments */
+};
+
+struct rd {
+	fuse_req_t req;
+	uint8_t *buf;
+	size_t size;
+	atomic_int pending;	/* segments in flight, plus one while issuing */
+	atomic_int err;
+	int nseg;
+	struct seg seg[];
+};
+
+static void rd_finish(struct rd *rd)
+{
+	int err = atomic_load(&rd->err);
+
+	if (err) {
+		zc_cl.n.errors++;
+		fuse_reply_err(rd->req, -err);
+	} else {
+		zc_cl.n.read_copy_bytes += rd->size;
+		fuse_reply_buf(rd->req, (const char *)rd->buf, rd->size);
+	}
+	buf_put(rd->buf);
+	free(rd);
+}
+
+static void rd_put(struct rd *rd)
+{
+	if (atomic_fetch_sub(&rd->pending, 1) == 1)
+		rd_finish(rd);
+}
+
+static void seg_done(struct zc_call *call);
+
+/* Sends the segment's READ to its next replica.  Returns 0 if a call is
+ * in flight (seg_done will run), else -errno. */
+static int seg_issue(struct seg *s)
+{
+	int err = -EIO;
+
+	while (s->tries < s->loc.nrep) {
+		const struct zc_replica *r = &s->loc.rep[s->tries++];
+		struct zc_conn *conn = replica_conn(r, &err);
+
+		if (!conn)
+			continue;
+		err = zc_call_start(conn, &s->call);
+		zc_conn_put(conn);
+		if (!err)
+			return 0;
+	}
+	return err;
+}
+
+static void seg_done(struct zc_call *call)
+{
+	struct seg *s = (struct seg *)call;
+	struct rd *rd = s->rd;
+
+	if (!call->err) {
+		/* Fewer bytes than asked: the chunk ends there; the rest is a
+		 * hole inside the file and reads as zeros. */
+		if (call->resp_len < s->len) {
+			memset(rd->buf + s->pos + call->resp_len, 0, s->len - call->resp_len);
+			zc_cl.n.read_zero_bytes += s->len - call->resp_len;
+		}
+		rd_put(rd);
+		return;
+	}
+	zc_warn("client: read of chunk %016" PRIx64 " (%u bytes at %u) from replica %d/%d: %s",
+		s->loc.id, s->len, s->coff, s->tries, s->loc.nrep, strerror(-call->err));
+	if (s->tries < s->loc.nrep) {
+		zc_cl.n.read_retries++;
+		if (!seg_issue(s))
+			return;
+	}
+	atomic_store(&rd->err, -EIO);
+	rd_put(rd);
+}
+
+void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
+{
+	uint64_t fsize;
+	size_t pos = 0;
+	int nseg, err = 0;
+	struct rd *rd;
+
+	zc_cl.n.reads++;
+	if (size <= 4096)
+		zc_cl.n.rq_le4k++;
+	else if (size <= 65536)
+		zc_cl.n.rq_le64k++;
+	else if (size <= 262144)
+		zc_cl.n.rq_le256k++;
+	else
+		zc_cl.n.rq_le1m++;
+	pthread_mutex_lock(&in->lock);
+	fsize = in->size;
+	pthread_mutex_unlock(&in->lock);
+	if (off < 0 || (uint64_t)off >= fsize || !size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	size = ZC_MIN(size, ZC_MIN((uint64_t)ZC_MAX_IO, fsize - off));
+	nseg = (int)(((off + size - 1) / ZC_CHUNK_SIZE) - (off / ZC_CHUNK_SIZE)) + 1;
+	rd = calloc(1, sizeof(*rd) + nseg * sizeof(rd->seg[0]));
+	if (!rd || !(rd->buf = buf_get())) {
+		free(rd);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rd->req = req;
+	rd->size = size;
+	atomic_init(&rd->pending, 1);
+	zc_cl.n.read_bytes += size;
+	for (int i = 0; i < nseg && !err; i++) {
+		uint64_t at = off + pos;
+		struct seg *s = &rd->seg[i];
+		struct zc_cur c;
+
+		s->rd = rd;
+		s->in = in;
+		s->pos = pos;
+		s->coff = at % ZC_CHUNK_SIZE;
+		s->len = ZC_MIN(size - pos, ZC_CHUNK_SIZE - s->coff);
+		pos += s->len;
+		err = get_loc(in, at / ZC_CHUNK_SIZE, false, &s->loc);
+		if (err)
+			break;
+		if (!s->loc.id) {	/* a hole */
+			memset(rd->buf + s->pos, 0, s->len);
+			zc_cl.n.read_zero_bytes += s->len;
+			continue;
+		}
+		s->call.type = ZC_CLTOCS_READ;
+		s->call.dest = rd->buf + s->pos;
+		s->call.dest_cap = s->len;
+		s->call.timeout_ms = READ_TIMEOUT_MS;
+		s->call.done = seg_done;
+		c = zc_cur_init(s->call_args, sizeof(s->call_args));
+		zc_put_u64(&c, s->loc.id);
+		zc_put_u32(&c, s->loc.version);
+		zc_put_u32(&c, s->coff);
+		zc_put_u32(&c, s->len);
+		s->call.req[0] = (struct iovec){ s->call_args, c.pos };
+		atomic_fetch_add(&rd->pending, 1);
+		err = seg_issue(s);
+		if (err)
+			atomic_fetch_sub(&rd->pending, 1);
+	}
+	if (err)
+		atomic_store(&rd->err, err == -ENOENT ? -EIO : err);
+	rd_put(rd);
+}
+
+/* ---- writes ---- */
+
+/* Writes one piece inside one chunk to every replica of the chunk. */
+static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const char *buf,
+		       uint32_t len)
+{
+	uint8_t args[24];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_loc l;
+	int err = get_loc(in, idx, true, &l);
+
+	if (err)
+		return err;
+	zc_put_u64(&c, l.id);
+	zc_put_u32(&c, l.version);
+	zc_put_u32(&c, coff);
+	zc_put_u32(&c, len);
+	for (int i = 0; i < l.nrep; i++) {
+		struct zc_call call = { .type = ZC_CLTOCS_WRITE };
+		struct zc_conn *conn = replica_conn(&l.rep[i], &err);
+
+		if (!conn)
+			break;
+		call.req[0] = (struct iovec){ args, c.pos };
+		call.req[1] = (struct iovec){ (void *)buf, len };
+		err = zc_call_sync(conn, &call);
+		zc_call_free_resp(&call);
+		zc_conn_put(conn);
+		if (err) {
+			zc_warn("client: write of chunk %016" PRIx64 " to %s: %s", l.id,
+				zc_conn_name(conn), strerror(-err));
+			break;
+		}
+	}
+	if (err)
+		return -EIO;
+	pthread_mutex_lock(&in->lock);
+	if (idx < in->nlocs)
+		in->locs[idx].dirty = true;
+	pthread_mutex_unlock(&in->lock);
+	return 0;
+}
+
+void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off)
+{
+	struct timespec now;
+	size_t done = 0;
+	int err = 0;
+
+	zc_cl.n.writes++;
+	if (off < 0 || (uint64_t)off + size > (1ULL << 50)) {
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	while (done < size) {
+		uint64_t at = off + done;
+		uint32_t coff = at % ZC_CHUNK_SIZE;
+		uint32_t n = ZC_MIN(size - done, ZC_CHUNK_SIZE - coff);
+
+		err = write_piece(in, at / ZC_CHUNK_SIZE, coff, buf + done, n);
+		if (err)
+			break;
+		done += n;
+	}
+	if (done) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		pthread_mutex_lock(&in->lock);
+		if ((uint64_t)off + done > in->size) {
+			in->size = off + done;
+			in->size_dirty = true;
+		}
+		in->mtime_s = now.tv_sec;
+		in->mtime_ns = now.tv_nsec;
+		pthread_mutex_unlock(&in->lock);
+		zc_cl.n.write_bytes += done;
+	}
+	if (err && !done) {
+		zc_cl.n.errors++;
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fuse_reply_write(req, done);
+}
+
+/* Sends one argument block to every replica of a chunk. */
+static int to_replicas(const struct zc_loc *l, uint16_t type, const void *args, size_t len)
+{
+	int err = 0;
+
+	for (int i = 0; i < l->nrep && !err; i++) {
+		struct zc_call call = { .type = type };
+		struct zc_conn *conn = replica_conn(&l->rep[i], &err);
+
+		if (!conn)
+			break;
+		call.req[0] = (struct iovec){ (void *)args, len };
+		err = zc_call_sync(conn, &call);
+		zc_call_free_resp(&call);
+		if (err)
+			zc_warn("client: request %u on chunk %016" PRIx64 " at %s: %s", type, l->id,
+				zc_conn_name(conn), strerror(-err));
+		zc_conn_put(conn);
+	}
+	return err;
+}
+
+int zc_io_fsync(struct zc_inode *in)
+{
+	int err = 0;
+
+	for (uint32_t i = 0; !err; i++) {
+		struct zc_loc l;
+		uint8_t args[8];
+		struct zc_cur c = zc_cur_init(args, sizeof(args));
+
+		pthread_mutex_lock(&in->lock);
+		if (i >= in->nlocs) {
+			pthread_mutex_unlock(&in->lock);
+			break;
+		}
+		if (!in->locs[i].dirty || !in->locs[i].valid) {
+			pthread_mutex_unlock(&in->lock);
+			continue;
+		}
+		l = in->locs[i].loc;
+		in->locs[i].dirty = false;
+		pthread_mutex_unlock(&in->lock);
+		zc_put_u64(&c, l.id);
+		err = to_replicas(&l, ZC_CLTOCS_FSYNC, args, c.pos);
+		if (err) {
+			pthread_mutex_lock(&in->lock);
+			in->locs[i].dirty = true;
+			pthread_mutex_unlock(&in->lock);
+		}
+	}
+	if (!err)
+		err = zc_inode_flush_size(in);
+	return err ? -EIO : 0;
+}
+
+int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out)
+{
+	struct zc_inode *in = zc_inode_find(ino);
+	uint8_t req[96];
+	struct zc_cur c = zc_cur_init(req, sizeof(req));
+	struct zc_call call;
+	struct zc_loc l;
+	int err;
+
+	/* Tell the mds what was written first, so that its size is the one we
+	 * cut from. */
+	if (in && (err = zc_inode_flush_size(in)))
+		goto out_put;
+	zc_put_u64(&c, ino);
+	zc_put_u64(&c, size);
+	if ((err = zc_mds_call(ZC_CLTOMA_TRUNC_PREP, req, c.pos, &call)))
+		goto out_put;
+	c = zc_cur_init(call.resp, call.resp_len);
+	zc_get_loc(&c, &l);
+	zc_call_free_resp(&call);
+	if (c.err) {
+		err = -EIO;
+		goto out_put;
+	}
+	if (l.id) {
+		/* Cut the chunk holding the new end before the size moves, so that
+		 * growing the file later never shows bytes from before the cut. */
+		c = zc_cur_init(req, sizeof(req));
+		zc_put_u64(&c, l.id);
+		zc_put_u32(&c, l.version);
+		zc_put_u32(&c, size % ZC_CHUNK_SIZE);
+		if ((err = to_replicas(&l, ZC_CLTOCS_TRUNCATE, req, c.pos))) {
+			err = -EIO;
+			goto out_put;
+		}
+	}
+	c = zc_cur_init(req, sizeof(req));
+	zc_put_u64(&c, ino);
+	zc_put_u32(&c, ZC_SET_SIZE);
+	zc_put_u32(&c, 0);
+	zc_put_u32(&c, 0);
+	zc_put_u32(&c, 0);
+	zc_put_u64(&c, size);
+	zc_put_u64(&c, 0);
+	zc_put_u32(&c, 0);
+	zc_put_u64(&c, 0);
+	zc_put_u32(&c, 0);
+	if ((err = zc_mds_call(ZC_CLTOMA_SETATTR, req, c.pos, &call)))
+		goto out_put;
+	c = zc_cur_init(call.resp, call.resp_len);
+	zc_get_attr(&c, out);
+	zc_call_free_resp(&call);
+	if (c.err) {
+		err = -EIO;
+		goto out_put;
+	}
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		in->size = size;
+		in->size_dirty = false;
+		pthread_mutex_unlock(&in->lock);
+		forget_locs(in, (size + ZC_CHUNK_SIZE - 1) / ZC_CHUNK_SIZE);
+	}
+out_put:
+	if (in)
+		zc_inode_close(in);
+	return err;
+}

@@ -1,0 +1,777 @@
+// SPDX-License-Identifier: MIT
+/*
+ * zcfs mount: the FUSE client (libfuse 3 low-level API).  Metadata
+ * operations are one call to the mds each; file data goes through io.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "client_i.h"
+#include "common/log.h"
+#include "common/util.h"
+
+struct zc_client zc_cl = { .attr_timeout = 1.0, .entry_timeout = 1.0, .zerocopy = false };
+
+int zc_mds_call(uint16_t type, const void *req, size_t len, struct zc_call *call)
+{
+	struct zc_conn *conn;
+	int err;
+
+	memset(call, 0, sizeof(*call));
+	call->type = type;
+	call->req[0] = (struct iovec){ (void *)req, len };
+	zc_cl.n.meta_ops++;
+	conn = zc_conn_get(&zc_cl.mds, &err);
+	if (!conn)
+		return err == -EHOSTUNREACH || err == -ECONNREFUSED ? -EIO : err;
+	err = zc_call_sync(conn, call);
+	zc_conn_put(conn);
+	if (err == -ECONNRESET || err == -ETIMEDOUT || err == -ENOTCONN)
+		err = -EIO;
+	return err;
+}
+
+void zc_attr_to_stat(const struct zc_attr *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = a->size;
+	st->st_blksize = 65536;
+	st->st_blocks = (a->size + 511) / 512;
+	st->st_atim.tv_sec = a->atime_s;
+	st->st_atim.tv_nsec = a->atime_ns;
+	st->st_mtim.tv_sec = a->mtime_s;
+	st->st_mtim.tv_nsec = a->mtime_ns;
+	st->st_ctim.tv_sec = a->ctime_s;
+	st->st_ctim.tv_nsec = a->ctime_ns;
+}
+
+/* A size this client wrote but has not told the mds yet counts. */
+static void merge_local(struct zc_attr *a)
+{
+	struct zc_inode *in = zc_inode_find(a->ino);
+
+	if (!in)
+		return;
+	pthread_mutex_lock(&in->lock);
+	if (in->size_dirty && in->size > a->size) {
+		a->size = in->size;
+		a->mtime_s = in->mtime_s;
+		a->mtime_ns = in->mtime_ns;
+	}
+	pthread_mutex_unlock(&in->lock);
+	zc_inode_close(in);
+}
+
+static void reply_err(fuse_req_t req, int err)
+{
+	if (err && err != -ENOENT && err != -EEXIST && err != -ENOTEMPTY)
+		zc_cl.n.errors++;
+	fuse_reply_err(req, -err);
+}
+
+/* Runs a call whose answer is an attr and replies with an entry. */
+static void entry_call(fuse_req_t req, uint16_t type, const void *args, size_t len)
+{
+	struct fuse_entry_param e = { .generation = 1 };
+	struct zc_call call;
+	struct zc_attr a;
+	struct zc_cur c;
+	int err = zc_mds_call(type, args, len, &call);
+
+	if (err) {
+		if (err == -ENOENT && type == ZC_CLTOMA_LOOKUP) {
+			/* negative entry, cached like a positive one */
+			e.entry_timeout = zc_cl.entry_timeout;
+			fuse_reply_entry(req, &e);
+			return;
+		}
+		reply_err(req, err);
+		return;
+	}
+	c = zc_cur_init(call.resp, call.resp_len);
+	zc_get_attr(&c, &a);
+	zc_call_free_resp(&call);
+	if (c.err) {
+		reply_err(req, -EIO);
+		return;
+	}
+	merge_local(&a);
+	e.ino = a.ino;
+	e.attr_timeout = zc_cl.attr_timeout;
+	e.entry_timeout = zc_cl.entry_timeout;
+	zc_attr_to_stat(&a, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static void attr_reply(fuse_req_t req, struct zc_call *call)
+{
+	struct zc_cur c = zc_cur_init(call->resp, call->resp_len);
+	struct zc_attr a;
+	struct stat st;
+
+	zc_get_attr(&c, &a);
+	zc_call_free_resp(call);
+	if (c.err) {
+		reply_err(req, -EIO);
+		return;
+	}
+	merge_local(&a);
+	zc_attr_to_stat(&a, &st);
+	fuse_reply_attr(req, &st, zc_cl.attr_timeout);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	uint8_t args[8 + 2 + ZC_MAX_NAME];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+
+	if (strlen(name) > ZC_MAX_NAME) {
+		reply_err(req, -ENAMETOOLONG);
+		return;
+	}
+	zc_put_u64(&c, parent);
+	zc_put_str(&c, name, strlen(name));
+	entry_call(req, ZC_CLTOMA_LOOKUP, args, c.pos);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	uint8_t args[8];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	int err;
+
+	(void)fi;
+	zc_put_u64(&c, ino);
+	err = zc_mds_call(ZC_CLTOMA_GETATTR, args, c.pos, &call);
+	if (err)
+		reply_err(req, err);
+	else
+		attr_reply(req, &call);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
+		       struct fuse_file_info *fi)
+{
+	uint8_t args[96];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	struct zc_attr a;
+	uint32_t valid = 0;
+	int err;
+
+	(void)fi;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		err = zc_io_truncate(ino, st->st_size, &a);
+		if (err) {
+			reply_err(req, err);
+			return;
+		}
+		to_set &= ~FUSE_SET_ATTR_SIZE;
+		if (!to_set) {
+			struct stat out;
+
+			zc_attr_to_stat(&a, &out);
+			fuse_reply_attr(req, &out, zc_cl.attr_timeout);
+			return;
+		}
+	}
+	if (to_set & FUSE_SET_ATTR_MODE)
+		valid |= ZC_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		valid |= ZC_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		valid |= ZC_SET_GID;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		valid |= (to_set & FUSE_SET_ATTR_ATIME_NOW) ? ZC_SET_ATIME_NOW : ZC_SET_ATIME;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		valid |= (to_set & FUSE_SET_ATTR_MTIME_NOW) ? ZC_SET_MTIME_NOW : ZC_SET_MTIME;
+	zc_put_u64(&c, ino);
+	zc_put_u32(&c, valid);
+	zc_put_u32(&c, st->st_mode);
+	zc_put_u32(&c, st->st_uid);
+	zc_put_u32(&c, st->st_gid);
+	zc_put_u64(&c, 0);
+	zc_put_u64(&c, st->st_atim.tv_sec);
+	zc_put_u32(&c, st->st_atim.tv_nsec);
+	zc_put_u64(&c, st->st_mtim.tv_sec);
+	zc_put_u32(&c, st->st_mtim.tv_nsec);
+	err = zc_mds_call(ZC_CLTOMA_SETATTR, args, c.pos, &call);
+	if (err)
+		reply_err(req, err);
+	else
+		attr_reply(req, &call);
+}
+
+static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	uint8_t args[8 + 16 + 2 + ZC_MAX_NAME];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct fuse_entry_param e = { .generation = 1 };
+	struct zc_call call;
+	struct zc_attr a;
+	int err;
+
+	if (strlen(name) > ZC_MAX_NAME) {
+		reply_err(req, -ENAMETOOLONG);
+		return;
+	}
+	zc_put_u64(&c, parent);
+	zc_put_u32(&c, mode & ~ctx->umask);
+	zc_put_u32(&c, ctx->uid);
+	zc_put_u32(&c, ctx->gid);
+	zc_put_u32(&c, rdev);
+	zc_put_str(&c, name, strlen(name));
+	if (!fi) {
+		entry_call(req, ZC_CLTOMA_MKNOD, args, c.pos);
+		return;
+	}
+	/* create: make the file, then open it */
+	err = zc_mds_call(ZC_CLTOMA_MKNOD, args, c.pos, &call);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	c = zc_cur_init(call.resp, call.resp_len);
+	zc_get_attr(&c, &a);
+	zc_call_free_resp(&call);
+	if (c.err) {
+		reply_err(req, -EIO);
+		return;
+	}
+	fi->fh = (uintptr_t)zc_inode_open(a.ino, a.size);
+	if (!fi->fh) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	e.ino = a.ino;
+	e.attr_timeout = zc_cl.attr_timeout;
+	e.entry_timeout = zc_cl.entry_timeout;
+	zc_attr_to_stat(&a, &e.attr);
+	if (fuse_reply_create(req, &e, fi))
+		zc_inode_close((struct zc_inode *)(uintptr_t)fi->fh);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	do_mknod(req, parent, name, mode, rdev, NULL);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	do_mknod(req, parent, name, S_IFDIR | (mode & 07777), 0, NULL);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	do_mknod(req, parent, name, S_IFREG | (mode & 07777), 0, fi);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	uint8_t args[8 + 8 + 4 + ZC_MAX_NAME + ZC_MAX_PATH];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+
+	if (strlen(name) > ZC_MAX_NAME || strlen(target) > ZC_MAX_PATH) {
+		reply_err(req, -ENAMETOOLONG);
+		return;
+	}
+	zc_put_u64(&c, parent);
+	zc_put_u32(&c, ctx->uid);
+	zc_put_u32(&c, ctx->gid);
+	zc_put_str(&c, name, strlen(name));
+	zc_put_str(&c, target, strlen(target));
+	entry_call(req, ZC_CLTOMA_SYMLINK, args, c.pos);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+	uint8_t args[16 + 2 + ZC_MAX_NAME];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+
+	if (strlen(name) > ZC_MAX_NAME) {
+		reply_err(req, -ENAMETOOLONG);
+		return;
+	}
+	zc_put_u64(&c, ino);
+	zc_put_u64(&c, parent);
+	zc_put_str(&c, name, strlen(name));
+	entry_call(req, ZC_CLTOMA_LINK, args, c.pos);
+}
+
+static void do_remove(fuse_req_t req, uint16_t type, fuse_ino_t parent, const char *name)
+{
+	uint8_t args[8 + 2 + ZC_MAX_NAME];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	int err;
+
+	if (strlen(name) > ZC_MAX_NAME) {
+		reply_err(req, -ENAMETOOLONG);
+		return;
+	}
+	zc_put_u64(&c, parent);
+	zc_put_str(&c, name, strlen(name));
+	err = zc_mds_call(type, args, c.pos, &call);
+	if (!err)
+		zc_call_free_resp(&call);
+	reply_err(req, err);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	do_remove(req, ZC_CLTOMA_UNLINK, parent, name);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	do_remove(req, ZC_CLTOMA_RMDIR, parent, name);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t nparent,
+		      const char *nname, unsigned int flags)
+{
+	uint8_t args[8 + 8 + 4 + 4 + 2 * ZC_MAX_NAME];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	int err;
+
+	if (strlen(name) > ZC_MAX_NAME || strlen(nname) > ZC_MAX_NAME) {
+		reply_err(req, -ENAMETOOLONG);
+		return;
+	}
+	zc_put_u64(&c, parent);
+	zc_put_str(&c, name, strlen(name));
+	zc_put_u64(&c, nparent);
+	zc_put_str(&c, nname, strlen(nname));
+	zc_put_u32(&c, flags);
+	err = zc_mds_call(ZC_CLTOMA_RENAME, args, c.pos, &call);
+	if (!err)
+		zc_call_free_resp(&call);
+	reply_err(req, err);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	uint8_t args[8];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	char target[ZC_MAX_PATH + 1];
+	struct zc_call call;
+	int err;
+
+	zc_put_u64(&c, ino);
+	err = zc_mds_call(ZC_CLTOMA_READLINK, args, c.pos, &call);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	c = zc_cur_init(call.resp, call.resp_len);
+	zc_get_str(&c, target, sizeof(target), false);
+	zc_call_free_resp(&call);
+	if (c.err)
+		reply_err(req, -EIO);
+	else
+		fuse_reply_readlink(req, target);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	uint8_t args[20];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	char *buf = malloc(size), name[ZC_MAX_NAME + 1];
+	struct zc_call call;
+	size_t used = 0;
+	uint32_t count;
+	int err;
+
+	if (!buf) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	/* Offsets: 1 is ".", 2 is "..", entry cookie k is k + 2. */
+	for (; off < 2; off++) {
+		struct fuse_entry_param e = { .attr.st_mode = S_IFDIR, .attr.st_ino = ino };
+		const char *n = off ? ".." : ".";
+		size_t need = plus ? fuse_add_direntry_plus(req, buf + used, size - used, n, &e,
+							      off + 1)
+				   : fuse_add_direntry(req, buf + used, size - used, n, &e.attr,
+						       off + 1);
+
+		if (need > size - used)
+			goto out_reply;
+		used += need;
+	}
+	zc_put_u64(&c, ino);
+	zc_put_u64(&c, off - 2);
+	zc_put_u32(&c, ZC_MIN(size * 2 + 4096, 256U << 10));
+	err = zc_mds_call(ZC_CLTOMA_READDIR, args, c.pos, &call);
+	if (err) {
+		free(buf);
+		reply_err(req, err);
+		return;
+	}
+	c = zc_cur_init(call.resp, call.resp_len);
+	count = zc_get_u32(&c);
+	for (uint32_t i = 0; i < count && !c.err; i++) {
+		uint64_t cookie = zc_get_u64(&c);
+		struct fuse_entry_param e = { .generation = 1 };
+		struct zc_attr a;
+		size_t need;
+
+		zc_get_str(&c, name, sizeof(name), true);
+		zc_get_attr(&c, &a);
+		if (c.err)
+			break;
+		e.ino = a.ino;
+		e.attr_timeout = zc_cl.attr_timeout;
+		e.entry_timeout = zc_cl.entry_timeout;
+		zc_attr_to_stat(&a, &e.attr);
+		if (plus)
+			need = fuse_add_direntry_plus(req, buf + used, size - used, name, &e,
+						      cookie + 2);
+		else
+			need = fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
+						 cookie + 2);
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	zc_call_free_resp(&call);
+out_reply:
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	do_readdir(req, ino, size, off, true);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	uint8_t args[8];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	struct zc_attr a;
+	struct zc_inode *in;
+	int err;
+
+	/* Close-to-open: fetch the size the mds has now. */
+	zc_put_u64(&c, ino);
+	err = zc_mds_call(ZC_CLTOMA_GETATTR, args, c.pos, &call);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	c = zc_cur_init(call.resp, call.resp_len);
+	zc_get_attr(&c, &a);
+	zc_call_free_resp(&call);
+	if (c.err) {
+		reply_err(req, -EIO);
+		return;
+	}
+	in = zc_inode_open(ino, a.size);
+	if (!in) {
+		reply_err(req, -ENOMEM);
+		return;
+	}
+	fi->fh = (uintptr_t)in;
+	fi->keep_cache = 0;	/* drop pages cached before: close-to-open */
+	if (fuse_reply_open(req, fi))
+		zc_inode_close(in);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)ino;
+	zc_io_read(req, (struct zc_inode *)(uintptr_t)fi->fh, size, off);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	(void)ino;
+	zc_io_write(req, (struct zc_inode *)(uintptr_t)fi->fh, buf, size, off);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	reply_err(req, zc_inode_flush_size((struct zc_inode *)(uintptr_t)fi->fh));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	reply_err(req, zc_io_fsync((struct zc_inode *)(uintptr_t)fi->fh));
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct zc_inode *in = (struct zc_inode *)(uintptr_t)fi->fh;
+	int err = zc_inode_flush_size(in);
+
+	(void)ino;
+	if (err)
+		zc_err("client: inode %" PRIu64 ": size not saved at close: %s", in->ino,
+		       strerror(-err));
+	zc_inode_close(in);
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv = { .f_bsize = 65536, .f_frsize = 4096, .f_namemax = ZC_MAX_NAME };
+	struct zc_call call;
+	struct zc_cur c;
+	int err;
+
+	(void)ino;
+	err = zc_mds_call(ZC_CLTOMA_STATFS, NULL, 0, &call);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	c = zc_cur_init(call.resp, call.resp_len);
+	sv.f_blocks = zc_get_u64(&c) / sv.f_frsize;
+	sv.f_bfree = sv.f_bavail = zc_get_u64(&c) / sv.f_frsize;
+	sv.f_files = zc_get_u64(&c);
+	sv.f_ffree = sv.f_favail = 1ULL << 32;
+	sv.f_files += sv.f_ffree;
+	zc_call_free_resp(&call);
+	if (c.err)
+		reply_err(req, -EIO);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *data, struct fuse_conn_info *conn)
+{
+	(void)data;
+	conn->max_write = ZC_MAX_IO;
+	conn->max_readahead = ZC_MAX_IO;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	if (conn->capable & FUSE_CAP_ASYNC_DIO)
+		conn->want |= FUSE_CAP_ASYNC_DIO;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	zc_info("client: FUSE init: max_write %u, max_readahead %u, capable 0x%x",
+		conn->max_write, conn->max_readahead, conn->capable);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.statfs = op_statfs,
+	.create = op_create,
+};
+
+/* ---- counters to the mds ---- */
+
+static void *stats_thread(void *arg)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} names[] = {
+#define C(x) { #x, offsetof(struct zc_counters, x) }
+		C(meta_ops), C(reads), C(read_bytes), C(writes), C(write_bytes), C(errors),
+		C(read_copy_bytes), C(read_zero_bytes), C(read_retries),
+		C(rq_le4k), C(rq_le64k), C(rq_le256k), C(rq_le1m),
+#undef C
+	};
+	uint8_t buf[2048];
+
+	(void)arg;
+	for (;;) {
+		struct zc_cur c = zc_cur_init(buf, sizeof(buf));
+		struct zc_call call;
+
+		sleep(1);
+		zc_put_str(&c, zc_cl.id, strlen(zc_cl.id));
+		zc_put_u16(&c, ZC_ARRAY_SIZE(names) + 1);
+		for (size_t i = 0; i < ZC_ARRAY_SIZE(names); i++) {
+			zc_put_str(&c, names[i].name, strlen(names[i].name));
+			zc_put_u64(&c, atomic_load((atomic_ullong *)((char *)&zc_cl.n +
+								    names[i].off)));
+		}
+		zc_put_str(&c, "zerocopy", 8);
+		zc_put_u64(&c, zc_cl.zerocopy);
+		if (!zc_mds_call(ZC_CLTOMA_STATS, buf, c.pos, &call))
+			zc_call_free_resp(&call);
+	}
+	return NULL;
+}
+
+/* ---- main ---- */
+
+struct mount_opts {
+	char *mds;
+	char *log;
+	char *log_level;
+	int zerocopy;
+	int help;
+};
+
+#define MOPT(t, p) { t, offsetof(struct mount_opts, p), 1 }
+static const struct fuse_opt mount_optspec[] = {
+	MOPT("--mds=%s", mds),
+	MOPT("mds=%s", mds),
+	MOPT("--log=%s", log),
+	MOPT("--log-level=%s", log_level),
+	MOPT("zerocopy=%d", zerocopy),
+	MOPT("--help", help),
+	MOPT("-h", help),
+	FUSE_OPT_END
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	(void)data;
+	(void)outargs;
+	(void)arg;
+	(void)key;
+	return 1;	/* keep everything else for libfuse */
+}
+
+int zc_cmd_mount(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct mount_opts mo = { .zerocopy = 1 };
+	struct fuse_cmdline_opts fo;
+	struct fuse_session *se;
+	struct fuse_loop_config *lc;
+	pthread_t st;
+	char host[64];
+	int ret = 1, level = ZC_LOG_INFO;
+
+	/* Accept "--mds ADDR" as well as "--mds=ADDR". */
+	for (int i = 0; i < argc; i++) {
+		if (i + 1 < argc && (!strcmp(argv[i], "--mds") || !strcmp(argv[i], "--log") ||
+				     !strcmp(argv[i], "--log-level"))) {
+			char *joined = malloc(strlen(argv[i]) + strlen(argv[i + 1]) + 2);
+
+			if (!joined)
+				return 1;
+			sprintf(joined, "%s=%s", argv[i], argv[i + 1]);
+			fuse_opt_add_arg(&args, joined);
+			free(joined);
+			i++;
+		} else {
+			fuse_opt_add_arg(&args, argv[i]);
+		}
+	}
+	if (fuse_opt_parse(&args, &mo, mount_optspec, opt_proc) == -1)
+		return 2;
+	if (mo.help) {
+		printf("usage: zcfs mount --mds ADDR:PORT MOUNTPOINT [-f] [-o opt,...]\n"
+		       "  zcfs options: -o zerocopy=0|1, --log FILE, --log-level LEVEL\n\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		fuse_opt_free_args(&args);
+		return 0;
+	}
+	if (fuse_parse_cmdline(&args, &fo) || !fo.mountpoint || !mo.mds ||
+	    zc_parse_addr(mo.mds, &zc_cl.mds) ||
+	    (mo.log_level && (level = zc_log_parse_level(mo.log_level)) < 0)) {
+		fprintf(stderr, "usage: zcfs mount --mds ADDR:PORT MOUNTPOINT [-f] [-o opt,...]\n");
+		fuse_opt_free_args(&args);
+		return 2;
+	}
+	if (zc_log_init("mount", level, mo.log)) {
+		fprintf(stderr, "mount: cannot open log %s\n", mo.log);
+		return 1;
+	}
+	zc_cl.zerocopy = mo.zerocopy != 0;
+	snprintf(zc_cl.mds_str, sizeof(zc_cl.mds_str), "%s", mo.mds);
+	gethostname(host, sizeof(host));
+	host[sizeof(host) - 1] = 0;
+	snprintf(zc_cl.id, sizeof(zc_cl.id), "%s:%s", host, fo.mountpoint);
+	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=zcfs,subtype=zcfs");
+	if (getuid() == 0)
+		fuse_opt_add_arg(&args, "-oallow_other");
+	signal(SIGPIPE, SIG_IGN);
+
+	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+	if (!se)
+		goto out_args;
+	if (fuse_set_signal_handlers(se))
+		goto out_session;
+	if (fuse_session_mount(se, fo.mountpoint)) {
+		zc_err("mount: cannot mount on %s", fo.mountpoint);
+		goto out_signals;
+	}
+	zc_info("mount: %s mounted, mds %s, zerocopy=%d", fo.mountpoint, mo.mds, zc_cl.zerocopy);
+	fuse_daemonize(fo.foreground);
+	pthread_create(&st, NULL, stats_thread, NULL);
+	pthread_detach(st);
+	lc = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(lc, 16);
+	fuse_loop_cfg_set_idle_threads(lc, 8);
+	ret = fo.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	fuse_session_unmount(se);
+	zc_info("mount: %s unmounted", fo.mountpoint);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_args:
+	free(fo.mountpoint);
+	fuse_opt_free_args(&args);
+	free(mo.mds);
+	free(mo.log);
+	free(mo.log_level);
+	return ret ? 1 : 0;
+}

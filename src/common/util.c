@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+#include "util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const struct {
+	int status, err;
+	const char *name;
+} status_map[] = {
+	{ ZC_OK, 0, "ok" },
+	{ ZC_ST_NOENT, ENOENT, "no such entry" },
+	{ ZC_ST_EXIST, EEXIST, "exists" },
+	{ ZC_ST_NOTDIR, ENOTDIR, "not a directory" },
+	{ ZC_ST_ISDIR, EISDIR, "is a directory" },
+	{ ZC_ST_NOTEMPTY, ENOTEMPTY, "directory not empty" },
+	{ ZC_ST_INVAL, EINVAL, "invalid request" },
+	{ ZC_ST_NOSPACE, ENOSPC, "no space" },
+	{ ZC_ST_IO, EIO, "I/O error" },
+	{ ZC_ST_CRC, EIO, "checksum mismatch" },
+	{ ZC_ST_STALE, ESTALE, "stale chunk version" },
+	{ ZC_ST_NOCS, ENOSPC, "no chunk server available" },
+	{ ZC_ST_NAMETOOLONG, ENAMETOOLONG, "name too long" },
+	{ ZC_ST_PERM, EPERM, "not permitted" },
+	{ ZC_ST_NOTSUP, EOPNOTSUPP, "not supported" },
+	{ ZC_ST_FBIG, EFBIG, "file too large" },
+};
+
+int zc_status_errno(int status)
+{
+	for (size_t i = 0; i < ZC_ARRAY_SIZE(status_map); i++)
+		if (status_map[i].status == status)
+			return status_map[i].err;
+	return EIO;
+}
+
+int zc_errno_status(int err)
+{
+	if (err < 0)
+		err = -err;
+	for (size_t i = 0; i < ZC_ARRAY_SIZE(status_map); i++)
+		if (status_map[i].err == err)
+			return status_map[i].status;
+	return ZC_ST_IO;
+}
+
+const char *zc_status_str(int status)
+{
+	for (size_t i = 0; i < ZC_ARRAY_SIZE(status_map); i++)
+		if (status_map[i].status == status)
+			return status_map[i].name;
+	return "unknown status";
+}
+
+uint64_t zc_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+int zc_parse_addr(const char *s, struct sockaddr_in *sa)
+{
+	char host[256];
+	const char *colon = strrchr(s, ':');
+	struct addrinfo hints = { .ai_family = AF_INET }, *res;
+	char *end;
+	long port;
+	size_t hl;
+
+	if (!colon || colon == s)
+		return -EINVAL;
+	hl = colon - s;
+	if (hl >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || port < 0 || port > 65535)
+		return -EINVAL;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(port);
+	if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
+		return 0;
+	if (getaddrinfo(host, NULL, &hints, &res))
+		return -EINVAL;
+	sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	freeaddrinfo(res);
+	return 0;
+}
+
+char *zc_fmt_addr(const struct sockaddr_in *sa, char *buf, size_t len)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &sa->sin_addr, ip, sizeof(ip));
+	snprintf(buf, len, "%s:%u", ip, ntohs(sa->sin_port));
+	return buf;
+}
+
+static void tune(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int zc_tcp_listen(const struct sockaddr_in *sa)
+{
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)sa, sizeof(*sa)) || listen(fd, 128)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int zc_tcp_connect(const struct sockaddr_in *sa, int timeout_ms)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int err = 0;
+	socklen_t el = sizeof(err);
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)sa, sizeof(*sa))) {
+		if (errno != EINPROGRESS) {
+			err = -errno;
+			goto out_close;
+		}
+		if (poll(&pfd, 1, timeout_ms) != 1) {
+			err = -ETIMEDOUT;
+			goto out_close;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err) {
+			err = -(err ? err : errno);
+			goto out_close;
+		}
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	tune(fd);
+	return fd;
+out_close:
+	close(fd);
+	return err;
+}
+
+int zc_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int zc_write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int zc_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int zc_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}

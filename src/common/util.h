@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef ZC_UTIL_H
+#define ZC_UTIL_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "zcfs/proto.h"
+
+#define ZC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ZC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define ZC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Wire status <-> errno, the only place they are converted. */
+int zc_status_errno(int status);
+int zc_errno_status(int err);
+const char *zc_status_str(int status);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t zc_now_ns(void);
+
+/* "host:port" (IPv4 or a name) -> sockaddr.  Returns 0 or -EINVAL. */
+int zc_parse_addr(const char *s, struct sockaddr_in *sa);
+/* Formats "a.b.c.d:port" into buf (at least 24 bytes); returns buf. */
+char *zc_fmt_addr(const struct sockaddr_in *sa, char *buf, size_t len);
+
+/* TCP listening socket; port 0 picks a free one (read it back with
+ * getsockname).  Returns the fd or -errno. */
+int zc_tcp_listen(const struct sockaddr_in *sa);
+/* Blocking TCP connect with a timeout in ms.  Returns the fd or -errno. */
+int zc_tcp_connect(const struct sockaddr_in *sa, int timeout_ms);
+
+/* Whole reads and writes on blocking descriptors: return 0 or -errno;
+ * -EPIPE when the peer closed before all bytes came. */
+int zc_read_full(int fd, void *buf, size_t len);
+int zc_write_full(int fd, const void *buf, size_t len);
+int zc_pread_full(int fd, void *buf, size_t len, off_t off);
+int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+
+/* Parses a size with an optional K/M/G suffix (powers of 1024).
+ * Returns 0 or -EINVAL. */
+int zc_parse_size(const char *s, uint64_t *out);
+
+#endif

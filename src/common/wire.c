@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+#include "wire.h"
+
+void zc_put_attr(struct zc_cur *c, const struct zc_attr *a)
+{
+	zc_put_u64(c, a->ino);
+	zc_put_u32(c, a->mode);
+	zc_put_u32(c, a->nlink);
+	zc_put_u32(c, a->uid);
+	zc_put_u32(c, a->gid);
+	zc_put_u32(c, a->rdev);
+	zc_put_u64(c, a->size);
+	zc_put_u64(c, (uint64_t)a->atime_s);
+	zc_put_u32(c, a->atime_ns);
+	zc_put_u64(c, (uint64_t)a->mtime_s);
+	zc_put_u32(c, a->mtime_ns);
+	zc_put_u64(c, (uint64_t)a->ctime_s);
+	zc_put_u32(c, a->ctime_ns);
+}
+
+void zc_get_attr(struct zc_cur *c, struct zc_attr *a)
+{
+	a->ino = zc_get_u64(c);
+	a->mode = zc_get_u32(c);
+	a->nlink = zc_get_u32(c);
+	a->uid = zc_get_u32(c);
+	a->gid = zc_get_u32(c);
+	a->rdev = zc_get_u32(c);
+	a->size = zc_get_u64(c);
+	a->atime_s = (int64_t)zc_get_u64(c);
+	a->atime_ns = zc_get_u32(c);
+	a->mtime_s = (int64_t)zc_get_u64(c);
+	a->mtime_ns = zc_get_u32(c);
+	a->ctime_s = (int64_t)zc_get_u64(c);
+	a->ctime_ns = zc_get_u32(c);
+	if (a->atime_ns >= 1000000000U || a->mtime_ns >= 1000000000U ||
+	    a->ctime_ns >= 1000000000U)
+		c->err = true;
+}
+
+void zc_put_loc(struct zc_cur *c, const struct zc_loc *l)
+{
+	zc_put_u64(c, l->id);
+	zc_put_u32(c, l->version);
+	zc_put_u8(c, l->nrep);
+	for (int i = 0; i < l->nrep; i++) {
+		zc_put_u32(c, l->rep[i].cs_id);
+		zc_put_bytes(c, &l->rep[i].ip, 4);
+		zc_put_u16(c, l->rep[i].port);
+	}
+}
+
+void zc_get_loc(struct zc_cur *c, struct zc_loc *l)
+{
+	l->id = zc_get_u64(c);
+	l->version = zc_get_u32(c);
+	l->nrep = zc_get_u8(c);
+	if (l->nrep > ZC_MAX_REPLICAS) {
+		c->err = true;
+		l->nrep = 0;
+		return;
+	}
+	for (int i = 0; i < l->nrep; i++) {
+		uint8_t *ip;
+
+		l->rep[i].cs_id = zc_get_u32(c);
+		ip = zc_cur_take(c, 4);
+		l->rep[i].ip = 0;
+		if (ip)
+			memcpy(&l->rep[i].ip, ip, 4);
+		l->rep[i].port = zc_get_u16(c);
+	}
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* Encoders and decoders for the compound blocks of the wire protocol. */
+#ifndef ZC_WIRE_H
+#define ZC_WIRE_H
+
+#include <stdint.h>
+
+#include "common/pack.h"
+#include "zcfs/proto.h"
+
+struct zc_attr {
+	uint64_t ino;
+	uint32_t mode, nlink, uid, gid, rdev;
+	uint64_t size;
+	int64_t atime_s, mtime_s, ctime_s;
+	uint32_t atime_ns, mtime_ns, ctime_ns;
+};
+
+struct zc_replica {
+	uint32_t cs_id;
+	uint32_t ip;		/* network byte order */
+	uint16_t port;		/* host byte order */
+};
+
+/* Where one chunk of a file lives.  id 0: a hole, no chunk. */
+struct zc_loc {
+	uint64_t id;
+	uint32_t version;
+	uint8_t nrep;
+	struct zc_replica rep[ZC_MAX_REPLICAS];
+};
+
+void zc_put_attr(struct zc_cur *c, const struct zc_attr *a);
+void zc_get_attr(struct zc_cur *c, struct zc_attr *a);
+void zc_put_loc(struct zc_cur *c, const struct zc_loc *l);
+/* Sets c->err on a replica count above ZC_MAX_REPLICAS. */
+void zc_get_loc(struct zc_cur *c, struct zc_loc *l);
+
+#endif

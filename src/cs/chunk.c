@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Chunk files.  One file per chunk, DIR/chunks/XX/ID.chk:
+ *
+ *   0     magic:32 format:32 chunk_id:64 version:32   (rest of page zero)
+ *   4096  crc[1024]:32  CRC32C of each 64 KiB block of data
+ *   8192  data; the data length is the file size minus 8192
+ *
+ * crc[i] covers bytes [i*64K, min((i+1)*64K, len)) of data; blocks past the
+ * end are 0.  Data starts page-aligned so that reads can go out of the page
+ * cache with sendfile and be checked through a read-only mapping.
+ *
+ * Locking: a chunk's rwlock is taken shared by reads (check + send) and
+ * exclusive by writes, truncates and deletion, so a reader never sends
+ * bytes that do not match the checksums it just verified.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/crc.h"
+#include "common/log.h"
+#include "common/pack.h"
+#include "common/util.h"
+#include "cs.h"
+
+#define CHUNK_MAGIC 0x4b43435aU	/* "ZCCK" */
+#define CRC_OFF 4096
+#define NBUCKETS 1024
+
+static char base[4096];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cs_chunk *table[NBUCKETS];
+static unsigned nchunks;
+
+static void chunk_path(uint64_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s/chunks/%02x/%016" PRIx64 ".chk", base, (unsigned)(id & 0xff), id);
+}
+
+static int write_meta(int fd, uint64_t id, uint32_t version)
+{
+	uint8_t m[64] = { 0 };
+	struct zc_cur c = zc_cur_init(m, sizeof(m));
+
+	zc_put_u32(&c, CHUNK_MAGIC);
+	zc_put_u32(&c, 1);
+	zc_put_u64(&c, id);
+	zc_put_u32(&c, version);
+	return zc_pwrite_full(fd, m, sizeof(m), 0);
+}
+
+static int read_meta(int fd, uint64_t *id, uint32_t *version)
+{
+	uint8_t m[64];
+	struct zc_cur c = zc_cur_init(m, sizeof(m));
+	int err = zc_pread_full(fd, m, sizeof(m), 0);
+
+	if (err)
+		return err == -EPIPE ? -EBADMSG : err;
+	if (zc_get_u32(&c) != CHUNK_MAGIC || zc_get_u32(&c) != 1)
+		return -EBADMSG;
+	*id = zc_get_u64(&c);
+	*version = zc_get_u32(&c);
+	return 0;
+}
+
+static void chunk_free(struct cs_chunk *c)
+{
+	if (c->map != MAP_FAILED && c->map)
+		munmap(c->map, ZC_CHUNK_SIZE);
+	if (c->fd >= 0)
+		close(c->fd);
+	pthread_rwlock_destroy(&c->lock);
+	free(c);
+}
+
+/* Opens (or with create, makes) a chunk file and loads its checksums. */
+static struct cs_chunk *chunk_load(uint64_t id, uint32_t version, bool create, int *err)
+{
+	char path[4200];
+	struct cs_chunk *c = calloc(1, sizeof(*c));
+	struct stat st;
+	uint64_t fid;
+	uint8_t raw[CRC_OFF];
+
+	if (!c) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	c->fd = -1;
+	c->id = id;
+	pthread_rwlock_init(&c->lock, NULL);
+	chunk_path(id, path, sizeof(path));
+	c->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+	if (c->fd < 0 && create && errno == EEXIST)
+		c->fd = open(path, O_RDWR | O_CLOEXEC);
+	if (c->fd < 0) {
+		*err = -errno;
+		goto out_free;
+	}
+	if (fstat(c->fd, &st)) {
+		*err = -errno;
+		goto out_free;
+	}
+	if (st.st_size == 0) {	/* new: header only */
+		c->version = version;
+		c->fresh = true;
+		if ((*err = write_meta(c->fd, id, version)) ||
+		    (*err = ftruncate(c->fd, ZC_CHUNK_HDR) ? -errno : 0))
+			goto out_free;
+		st.st_size = ZC_CHUNK_HDR;
+	} else {
+		if ((*err = read_meta(c->fd, &fid, &c->version)))
+			goto out_free;
+		if (fid != id || st.st_size < ZC_CHUNK_HDR ||
+		    st.st_size > (off_t)(ZC_CHUNK_HDR + ZC_CHUNK_SIZE)) {
+			zc_err("cs: chunk file %s is damaged (id %" PRIx64 ", size %lld)", path,
+			       fid, (long long)st.st_size);
+			*err = -EBADMSG;
+			goto out_free;
+		}
+		if ((*err = zc_pread_full(c->fd, raw, sizeof(raw), CRC_OFF)))
+			goto out_free;
+		for (unsigned i = 0; i < ZC_BLOCKS_PER_CHUNK; i++) {
+			struct zc_cur cur = zc_cur_init(raw + 4 * i, 4);
+
+			c->crc[i] = zc_get_u32(&cur);
+		}
+	}
+	c->len = st.st_size - ZC_CHUNK_HDR;
+	c->map = mmap(NULL, ZC_CHUNK_SIZE, PROT_READ, MAP_SHARED, c->fd, ZC_CHUNK_HDR);
+	if (c->map == MAP_FAILED) {
+		*err = -errno;
+		goto out_free;
+	}
+	return c;
+out_free:
+	chunk_free(c);
+	return NULL;
+}
+
+struct cs_chunk *cs_chunk_get(uint64_t id, uint32_t version, bool create, int *err)
+{
+	struct cs_chunk *c;
+	unsigned b = id % NBUCKETS;
+
+	pthread_mutex_lock(&table_lock);
+	for (c = table[b]; c; c = c->next)
+		if (c->id == id)
+			break;
+	if (!c) {
+		c = chunk_load(id, version, create, err);
+		if (!c) {
+			pthread_mutex_unlock(&table_lock);
+			return NULL;
+		}
+		if (c->fresh)
+			nchunks++;
+		c->next = table[b];
+		table[b] = c;
+	}
+	c->refs++;
+	pthread_mutex_unlock(&table_lock);
+	return c;
+}
+
+void cs_chunk_put(struct cs_chunk *c)
+{
+	pthread_mutex_lock(&table_lock);
+	c->refs--;
+	if (c->deleted && !c->refs)
+		chunk_free(c);
+	pthread_mutex_unlock(&table_lock);
+}
+
+unsigned cs_chunk_count(void)
+{
+	return nchunks;
+}
+
+/* Checks blocks [first, last] against their checksums. */
+static int verify(struct cs_chunk *c, uint32_t first, uint32_t last)
+{
+	for (uint32_t b = first; b <= last; b++) {
+		uint32_t start = b * ZC_BLOCK_SIZE;
+		uint32_t n = ZC_MIN(ZC_BLOCK_SIZE, c->len - start);
+
+		if (zc_crc32c(0, c->map + start, n) != c->crc[b]) {
+			zc_err("cs: chunk %016" PRIx64 " block %u: checksum mismatch", c->id, b);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+int cs_chunk_read_begin(struct cs_chunk *c, uint32_t version, uint32_t off, uint32_t *len)
+{
+	int err;
+
+	pthread_rwlock_rdlock(&c->lock);
+	if (c->deleted) {
+		err = -ENOENT;
+		goto out_unlock;
+	}
+	if (c->version != version) {
+		err = -ESTALE;
+		goto out_unlock;
+	}
+	if ((uint64_t)off + *len > ZC_CHUNK_SIZE) {
+		err = -EINVAL;
+		goto out_unlock;
+	}
+	*len = off >= c->len ? 0 : ZC_MIN(*len, c->len - off);
+	if (!*len)
+		return 0;
+	err = verify(c, off / ZC_BLOCK_SIZE, (off + *len - 1) / ZC_BLOCK_SIZE);
+	if (!err)
+		return 0;
+out_unlock:
+	pthread_rwlock_unlock(&c->lock);
+	return err;
+}
+
+void cs_chunk_read_end(struct cs_chunk *c)
+{
+	pthread_rwlock_unlock(&c->lock);
+}
+
+/* Recomputes checksums of blocks [first, last] (data already on disk,
+ * newly written bytes in buf at off) and stores them in the header. */
+static int update_crcs(struct cs_chunk *c, uint32_t first, uint32_t last, const uint8_t *buf,
+		       uint32_t off, uint32_t len)
+{
+	uint8_t raw[CRC_OFF];
+	struct zc_cur cur;
+
+	for (uint32_t b = first; b <= last && b < ZC_BLOCKS_PER_CHUNK; b++) {
+		uint32_t start = b * ZC_BLOCK_SIZE;
+		uint32_t n = start >= c->len ? 0 : ZC_MIN(ZC_BLOCK_SIZE, c->len - start);
+
+		if (buf && start >= off && start + n <= off + len)
+			c->crc[b] = zc_crc32c(0, buf + (start - off), n);
+		else
+			c->crc[b] = zc_crc32c(0, c->map + start, n);
+	}
+	cur = zc_cur_init(raw, sizeof(raw));
+	for (uint32_t b = first; b <= last && b < ZC_BLOCKS_PER_CHUNK; b++)
+		zc_put_u32(&cur, c->crc[b]);
+	return zc_pwrite_full(c->fd, raw, cur.pos, CRC_OFF + 4 * first);
+}
+
+int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const void *buf,
+		   uint32_t len)
+{
+	uint32_t old, end = off + len;
+	int err;
+
+	if (!len || (uint64_t)off + len > ZC_CHUNK_SIZE)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&c->lock);
+	if (c->deleted) {
+		err = -ENOENT;
+		goto out_unlock;
+	}
+	if (c->version != version) {
+		err = -ESTALE;
+		goto out_unlock;
+	}
+	old = c->len;
+	err = zc_pwrite_full(c->fd, buf, len, ZC_CHUNK_HDR + (off_t)off);
+	if (err)
+		goto out_unlock;
+	if (end > c->len)
+		c->len = end;
+	/* Blocks from the old end up to the write hold zeros now: they are
+	 * covered too. */
+	err = update_crcs(c, ZC_MIN(off, old) / ZC_BLOCK_SIZE, (end - 1) / ZC_BLOCK_SIZE, buf, off,
+			  len);
+out_unlock:
+	pthread_rwlock_unlock(&c->lock);
+	return err;
+}
+
+int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len)
+{
+	uint32_t old, first, last;
+	int err;
+
+	if (len > ZC_CHUNK_SIZE)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&c->lock);
+	if (c->version != version || c->deleted) {
+		err = c->deleted ? -ENOENT : -ESTALE;
+		goto out_unlock;
+	}
+	old = c->len;
+	if (ftruncate(c->fd, ZC_CHUNK_HDR + (off_t)len)) {
+		err = -errno;
+		goto out_unlock;
+	}
+	c->len = len;
+	first = ZC_MIN(old, len) / ZC_BLOCK_SIZE;
+	last = ZC_MAX(old, len) / ZC_BLOCK_SIZE;
+	err = update_crcs(c, first, ZC_MIN(last, ZC_BLOCKS_PER_CHUNK - 1), NULL, 0, 0);
+out_unlock:
+	pthread_rwlock_unlock(&c->lock);
+	return err;
+}
+
+int cs_chunk_sync(struct cs_chunk *c)
+{
+	char path[4200];
+	int err = 0;
+
+	if (fdatasync(c->fd))
+		return -errno;
+	if (c->fresh) {	/* the directory entry of a new chunk file too */
+		int dfd;
+
+		chunk_path(c->id, path, sizeof(path));
+		*strrchr(path, '/') = 0;
+		dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd))
+			err = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		if (!err)
+			c->fresh = false;
+	}
+	return err;
+}
+
+int cs_chunk_delete(uint64_t id)
+{
+	char path[4200];
+	struct cs_chunk *c, **pp;
+	int err = 0;
+
+	chunk_path(id, path, sizeof(path));
+	pthread_mutex_lock(&table_lock);
+	for (pp = &table[id % NBUCKETS]; (c = *pp); pp = &c->next)
+		if (c->id == id)
+			break;
+	if (c) {
+		*pp = c->next;
+		pthread_rwlock_wrlock(&c->lock);	/* no reader mid-send */
+		c->deleted = true;
+		pthread_rwlock_unlock(&c->lock);
+		if (!c->refs)
+			chunk_free(c);
+	}
+	if (unlink(path))
+		err = -errno;
+	else if (nchunks)
+		nchunks--;
+	pthread_mutex_unlock(&table_lock);
+	return err;
+}
+
+int cs_chunk_init(const char *dir)
+{
+	char path[4200];
+
+	snprintf(base, sizeof(base), "%s", dir);
+	snprintf(path, sizeof(path), "%s/chunks", dir);
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return -errno;
+	for (int i = 0; i < 256; i++) {
+		snprintf(path, sizeof(path), "%s/chunks/%02x", dir, i);
+		if (mkdir(path, 0755) && errno != EEXIST)
+			return -errno;
+	}
+	return 0;
+}
+
+int cs_chunk_scan(void (*fn)(uint64_t id, uint32_t version, void *arg), void *arg)
+{
+	char path[4200];
+
+	nchunks = 0;
+	for (int i = 0; i < 256; i++) {
+		DIR *d;
+		struct dirent *e;
+
+		snprintf(path, sizeof(path), "%s/chunks/%02x", base, i);
+		d = opendir(path);
+		if (!d)
+			return -errno;
+		while ((e = readdir(d))) {
+			uint64_t id, fid;
+			uint32_t version;
+			char *end;
+			int fd;
+
+			if (e->d_name[0] == '.')
+				continue;
+			id = strtoull(e->d_name, &end, 16);
+			if (strcmp(end, ".chk"))
+				continue;
+			snprintf(path, sizeof(path), "%s/chunks/%02x/%.40s", base, i, e->d_name);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || read_meta(fd, &fid, &version) || fid != id) {
+				zc_warn("cs: skipping damaged chunk file %s", path);
+				if (fd >= 0)
+					close(fd);
+				continue;
+			}
+			close(fd);
+			nchunks++;
+			fn(id, version, arg);
+		}
+		closedir(d);
+	}
+	return 0;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* Chunk server internals. */
+#ifndef ZC_CS_H
+#define ZC_CS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "zcfs/proto.h"
+
+#define ZC_CHUNK_HDR 8192	/* data starts here in a chunk file */
+
+struct cs_chunk {
+	uint64_t id;
+	uint32_t version;
+	uint32_t len;		/* data bytes */
+	int fd;
+	uint8_t *map;		/* read-only mapping of the data, ZC_CHUNK_SIZE long */
+	bool fresh;		/* created since start: directory entry not synced */
+	bool deleted;
+	int refs;		/* under the table lock */
+	pthread_rwlock_t lock;
+	uint32_t crc[ZC_BLOCKS_PER_CHUNK];
+	struct cs_chunk *next;
+};
+
+int cs_chunk_init(const char *dir);
+/* Calls fn for every chunk file found.  Returns 0 or -errno. */
+int cs_chunk_scan(void (*fn)(uint64_t id, uint32_t version, void *arg), void *arg);
+/* Returns a referenced chunk, or NULL with *err (-ENOENT if missing and
+ * !create, -EBADMSG if its file is damaged). */
+struct cs_chunk *cs_chunk_get(uint64_t id, uint32_t version, bool create, int *err);
+void cs_chunk_put(struct cs_chunk *c);
+unsigned cs_chunk_count(void);
+
+/* Checks version and bounds, clamps *len to the data present and verifies
+ * the checksums of the blocks covered.  On 0 the chunk stays locked shared
+ * until cs_chunk_read_end(); errors: -ESTALE, -EINVAL, -EBADMSG (checksum),
+ * -ENOENT (deleted). */
+int cs_chunk_read_begin(struct cs_chunk *c, uint32_t version, uint32_t off, uint32_t *len);
+void cs_chunk_read_end(struct cs_chunk *c);
+/* Returns 0 or -errno (-ESTALE, -EINVAL, -ENOSPC, -EIO). */
+int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const void *buf,
+		   uint32_t len);
+int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len);
+int cs_chunk_sync(struct cs_chunk *c);
+int cs_chunk_delete(uint64_t id);
+
+int zc_cmd_cs(int argc, char **argv);
+
+#endif

@@ -1,0 +1,1061 @@
+// SPDX-License-Identifier: MIT
+/*
+ * zcfs mds: the metadata server.  Namespace and layout live in the store
+ * (store.c); the chunk-server registry and client counters live in memory
+ * and are rebuilt from heartbeats.  One lock serialises all requests: the
+ * store is one SQLite connection and every change is one transaction.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "common/wire.h"
+#include "mds.h"
+#include "rpc/rpc.h"
+
+#define MAX_CS 256
+#define MAX_CLIENTS 64
+#define MAX_COUNTERS 32
+#define CS_GRACE_NS (5ULL * 1000000000ULL)	/* no heartbeat this long: down */
+#define GC_BATCH 1024
+
+struct cs_info {
+	uint32_t id;
+	uint32_t ip;		/* network order */
+	uint16_t port;
+	uint64_t total, free;
+	uint32_t nchunks;
+	uint64_t last_hb;	/* monotonic ns; 0: never since start */
+};
+
+struct client_info {
+	char id[64];
+	uint64_t last;
+	int n;
+	char names[MAX_COUNTERS][32];
+	uint64_t vals[MAX_COUNTERS];
+};
+
+static pthread_mutex_t mds_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cs_info css[MAX_CS];
+static int ncs;
+static struct client_info clients[MAX_CLIENTS];
+static unsigned replicas_goal = 1;
+
+/* ---- helpers ---- */
+
+static void now_ts(int64_t *s, uint32_t *ns)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	*s = t.tv_sec;
+	*ns = t.tv_nsec;
+}
+
+static int get_attr(uint64_t ino, struct zc_attr *a)
+{
+	sqlite3_stmt *st = mds_q("SELECT mode, nlink, uid, gid, rdev, size, atime_s, atime_ns,"
+				 " mtime_s, mtime_ns, ctime_s, ctime_ns FROM inode WHERE ino=?",
+				 "i", (int64_t)ino);
+	int rc;
+
+	if (!st)
+		return ZC_ST_IO;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? ZC_ST_NOENT : ZC_ST_IO;
+	}
+	a->ino = ino;
+	a->mode = sqlite3_column_int64(st, 0);
+	a->nlink = sqlite3_column_int64(st, 1);
+	a->uid = sqlite3_column_int64(st, 2);
+	a->gid = sqlite3_column_int64(st, 3);
+	a->rdev = sqlite3_column_int64(st, 4);
+	a->size = sqlite3_column_int64(st, 5);
+	a->atime_s = sqlite3_column_int64(st, 6);
+	a->atime_ns = sqlite3_column_int64(st, 7);
+	a->mtime_s = sqlite3_column_int64(st, 8);
+	a->mtime_ns = sqlite3_column_int64(st, 9);
+	a->ctime_s = sqlite3_column_int64(st, 10);
+	a->ctime_ns = sqlite3_column_int64(st, 11);
+	sqlite3_reset(st);
+	return ZC_OK;
+}
+
+static int st_of(int err)
+{
+	return err ? ZC_ST_IO : ZC_OK;
+}
+
+/* Marks a directory changed (an entry came or went). */
+static int touch_dir(uint64_t ino, int nlink_delta)
+{
+	int64_t s;
+	uint32_t ns;
+
+	now_ts(&s, &ns);
+	return st_of(mds_run("UPDATE inode SET nlink=nlink+?, mtime_s=?, mtime_ns=?, ctime_s=?,"
+			     " ctime_ns=? WHERE ino=?", "iiiiii", (int64_t)nlink_delta, s,
+			     (int64_t)ns, s, (int64_t)ns, (int64_t)ino));
+}
+
+static int lookup_ino(uint64_t parent, const char *name, uint64_t *ino)
+{
+	int64_t v = mds_int(-1, "SELECT ino FROM dentry WHERE parent=? AND name=?", "it",
+			    (int64_t)parent, name);
+
+	if (v < 0)
+		return ZC_ST_NOENT;
+	*ino = v;
+	return ZC_OK;
+}
+
+static int need_dir(uint64_t ino)
+{
+	struct zc_attr a;
+	int st = get_attr(ino, &a);
+
+	if (st)
+		return st;
+	return S_ISDIR(a.mode) ? ZC_OK : ZC_ST_NOTDIR;
+}
+
+/* Queues deletion of every chunk of ino from index first on. */
+static int drop_chunks(uint64_t ino, uint64_t first)
+{
+	if (mds_run("INSERT OR IGNORE INTO gc(chunk, cs) SELECT r.chunk, r.cs FROM replica r"
+		    " JOIN chunk c ON c.id=r.chunk WHERE c.ino=? AND c.idx>=?", "ii",
+		    (int64_t)ino, (int64_t)first) ||
+	    mds_run("DELETE FROM replica WHERE chunk IN (SELECT id FROM chunk WHERE ino=?"
+		    " AND idx>=?)", "ii", (int64_t)ino, (int64_t)first) ||
+	    mds_run("DELETE FROM chunk WHERE ino=? AND idx>=?", "ii", (int64_t)ino,
+		    (int64_t)first))
+		return ZC_ST_IO;
+	return ZC_OK;
+}
+
+/* Drops one link to ino; the inode and its chunks go with the last one.
+ * TODO(open-unlinked): a file unlinked while open loses its data now. */
+static int unlink_ino(uint64_t ino)
+{
+	struct zc_attr a;
+	int64_t s;
+	uint32_t ns;
+	int st = get_attr(ino, &a);
+
+	if (st)
+		return st;
+	if (a.nlink <= 1 || S_ISDIR(a.mode)) {
+		st = drop_chunks(ino, 0);
+		if (!st)
+			st = st_of(mds_run("DELETE FROM inode WHERE ino=?", "i", (int64_t)ino));
+		return st;
+	}
+	now_ts(&s, &ns);
+	return st_of(mds_run("UPDATE inode SET nlink=nlink-1, ctime_s=?, ctime_ns=? WHERE ino=?",
+			     "iii", s, (int64_t)ns, (int64_t)ino));
+}
+
+/* ---- namespace operations (mds_lock held, inside a transaction) ---- */
+
+static int op_mknod(uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
+		    uint32_t gid, uint32_t rdev, const char *target, struct zc_attr *out)
+{
+	uint64_t ino;
+	int64_t s, size = target ? (int64_t)strlen(target) : 0;
+	uint32_t ns;
+	int st = need_dir(parent);
+
+	if (st)
+		return st;
+	if (!lookup_ino(parent, name, &ino))
+		return ZC_ST_EXIST;
+	switch (mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFIFO: case S_IFSOCK:
+	case S_IFCHR: case S_IFBLK:
+		break;
+	default:
+		return ZC_ST_INVAL;
+	}
+	now_ts(&s, &ns);
+	if (mds_run("INSERT INTO inode(mode, nlink, uid, gid, rdev, size, atime_s, atime_ns,"
+		    " mtime_s, mtime_ns, ctime_s, ctime_ns, target)"
+		    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "iiiiiiiiiiiit",
+		    (int64_t)mode, (int64_t)(S_ISDIR(mode) ? 2 : 1), (int64_t)uid, (int64_t)gid,
+		    (int64_t)rdev, size, s, (int64_t)ns, s, (int64_t)ns, s, (int64_t)ns, target))
+		return ZC_ST_IO;
+	ino = mds_int(0, "SELECT last_insert_rowid()", "");
+	if (mds_run("INSERT INTO dentry(parent, name, ino) VALUES(?, ?, ?)", "iti",
+		    (int64_t)parent, name, (int64_t)ino))
+		return ZC_ST_IO;
+	st = touch_dir(parent, S_ISDIR(mode) ? 1 : 0);
+	return st ? st : get_attr(ino, out);
+}
+
+static int op_link(uint64_t ino, uint64_t parent, const char *name, struct zc_attr *out)
+{
+	struct zc_attr a;
+	uint64_t other;
+	int64_t s;
+	uint32_t ns;
+	int st = need_dir(parent);
+
+	if (st || (st = get_attr(ino, &a)))
+		return st;
+	if (S_ISDIR(a.mode))
+		return ZC_ST_PERM;
+	if (!lookup_ino(parent, name, &other))
+		return ZC_ST_EXIST;
+	now_ts(&s, &ns);
+	if (mds_run("INSERT INTO dentry(parent, name, ino) VALUES(?, ?, ?)", "iti",
+		    (int64_t)parent, name, (int64_t)ino) ||
+	    mds_run("UPDATE inode SET nlink=nlink+1, ctime_s=?, ctime_ns=? WHERE ino=?", "iii", s,
+		    (int64_t)ns, (int64_t)ino))
+		return ZC_ST_IO;
+	st = touch_dir(parent, 0);
+	return st ? st : get_attr(ino, out);
+}
+
+static int op_remove(uint64_t parent, const char *name, bool dir)
+{
+	struct zc_attr a;
+	uint64_t ino;
+	int st = lookup_ino(parent, name, &ino);
+
+	if (st || (st = get_attr(ino, &a)))
+		return st;
+	if (dir && !S_ISDIR(a.mode))
+		return ZC_ST_NOTDIR;
+	if (!dir && S_ISDIR(a.mode))
+		return ZC_ST_ISDIR;
+	if (dir && mds_int(0, "SELECT count(*) FROM dentry WHERE parent=?", "i", (int64_t)ino))
+		return ZC_ST_NOTEMPTY;
+	if (mds_run("DELETE FROM dentry WHERE parent=? AND name=?", "it", (int64_t)parent, name))
+		return ZC_ST_IO;
+	st = unlink_ino(ino);
+	return st ? st : touch_dir(parent, dir ? -1 : 0);
+}
+
+/* Is dir the same as, or below, top? */
+static bool is_below(uint64_t dir, uint64_t top)
+{
+	for (int depth = 0; depth < 4096; depth++) {
+		if (dir == top)
+			return true;
+		if (dir == ZC_ROOT_INO)
+			return false;
+		dir = mds_int(ZC_ROOT_INO, "SELECT parent FROM dentry WHERE ino=?", "i",
+			      (int64_t)dir);
+	}
+	return true;	/* a loop: refuse */
+}
+
+static int op_rename(uint64_t parent, const char *name, uint64_t nparent, const char *nname,
+		     uint32_t flags)
+{
+	struct zc_attr a, b;
+	uint64_t ino, other;
+	int64_t s;
+	uint32_t ns;
+	int st;
+
+	if (flags & ~ZC_RENAME_NOREPLACE)
+		return ZC_ST_INVAL;	/* RENAME_EXCHANGE, RENAME_WHITEOUT */
+	if ((st = need_dir(nparent)) || (st = lookup_ino(parent, name, &ino)) ||
+	    (st = get_attr(ino, &a)))
+		return st;
+	if (parent == nparent && !strcmp(name, nname))
+		return ZC_OK;
+	if (S_ISDIR(a.mode) && is_below(nparent, ino))
+		return ZC_ST_INVAL;
+	if (!lookup_ino(nparent, nname, &other)) {
+		if (flags & ZC_RENAME_NOREPLACE)
+			return ZC_ST_EXIST;
+		if (other == ino)	/* two links to one file: POSIX says no-op */
+			return ZC_OK;
+		if ((st = get_attr(other, &b)))
+			return st;
+		if (S_ISDIR(a.mode) && !S_ISDIR(b.mode))
+			return ZC_ST_NOTDIR;
+		if (!S_ISDIR(a.mode) && S_ISDIR(b.mode))
+			return ZC_ST_ISDIR;
+		if (S_ISDIR(b.mode) &&
+		    mds_int(0, "SELECT count(*) FROM dentry WHERE parent=?", "i", (int64_t)other))
+			return ZC_ST_NOTEMPTY;
+		if (mds_run("DELETE FROM dentry WHERE parent=? AND name=?", "it",
+			    (int64_t)nparent, nname) || (st = unlink_ino(other)))
+			return st ? st : ZC_ST_IO;
+		if (S_ISDIR(b.mode) && (st = touch_dir(nparent, -1)))
+			return st;
+	}
+	now_ts(&s, &ns);
+	if (mds_run("UPDATE dentry SET parent=?, name=? WHERE parent=? AND name=?", "itit",
+		    (int64_t)nparent, nname, (int64_t)parent, name) ||
+	    mds_run("UPDATE inode SET ctime_s=?, ctime_ns=? WHERE ino=?", "iii", s, (int64_t)ns,
+		    (int64_t)ino))
+		return ZC_ST_IO;
+	if (S_ISDIR(a.mode) && parent != nparent) {
+		if ((st = touch_dir(parent, -1)) || (st = touch_dir(nparent, 1)))
+			return st;
+		return ZC_OK;
+	}
+	if ((st = touch_dir(parent, 0)))
+		return st;
+	return parent != nparent ? touch_dir(nparent, 0) : ZC_OK;
+}
+
+static int op_setattr(uint64_t ino, uint32_t valid, struct zc_cur *in, struct zc_attr *out)
+{
+	struct zc_attr a;
+	uint32_t mode = zc_get_u32(in), uid = zc_get_u32(in), gid = zc_get_u32(in);
+	uint64_t size = zc_get_u64(in);
+	int64_t at_s = zc_get_u64(in), now_s;
+	uint32_t at_ns = zc_get_u32(in);
+	int64_t mt_s = zc_get_u64(in);
+	uint32_t mt_ns = zc_get_u32(in), now_ns;
+	int st;
+
+	if (in->err || at_ns >= 1000000000U || mt_ns >= 1000000000U)
+		return ZC_ST_INVAL;
+	if ((st = get_attr(ino, &a)))
+		return st;
+	now_ts(&now_s, &now_ns);
+	if (valid & ZC_SET_MODE)
+		a.mode = (a.mode & S_IFMT) | (mode & 07777);
+	if (valid & ZC_SET_UID)
+		a.uid = uid;
+	if (valid & ZC_SET_GID)
+		a.gid = gid;
+	if (valid & ZC_SET_SIZE) {
+		if (S_ISDIR(a.mode))
+			return ZC_ST_ISDIR;
+		if (!S_ISREG(a.mode))
+			return ZC_ST_INVAL;
+		if (size > (1ULL << 50))
+			return ZC_ST_FBIG;
+		if (size < a.size &&
+		    (st = drop_chunks(ino, (size + ZC_CHUNK_SIZE - 1) / ZC_CHUNK_SIZE)))
+			return st;
+		if (size != a.size) {
+			a.mtime_s = now_s;
+			a.mtime_ns = now_ns;
+		}
+		a.size = size;
+	}
+	if (valid & ZC_SET_ATIME_NOW) {
+		a.atime_s = now_s;
+		a.atime_ns = now_ns;
+	} else if (valid & ZC_SET_ATIME) {
+		a.atime_s = at_s;
+		a.atime_ns = at_ns;
+	}
+	if (valid & ZC_SET_MTIME_NOW) {
+		a.mtime_s = now_s;
+		a.mtime_ns = now_ns;
+	} else if (valid & ZC_SET_MTIME) {
+		a.mtime_s = mt_s;
+		a.mtime_ns = mt_ns;
+	}
+	a.ctime_s = now_s;
+	a.ctime_ns = now_ns;
+	if (mds_run("UPDATE inode SET mode=?, uid=?, gid=?, size=?, atime_s=?, atime_ns=?,"
+		    " mtime_s=?, mtime_ns=?, ctime_s=?, ctime_ns=? WHERE ino=?", "iiiiiiiiiii",
+		    (int64_t)a.mode, (int64_t)a.uid, (int64_t)a.gid, (int64_t)a.size, a.atime_s,
+		    (int64_t)a.atime_ns, a.mtime_s, (int64_t)a.mtime_ns, a.ctime_s,
+		    (int64_t)a.ctime_ns, (int64_t)ino))
+		return ZC_ST_IO;
+	*out = a;
+	return ZC_OK;
+}
+
+/* ---- chunks and chunk servers ---- */
+
+static bool cs_up(const struct cs_info *cs)
+{
+	return cs->last_hb && zc_now_ns() - cs->last_hb < CS_GRACE_NS;
+}
+
+static struct cs_info *cs_find(uint32_t id)
+{
+	for (int i = 0; i < ncs; i++)
+		if (css[i].id == id)
+			return &css[i];
+	return NULL;
+}
+
+static int load_loc(uint64_t ino, uint32_t idx, struct zc_loc *l)
+{
+	sqlite3_stmt *st;
+
+	memset(l, 0, sizeof(*l));
+	st = mds_q("SELECT id, version FROM chunk WHERE ino=? AND idx=?", "ii", (int64_t)ino,
+		   (int64_t)idx);
+	if (!st)
+		return ZC_ST_IO;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		l->id = sqlite3_column_int64(st, 0);
+		l->version = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (!l->id)
+		return ZC_OK;
+	st = mds_q("SELECT cs FROM replica WHERE chunk=?", "i", (int64_t)l->id);
+	if (!st)
+		return ZC_ST_IO;
+	while (sqlite3_step(st) == SQLITE_ROW && l->nrep < ZC_MAX_REPLICAS) {
+		struct cs_info *cs = cs_find(sqlite3_column_int64(st, 0));
+
+		if (!cs)
+			continue;
+		l->rep[l->nrep].cs_id = cs->id;
+		l->rep[l->nrep].ip = cs->ip;
+		l->rep[l->nrep].port = cs->port;
+		l->nrep++;
+	}
+	sqlite3_reset(st);
+	return ZC_OK;
+}
+
+static int by_free_desc(const void *a, const void *b)
+{
+	const struct cs_info *x = *(struct cs_info *const *)a, *y = *(struct cs_info *const *)b;
+
+	return x->free < y->free ? 1 : x->free > y->free ? -1 : 0;
+}
+
+static int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)
+{
+	struct cs_info *up[MAX_CS];
+	int n = 0, st = load_loc(ino, idx, l);
+	int64_t id;
+
+	if (st || l->id)
+		return st;
+	for (int i = 0; i < ncs; i++)
+		if (cs_up(&css[i]))
+			up[n++] = &css[i];
+	if (!n)
+		return ZC_ST_NOCS;
+	qsort(up, n, sizeof(up[0]), by_free_desc);
+	id = mds_meta_next("next_chunk");
+	if (id < 0 || mds_run("INSERT INTO chunk(ino, idx, id, version) VALUES(?, ?, ?, 1)",
+			      "iii", (int64_t)ino, (int64_t)idx, id))
+		return ZC_ST_IO;
+	for (unsigned i = 0; i < replicas_goal && i < (unsigned)n; i++)
+		if (mds_run("INSERT INTO replica(chunk, cs) VALUES(?, ?)", "ii", id,
+			    (int64_t)up[i]->id))
+			return ZC_ST_IO;
+	return load_loc(ino, idx, l);
+}
+
+/* ---- status ---- */
+
+static void status_text(struct zc_cur *o, bool json)
+{
+	char buf[512], addr[32];
+	int up = 0, n;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	uint64_t now = zc_now_ns();
+	int64_t files = mds_int(0, "SELECT count(*) FROM inode", "");
+	int64_t chunks = mds_int(0, "SELECT count(*) FROM chunk", "");
+
+	for (int i = 0; i < ncs; i++)
+		up += cs_up(&css[i]);
+#define OUT(...) do { n = snprintf(buf, sizeof(buf), __VA_ARGS__); \
+	zc_put_bytes(o, buf, ZC_MIN((size_t)n, sizeof(buf) - 1)); } while (0)
+	if (json)
+		OUT("{\"cs_up\":%d,\"cs_down\":%d,\"inodes\":%lld,\"chunks\":%lld,"
+		    "\"chunk_servers\":[", up, ncs - up, (long long)files, (long long)chunks);
+	else
+		OUT("chunk servers: %d up, %d down; inodes: %lld; chunks: %lld\n"
+		    "  %-4s %-21s %-5s %12s %12s %8s\n", up, ncs - up, (long long)files,
+		    (long long)chunks, "id", "address", "state", "total", "free", "chunks");
+	for (int i = 0; i < ncs; i++) {
+		struct cs_info *cs = &css[i];
+
+		sa.sin_addr.s_addr = cs->ip;
+		sa.sin_port = htons(cs->port);
+		zc_fmt_addr(&sa, addr, sizeof(addr));
+		if (json)
+			OUT("%s{\"id\":%u,\"addr\":\"%s\",\"up\":%s,\"total\":%llu,\"free\":%llu,"
+			    "\"chunks\":%u}", i ? "," : "", cs->id, addr,
+			    cs_up(cs) ? "true" : "false", (unsigned long long)cs->total,
+			    (unsigned long long)cs->free, cs->nchunks);
+		else
+			OUT("  %-4u %-21s %-5s %12llu %12llu %8u\n", cs->id, addr,
+			    cs_up(cs) ? "up" : "down", (unsigned long long)cs->total,
+			    (unsigned long long)cs->free, cs->nchunks);
+	}
+	OUT(json ? "],\"clients\":[" : "clients:\n");
+	for (int i = 0, first = 1; i < MAX_CLIENTS; i++) {
+		struct client_info *c = &clients[i];
+
+		if (!c->id[0] || now - c->last > 60ULL * 1000000000ULL)
+			continue;
+		OUT(json ? "%s{\"id\":\"%s\",\"age_ms\":%llu,\"counters\":{" : "%s  %s (%llu ms ago):",
+		    json && !first ? "," : "", c->id,
+		    (unsigned long long)((now - c->last) / 1000000));
+		first = 0;
+		for (int k = 0; k < c->n; k++)
+			OUT(json ? "%s\"%s\":%llu" : "%s %s=%llu", json && k ? "," : "",
+			    c->names[k], (unsigned long long)c->vals[k]);
+		OUT(json ? "}}" : "\n");
+	}
+	OUT(json ? "]}\n" : "");
+#undef OUT
+}
+
+/* ---- request handlers ---- */
+
+/* Reply payloads are built here: big enough for a READDIR batch. */
+#define OUT_CAP (256U << 10)
+
+static int handle_client(const struct zc_hdr *h, struct zc_cur *in, struct zc_cur *o)
+{
+	char name[ZC_MAX_NAME + 1], name2[ZC_MAX_NAME + 1], target[ZC_MAX_PATH + 1];
+	struct zc_attr a;
+	struct zc_loc l;
+	uint64_t ino, ino2;
+	uint32_t u1, u2, u3, u4;
+	int st = ZC_OK;
+
+	switch (h->type) {
+	case ZC_CLTOMA_LOOKUP:
+		ino = zc_get_u64(in);
+		zc_get_str(in, name, sizeof(name), true);
+		if (in->err)
+			return ZC_ST_INVAL;
+		if (!(st = lookup_ino(ino, name, &ino2)) && !(st = get_attr(ino2, &a)))
+			zc_put_attr(o, &a);
+		return st;
+	case ZC_CLTOMA_GETATTR:
+		ino = zc_get_u64(in);
+		if (in->err)
+			return ZC_ST_INVAL;
+		if (!(st = get_attr(ino, &a)))
+			zc_put_attr(o, &a);
+		return st;
+	case ZC_CLTOMA_READLINK:
+		ino = zc_get_u64(in);
+		if (in->err)
+			return ZC_ST_INVAL;
+		{
+			sqlite3_stmt *q = mds_q("SELECT target FROM inode WHERE ino=?", "i",
+						(int64_t)ino);
+			const unsigned char *t;
+
+			if (!q)
+				return ZC_ST_IO;
+			if (sqlite3_step(q) == SQLITE_ROW && (t = sqlite3_column_text(q, 0)))
+				zc_put_str(o, (const char *)t, strlen((const char *)t));
+			else
+				st = ZC_ST_INVAL;
+			sqlite3_reset(q);
+		}
+		return st;
+	case ZC_CLTOMA_READDIR: {
+		uint64_t cookie;
+		sqlite3_stmt *q;
+		uint32_t count = 0, max;
+		size_t count_pos;
+
+		ino = zc_get_u64(in);
+		cookie = zc_get_u64(in);
+		max = zc_get_u32(in);
+		if (in->err)
+			return ZC_ST_INVAL;
+		if ((st = need_dir(ino)))
+			return st;
+		max = ZC_MIN(max, OUT_CAP - 4);
+		count_pos = o->pos;
+		zc_put_u32(o, 0);
+		q = mds_q("SELECT id, name, ino FROM dentry WHERE parent=? AND id>? ORDER BY id",
+			  "ii", (int64_t)ino, (int64_t)cookie);
+		if (!q)
+			return ZC_ST_IO;
+		while (sqlite3_step(q) == SQLITE_ROW) {
+			const char *n = (const char *)sqlite3_column_text(q, 1);
+			size_t nl = strlen(n);
+
+			if (o->pos - count_pos + 8 + 2 + nl + ZC_ATTR_LEN > max)
+				break;
+			if (get_attr(sqlite3_column_int64(q, 2), &a))
+				continue;
+			zc_put_u64(o, sqlite3_column_int64(q, 0));
+			zc_put_str(o, n, nl);
+			zc_put_attr(o, &a);
+			count++;
+		}
+		sqlite3_reset(q);
+		{
+			struct zc_cur fix = zc_cur_init(o->p + count_pos, 4);
+
+			zc_put_u32(&fix, count);
+		}
+		return ZC_OK;
+	}
+	case ZC_CLTOMA_STATFS: {
+		uint64_t total = 0, free = 0;
+
+		for (int i = 0; i < ncs; i++)
+			if (cs_up(&css[i])) {
+				total += css[i].total;
+				free += css[i].free;
+			}
+		zc_put_u64(o, total / ZC_MAX(replicas_goal, 1));
+		zc_put_u64(o, free / ZC_MAX(replicas_goal, 1));
+		zc_put_u64(o, mds_int(0, "SELECT count(*) FROM inode", ""));
+		return ZC_OK;
+	}
+	case ZC_CLTOMA_CHUNK_GET:
+		ino = zc_get_u64(in);
+		u1 = zc_get_u32(in);
+		if (in->err)
+			return ZC_ST_INVAL;
+		if ((st = get_attr(ino, &a)) || (st = load_loc(ino, u1, &l)))
+			return st;
+		zc_put_u64(o, a.size);
+		zc_put_loc(o, &l);
+		return ZC_OK;
+	case ZC_CLTOMA_STATUS:
+		u1 = zc_get_u32(in);
+		if (in->err)
+			return ZC_ST_INVAL;
+		status_text(o, u1 != 0);
+		return ZC_OK;
+	case ZC_CLTOMA_STATS: {
+		struct client_info *c = NULL;
+		uint16_t n;
+
+		zc_get_str(in, name, sizeof(name), false);
+		n = zc_get_u16(in);
+		if (in->err || !name[0])
+			return ZC_ST_INVAL;
+		for (int i = 0; i < MAX_CLIENTS && !c; i++)
+			if (!strcmp(clients[i].id, name))
+				c = &clients[i];
+		for (int i = 0; i < MAX_CLIENTS && !c; i++)
+			if (!clients[i].id[0] ||
+			    zc_now_ns() - clients[i].last > 300ULL * 1000000000ULL)
+				c = &clients[i];
+		if (!c)
+			return ZC_OK;
+		snprintf(c->id, sizeof(c->id), "%.63s", name);
+		c->last = zc_now_ns();
+		c->n = 0;
+		for (int i = 0; i < n && !in->err; i++) {
+			zc_get_str(in, name2, sizeof(name2), true);
+			uint64_t v = zc_get_u64(in);
+
+			if (!in->err && c->n < MAX_COUNTERS) {
+				snprintf(c->names[c->n], sizeof(c->names[0]), "%.31s", name2);
+				c->vals[c->n++] = v;
+			}
+		}
+		return in->err ? ZC_ST_INVAL : ZC_OK;
+	}
+	}
+
+	/* Everything below changes the store: one transaction each. */
+	if (mds_begin())
+		return ZC_ST_IO;
+	switch (h->type) {
+	case ZC_CLTOMA_SETATTR:
+		ino = zc_get_u64(in);
+		u1 = zc_get_u32(in);
+		st = in->err ? ZC_ST_INVAL : op_setattr(ino, u1, in, &a);
+		if (!st)
+			zc_put_attr(o, &a);
+		break;
+	case ZC_CLTOMA_MKNOD:
+		ino = zc_get_u64(in);
+		u1 = zc_get_u32(in);
+		u2 = zc_get_u32(in);
+		u3 = zc_get_u32(in);
+		u4 = zc_get_u32(in);
+		zc_get_str(in, name, sizeof(name), true);
+		st = in->err || S_ISLNK(u1) ? ZC_ST_INVAL
+					    : op_mknod(ino, name, u1, u2, u3, u4, NULL, &a);
+		if (!st)
+			zc_put_attr(o, &a);
+		break;
+	case ZC_CLTOMA_SYMLINK:
+		ino = zc_get_u64(in);
+		u2 = zc_get_u32(in);
+		u3 = zc_get_u32(in);
+		zc_get_str(in, name, sizeof(name), true);
+		zc_get_str(in, target, sizeof(target), false);
+		st = in->err || !target[0] ? ZC_ST_INVAL
+				: op_mknod(ino, name, S_IFLNK | 0777, u2, u3, 0, target, &a);
+		if (!st)
+			zc_put_attr(o, &a);
+		break;
+	case ZC_CLTOMA_LINK:
+		ino = zc_get_u64(in);
+		ino2 = zc_get_u64(in);
+		zc_get_str(in, name, sizeof(name), true);
+		st = in->err ? ZC_ST_INVAL : op_link(ino, ino2, name, &a);
+		if (!st)
+			zc_put_attr(o, &a);
+		break;
+	case ZC_CLTOMA_UNLINK:
+	case ZC_CLTOMA_RMDIR:
+		ino = zc_get_u64(in);
+		zc_get_str(in, name, sizeof(name), true);
+		st = in->err ? ZC_ST_INVAL : op_remove(ino, name, h->type == ZC_CLTOMA_RMDIR);
+		break;
+	case ZC_CLTOMA_RENAME:
+		ino = zc_get_u64(in);
+		zc_get_str(in, name, sizeof(name), true);
+		ino2 = zc_get_u64(in);
+		zc_get_str(in, name2, sizeof(name2), true);
+		u1 = zc_get_u32(in);
+		st = in->err ? ZC_ST_INVAL : op_rename(ino, name, ino2, name2, u1);
+		break;
+	case ZC_CLTOMA_CHUNK_ALLOC:
+		ino = zc_get_u64(in);
+		u1 = zc_get_u32(in);
+		if (in->err || u1 >= (1U << 24))
+			st = ZC_ST_INVAL;
+		else if (!(st = get_attr(ino, &a)) && !S_ISREG(a.mode))
+			st = ZC_ST_INVAL;
+		if (!st && !(st = alloc_chunk(ino, u1, &l))) {
+			zc_put_u64(o, a.size);
+			zc_put_loc(o, &l);
+		}
+		break;
+	case ZC_CLTOMA_SETSIZE: {
+		uint64_t size;
+		int64_t ms;
+		uint32_t mns;
+
+		ino = zc_get_u64(in);
+		size = zc_get_u64(in);
+		ms = zc_get_u64(in);
+		mns = zc_get_u32(in);
+		if (in->err || mns >= 1000000000U || size > (1ULL << 50)) {
+			st = ZC_ST_INVAL;
+			break;
+		}
+		if (mds_run("UPDATE inode SET size=max(size, ?), mtime_s=?, mtime_ns=?,"
+			    " ctime_s=?, ctime_ns=? WHERE ino=?", "iiiiii", (int64_t)size, ms,
+			    (int64_t)mns, ms, (int64_t)mns, (int64_t)ino))
+			st = ZC_ST_IO;
+		else if (!(st = get_attr(ino, &a)))
+			zc_put_attr(o, &a);
+		break;
+	}
+	case ZC_CLTOMA_TRUNC_PREP: {
+		uint64_t size;
+
+		ino = zc_get_u64(in);
+		size = zc_get_u64(in);
+		if (in->err || size > (1ULL << 50)) {
+			st = ZC_ST_INVAL;
+			break;
+		}
+		memset(&l, 0, sizeof(l));
+		if (size % ZC_CHUNK_SIZE)
+			st = load_loc(ino, size / ZC_CHUNK_SIZE, &l);
+		if (!st)
+			zc_put_loc(o, &l);
+		break;
+	}
+	default:
+		st = ZC_ST_NOTSUP;
+	}
+	if (!st && o->err)
+		st = ZC_ST_IO;
+	return mds_end(st) < 0 ? ZC_ST_IO : st;
+}
+
+static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cur *in,
+		     struct zc_cur *o)
+{
+	struct cs_info *cs;
+	uint32_t id, n;
+	int st = ZC_OK;
+
+	switch (h->type) {
+	case ZC_CSTOMA_REGISTER: {
+		uint8_t *uuid = zc_cur_take(in, 16);
+		uint32_t ip;
+		uint16_t port;
+		uint64_t total, free;
+
+		uint8_t *ipb = zc_cur_take(in, 4);
+
+		ip = 0;
+		if (ipb)
+			memcpy(&ip, ipb, 4);
+		port = zc_get_u16(in);
+		total = zc_get_u64(in);
+		free = zc_get_u64(in);
+		if (in->err || !port || !uuid)
+			return ZC_ST_INVAL;
+		if (!ip)	/* listening on any address: the one it came from */
+			ip = c->peer.sin_addr.s_addr;
+		if (mds_begin())
+			return ZC_ST_IO;
+		id = mds_int(0, "SELECT id FROM cs WHERE uuid=?", "b", uuid, 16);
+		if (!id) {
+			id = mds_int(0, "SELECT coalesce(max(id), 0) + 1 FROM cs", "");
+			st = mds_run("INSERT INTO cs(id, uuid, ip, port) VALUES(?, ?, ?, ?)", "ibii",
+				     (int64_t)id, uuid, 16, (int64_t)ip, (int64_t)port) ? ZC_ST_IO : 0;
+		} else {
+			st = mds_run("UPDATE cs SET ip=?, port=? WHERE id=?", "iii", (int64_t)ip,
+				     (int64_t)port, (int64_t)id) ? ZC_ST_IO : 0;
+		}
+		if (mds_end(st))
+			return ZC_ST_IO;
+		cs = cs_find(id);
+		if (!cs) {
+			if (ncs == MAX_CS)
+				return ZC_ST_NOSPACE;
+			cs = &css[ncs++];
+		}
+		*cs = (struct cs_info){ .id = id, .ip = ip, .port = port, .total = total,
+					.free = free, .last_hb = zc_now_ns() };
+		zc_info("mds: chunk server %u registered from %s", id, c->name);
+		zc_put_u32(o, id);
+		return ZC_OK;
+	}
+	case ZC_CSTOMA_HEARTBEAT: {
+		sqlite3_stmt *q;
+		size_t count_pos;
+		bool was_up;
+
+		id = zc_get_u32(in);
+		cs = cs_find(id);
+		if (in->err || !cs)
+			return ZC_ST_INVAL;
+		was_up = cs_up(cs);
+		cs->total = zc_get_u64(in);
+		cs->free = zc_get_u64(in);
+		cs->nchunks = zc_get_u32(in);
+		cs->last_hb = zc_now_ns();
+		if (!was_up)
+			zc_info("mds: chunk server %u (%s) is up", id, c->name);
+		count_pos = o->pos;
+		zc_put_u32(o, 0);
+		n = 0;
+		if (mds_begin())
+			return ZC_ST_IO;
+		q = mds_q("SELECT chunk FROM gc WHERE cs=? ORDER BY chunk LIMIT ?", "ii",
+			  (int64_t)id, (int64_t)GC_BATCH);
+		while (q && sqlite3_step(q) == SQLITE_ROW) {
+			zc_put_u64(o, sqlite3_column_int64(q, 0));
+			n++;
+		}
+		if (q)
+			sqlite3_reset(q);
+		/* Sent is done: a chunk the server fails to drop comes back as an
+		 * orphan in its next report. */
+		st = mds_run("DELETE FROM gc WHERE cs=?1 AND chunk IN (SELECT chunk FROM gc"
+			     " WHERE cs=?1 ORDER BY chunk LIMIT ?2)", "ii", (int64_t)id,
+			     (int64_t)GC_BATCH) ? ZC_ST_IO : 0;
+		if (mds_end(st))
+			return ZC_ST_IO;
+		struct zc_cur fix = zc_cur_init(o->p + count_pos, 4);
+
+		zc_put_u32(&fix, n);
+		return ZC_OK;
+	}
+	case ZC_CSTOMA_REPORT: {
+		uint32_t count, bad = 0;
+		size_t count_pos;
+		int64_t next;
+
+		id = zc_get_u32(in);
+		count = zc_get_u32(in);
+		if (in->err || !cs_find(id) || count > zc_cur_left(in) / 12)
+			return ZC_ST_INVAL;
+		count_pos = o->pos;
+		zc_put_u32(o, 0);
+		next = mds_int(1, "SELECT v FROM meta WHERE k='next_chunk'", "");
+		for (uint32_t i = 0; i < count; i++) {
+			uint64_t chunk = zc_get_u64(in);
+			uint32_t version = zc_get_u32(in);
+			int64_t have = mds_int(-1, "SELECT version FROM chunk WHERE id=?", "i",
+					       (int64_t)chunk);
+			bool mine = have >= 0 &&
+				mds_int(0, "SELECT count(*) FROM replica WHERE chunk=? AND cs=?",
+					"ii", (int64_t)chunk, (int64_t)id);
+
+			if (mine && (uint32_t)have == version)
+				continue;
+			if ((int64_t)chunk >= next) {
+				zc_warn("mds: chunk server %u reports chunk %llu newer than this"
+					" metadata; kept", id, (unsigned long long)chunk);
+				continue;
+			}
+			zc_put_u64(o, chunk);
+			bad++;
+		}
+		struct zc_cur fix = zc_cur_init(o->p + count_pos, 4);
+
+		zc_put_u32(&fix, bad);
+		if (bad)
+			zc_info("mds: chunk server %u: %u orphan chunks to delete", id, bad);
+		return ZC_OK;
+	}
+	}
+	return ZC_ST_NOTSUP;
+}
+
+static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
+{
+	struct zc_cur in = zc_cur_init(payload, h->len);
+	struct zc_cur o;
+	uint8_t *out = c->priv;
+	int st, err;
+
+	if (!out) {
+		out = c->priv = malloc(OUT_CAP);
+		if (!out)
+			return -ENOMEM;
+	}
+	o = zc_cur_init(out, OUT_CAP);
+	pthread_mutex_lock(&mds_lock);
+	if (h->type >= ZC_CSTOMA_REGISTER && h->type < ZC_CLTOCS_READ)
+		st = handle_cs(h, c, &in, &o);
+	else
+		st = handle_client(h, &in, &o);
+	pthread_mutex_unlock(&mds_lock);
+	if (st == ZC_ST_INVAL)
+		zc_warn("mds: %s: malformed request type %u (%u bytes)", c->name, h->type, h->len);
+	err = zc_srv_reply(c, h, st, out, o.pos);
+	return err;
+}
+
+static void conn_closed(struct zc_srv_conn *c)
+{
+	free(c->priv);
+}
+
+/* ---- main ---- */
+
+static int lock_dir(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	zc_srv_stop();
+}
+
+static void load_registry(void)
+{
+	sqlite3_stmt *q = mds_q("SELECT id, ip, port FROM cs ORDER BY id", "");
+
+	while (q && sqlite3_step(q) == SQLITE_ROW && ncs < MAX_CS) {
+		css[ncs].id = sqlite3_column_int64(q, 0);
+		css[ncs].ip = sqlite3_column_int64(q, 1);
+		css[ncs].port = sqlite3_column_int64(q, 2);
+		ncs++;
+	}
+	if (q)
+		sqlite3_reset(q);
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: zcfs mds --dir DIR --listen ADDR:PORT [--replicas R]"
+			" [--log FILE] [--log-level LEVEL] [-f]\n");
+}
+
+int zc_cmd_mds(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "replicas", required_argument, NULL, 'r' },
+		{ "log", required_argument, NULL, 'L' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *dir = NULL, *listen_at = "127.0.0.1:9420", *log = NULL;
+	struct sockaddr_in sa;
+	int c, lfd, lockfd, level = ZC_LOG_INFO;
+	char addr[32];
+
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'l': listen_at = optarg; break;
+		case 'r': replicas_goal = atoi(optarg); break;
+		case 'L': log = optarg; break;
+		case 'v': level = zc_log_parse_level(optarg); break;
+		case 'f': break;	/* always in the foreground */
+		default: usage(); return c == 'h' ? 0 : 2;
+		}
+	}
+	if (!dir || level < 0 || replicas_goal < 1 || replicas_goal > ZC_MAX_REPLICAS ||
+	    zc_parse_addr(listen_at, &sa)) {
+		usage();
+		return 2;
+	}
+	if (zc_log_init("mds", level, log)) {
+		fprintf(stderr, "mds: cannot open log %s\n", log);
+		return 1;
+	}
+	mkdir(dir, 0755);
+	lockfd = lock_dir(dir);
+	if (lockfd < 0) {
+		zc_err("mds: cannot lock %s: %s", dir,
+		       lockfd == -EBUSY ? "another mds uses it" : strerror(-lockfd));
+		return 1;
+	}
+	if (mds_store_open(dir))
+		return 1;
+	load_registry();
+	lfd = zc_tcp_listen(&sa);
+	if (lfd < 0) {
+		zc_err("mds: cannot listen on %s: %s", listen_at, strerror(-lfd));
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	{
+		socklen_t sl = sizeof(sa);
+
+		getsockname(lfd, (struct sockaddr *)&sa, &sl);
+	}
+	zc_info("mds: serving %s on %s", dir, zc_fmt_addr(&sa, addr, sizeof(addr)));
+	zc_srv_run(lfd, handle, conn_closed, NULL);
+	pthread_mutex_lock(&mds_lock);
+	mds_store_close();
+	zc_info("mds: stopped");
+	close(lfd);
+	close(lockfd);
+	return 0;
+}

@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Client side of the RPC layer: connections, xid matching, destinations.
+ *
+ * Ownership: a call sits in its connection's pending list from
+ * zc_call_start() until the receiver thread takes it out, on its response,
+ * on its deadline, or when the connection dies; whoever takes it out
+ * completes it.  So done() runs once, and the caller's buffers are only
+ * touched while the call is in flight.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "rpc.h"
+
+#define DEFAULT_TIMEOUT_MS 30000
+#define CONNECT_TIMEOUT_MS 2000
+#define TICK_MS 250
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+struct zc_conn {
+	pthread_mutex_t lock;		/* pending, dead, refs, sending */
+	pthread_cond_t cond;		/* a call stopped sending */
+	pthread_mutex_t send_lock;	/* one frame at a time on the wire */
+	int fd;
+	bool dead;
+	int refs;
+	uint64_t next_xid;
+	struct zc_call *pending;
+	char name[32];
+	uint8_t scratch[16384];		/* payloads nobody waits for */
+};
+
+/* A call whose request is still being written: its response must wait. */
+#define CALL_SENDING(call) ((call)->status == -1)
+
+static void conn_free(struct zc_conn *c)
+{
+	close(c->fd);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->send_lock);
+	pthread_cond_destroy(&c->cond);
+	free(c);
+}
+
+void zc_conn_put(struct zc_conn *c)
+{
+	int left;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	left = --c->refs;
+	pthread_mutex_unlock(&c->lock);
+	if (!left)
+		conn_free(c);
+}
+
+const char *zc_conn_name(const struct zc_conn *c)
+{
+	return c->name;
+}
+
+void zc_conn_kill(struct zc_conn *c)
+{
+	/* The receiver sees EOF and fails what is pending. */
+	shutdown(c->fd, SHUT_RDWR);
+}
+
+static void complete(struct zc_call *call, int err)
+{
+	call->err = err;
+	call->done(call);
+}
+
+/* Takes the call with this xid out of pending, waiting while it is still
+ * being sent.  Returns NULL if nobody waits for it. */
+static struct zc_call *take(struct zc_conn *c, uint64_t xid)
+{
+	struct zc_call **pp, *call = NULL;
+
+	pthread_mutex_lock(&c->lock);
+again:
+	for (pp = &c->pending; *pp; pp = &(*pp)->next) {
+		if ((*pp)->xid == xid) {
+			call = *pp;
+			if (CALL_SENDING(call)) {
+				/* The list may change while we wait: search again. */
+				pthread_cond_wait(&c->cond, &c->lock);
+				goto again;
+			}
+			*pp = call->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return call;
+}
+
+static void expire(struct zc_conn *c, uint64_t now)
+{
+	struct zc_call **pp, *call, *gone = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	for (pp = &c->pending; (call = *pp);) {
+		if (call->deadline <= now && !CALL_SENDING(call)) {
+			*pp = call->next;
+			call->next = gone;
+			gone = call;
+		} else {
+			pp = &call->next;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	while ((call = gone)) {
+		gone = call->next;
+		zc_warn("rpc %s: call type %u xid %llu timed out", c->name, call->type,
+			(unsigned long long)call->xid);
+		complete(call, -ETIMEDOUT);
+	}
+}
+
+/* Reads exactly len bytes; gives up at deadline, expiring calls meanwhile. */
+static int rx_full(struct zc_conn *c, void *buf, size_t len, uint64_t deadline)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = recv(c->fd, p, len, 0);
+
+		if (n > 0) {
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		expire(c, zc_now_ns());
+		if (zc_now_ns() > deadline)
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+static int rx_discard(struct zc_conn *c, size_t len, uint64_t deadline)
+{
+	while (len) {
+		size_t n = ZC_MIN(len, sizeof(c->scratch));
+		int err = rx_full(c, c->scratch, n, deadline);
+
+		if (err)
+			return err;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Receives one response.  Returns 0, or -errno when the connection must go. */
+static int rx_one(struct zc_conn *c)
+{
+	uint8_t raw[ZC_HDR_LEN];
+	struct zc_hdr h;
+	struct zc_call *call;
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	uint64_t deadline;
+	int err;
+
+	err = poll(&pfd, 1, TICK_MS);
+	if (err <= 0) {
+		expire(c, zc_now_ns());
+		return err < 0 && errno != EINTR ? -errno : 0;
+	}
+	deadline = zc_now_ns() + DEFAULT_TIMEOUT_MS * 1000000ULL;
+	err = rx_full(c, raw, sizeof(raw), deadline);
+	if (err)
+		return err;
+	err = zc_hdr_decode(raw, &h);
+	if (!err && !(h.flags & ZC_F_RESP))
+		err = -EPROTO;
+	if (!err && h.status != ZC_OK && h.len)
+		err = -EPROTO;
+	if (err) {
+		zc_rpc_bad_frames++;
+		zc_err("rpc %s: bad frame (type %u len %u): %s, closing", c->name, h.type,
+		       h.len, strerror(-err));
+		return err;
+	}
+	call = take(c, h.xid);
+	if (!call) {
+		zc_debug("rpc %s: late response xid %llu dropped", c->name,
+			 (unsigned long long)h.xid);
+		return rx_discard(c, h.len, deadline);
+	}
+	if (call->type != h.type) {
+		zc_rpc_bad_frames++;
+		zc_err("rpc %s: response type %u for call type %u, closing", c->name, h.type,
+		       call->type);
+		complete(call, -EPROTO);
+		return -EPROTO;
+	}
+	call->status = h.status;
+	call->resp_len = h.len;
+	if (call->dest) {
+		if (h.len > call->dest_cap) {
+			zc_rpc_bad_frames++;
+			zc_err("rpc %s: response of %u bytes for a %u-byte destination, closing",
+			       c->name, h.len, call->dest_cap);
+			complete(call, -EPROTO);
+			return -EPROTO;
+		}
+		call->resp = call->dest;
+	} else if (h.len) {
+		call->resp = malloc(h.len);
+		if (!call->resp) {
+			complete(call, -ENOMEM);
+			return rx_discard(c, h.len, deadline);
+		}
+	}
+	if (call->deadline > deadline)
+		deadline = call->deadline;
+	err = rx_full(c, call->resp, h.len, deadline);
+	if (err) {
+		zc_call_free_resp(call);
+		complete(call, err);
+		return err;
+	}
+	complete(call, h.status ? -zc_status_errno(h.status) : 0);
+	return 0;
+}
+
+static void *rx_thread(void *arg)
+{
+	struct zc_conn *c = arg;
+	struct zc_call *call;
+	int err;
+
+	while (!(err = rx_one(c)))
+		;
+	if (err != -ECONNRESET)
+		zc_warn("rpc %s: connection lost: %s", c->name, strerror(-err));
+	shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_lock(&c->lock);
+	c->dead = true;
+	while (c->pending) {
+		call = c->pending;
+		if (CALL_SENDING(call)) {
+			pthread_cond_wait(&c->cond, &c->lock);
+			continue;
+		}
+		c->pending = call->next;
+		pthread_mutex_unlock(&c->lock);
+		complete(call, -ECONNRESET);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	zc_conn_put(c);
+	return NULL;
+}
+
+struct zc_conn *zc_conn_from_fd(int fd, const char *name)
+{
+	struct zc_conn *c = calloc(1, sizeof(*c));
+	struct timeval tv = { .tv_sec = 1 };
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if (!c)
+		return NULL;
+	c->fd = fd;
+	c->refs = 2;	/* the caller's and the receiver's */
+	c->next_xid = 1;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->send_lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	/* recv gives up after a second so that the receiver can expire calls
+	 * even while a peer stalls in the middle of a frame. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	tv.tv_sec = DEFAULT_TIMEOUT_MS / 1000;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&tid, &attr, rx_thread, c)) {
+		pthread_attr_destroy(&attr);
+		c->fd = -1;
+		conn_free(c);
+		return NULL;
+	}
+	pthread_attr_destroy(&attr);
+	return c;
+}
+
+static int send_frame(struct zc_conn *c, struct zc_call *call)
+{
+	uint8_t raw[ZC_HDR_LEN];
+	struct zc_hdr h = { .type = call->type, .xid = call->xid };
+	struct iovec iov[3] = { { raw, sizeof(raw) }, call->req[0], call->req[1] };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 3 };
+	int err = 0;
+
+	h.len = call->req[0].iov_len + call->req[1].iov_len;
+	zc_hdr_encode(raw, &h);
+	pthread_mutex_lock(&c->send_lock);
+	while (msg.msg_iovlen) {
+		ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		while (msg.msg_iovlen && (size_t)n >= msg.msg_iov->iov_len) {
+			n -= msg.msg_iov->iov_len;
+			msg.msg_iov++;
+			msg.msg_iovlen--;
+		}
+		if (msg.msg_iovlen) {
+			msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + n;
+			msg.msg_iov->iov_len -= n;
+		}
+	}
+	pthread_mutex_unlock(&c->send_lock);
+	return err;
+}
+
+int zc_call_start(struct zc_conn *c, struct zc_call *call)
+{
+	uint32_t len = call->req[0].iov_len + call->req[1].iov_len;
+	int err;
+
+	if (len > ZC_MAX_FRAME || call->req[0].iov_len > ZC_MAX_FRAME)
+		return -EMSGSIZE;
+	call->err = 0;
+	call->resp = NULL;
+	call->resp_len = 0;
+	call->status = -1;	/* CALL_SENDING */
+	call->deadline = zc_now_ns() +
+		(uint64_t)(call->timeout_ms ? call->timeout_ms : DEFAULT_TIMEOUT_MS) * 1000000ULL;
+	pthread_mutex_lock(&c->lock);
+	if (c->dead) {
+		pthread_mutex_unlock(&c->lock);
+		return -ENOTCONN;
+	}
+	call->xid = c->next_xid++;
+	call->next = c->pending;
+	c->pending = call;
+	pthread_mutex_unlock(&c->lock);
+
+	err = send_frame(c, call);
+	if (err) {
+		zc_warn("rpc %s: send of type %u failed: %s", c->name, call->type, strerror(-err));
+		zc_conn_kill(c);
+	}
+	pthread_mutex_lock(&c->lock);
+	call->status = ZC_OK;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+struct waiter {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void wake(struct zc_call *call)
+{
+	struct waiter *w = call->arg;
+
+	pthread_mutex_lock(&w->m);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->m);
+}
+
+int zc_call_sync(struct zc_conn *c, struct zc_call *call)
+{
+	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false };
+	int err;
+
+	call->done = wake;
+	call->arg = &w;
+	err = zc_call_start(c, call);
+	if (err) {
+		call->err = err;
+		return err;
+	}
+	pthread_mutex_lock(&w.m);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.m);
+	pthread_mutex_unlock(&w.m);
+	return call->err;
+}
+
+void zc_call_free_resp(struct zc_call *call)
+{
+	if (call->resp && call->resp != call->dest)
+		free(call->resp);
+	call->resp = NULL;
+}
+
+/* ---- peers ---- */
+
+struct peer {
+	struct sockaddr_in sa;
+	struct zc_conn *conn;
+	uint64_t retry_at;
+	uint32_t backoff_ms;
+	struct peer *next;
+};
+
+static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct peer *peers;
+
+struct zc_conn *zc_conn_get(const struct sockaddr_in *sa, int *err)
+{
+	struct peer *p;
+	struct zc_conn *c = NULL;
+	char name[32];
+	int fd;
+
+	pthread_mutex_lock(&peers_lock);
+	for (p = peers; p; p = p->next)
+		if (p->sa.sin_addr.s_addr == sa->sin_addr.s_addr && p->sa.sin_port == sa->sin_port)
+			break;
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p) {
+			*err = -ENOMEM;
+			goto out;
+		}
+		p->sa = *sa;
+		p->next = peers;
+		peers = p;
+	}
+	if (p->conn) {
+		pthread_mutex_lock(&p->conn->lock);
+		bool dead = p->conn->dead;
+
+		pthread_mutex_unlock(&p->conn->lock);
+		if (!dead) {
+			c = p->conn;
+			goto out_ref;
+		}
+		zc_conn_put(p->conn);
+		p->conn = NULL;
+	}
+	if (zc_now_ns() < p->retry_at) {
+		*err = -EHOSTUNREACH;
+		goto out;
+	}
+	zc_fmt_addr(sa, name, sizeof(name));
+	fd = zc_tcp_connect(sa, CONNECT_TIMEOUT_MS);
+	if (fd < 0) {
+		p->backoff_ms = p->backoff_ms ? ZC_MIN(p->backoff_ms * 2, BACKOFF_MAX_MS)
+					      : BACKOFF_MIN_MS;
+		p->retry_at = zc_now_ns() + p->backoff_ms * 1000000ULL;
+		zc_warn("rpc %s: connect failed: %s (next try in %u ms)", name, strerror(-fd),
+			p->backoff_ms);
+		*err = fd;
+		goto out;
+	}
+	c = zc_conn_from_fd(fd, name);
+	if (!c) {
+		close(fd);
+		*err = -ENOMEM;
+		goto out;
+	}
+	p->backoff_ms = 0;
+	p->conn = c;	/* the table keeps the caller's first reference... */
+	zc_debug("rpc %s: connected", name);
+out_ref:
+	pthread_mutex_lock(&c->lock);	/* ...and the caller gets another */
+	c->refs++;
+	pthread_mutex_unlock(&c->lock);
+out:
+	pthread_mutex_unlock(&peers_lock);
+	return c;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * RPC layer: frames (include/zcfs/proto.h) over TCP.
+ *
+ * Client side: one connection per peer, many calls in flight, matched by
+ * xid.  Each call names where its response payload goes (its destination):
+ * into the caller's memory (dest), or into a buffer the layer allocates.
+ * A receiver thread per connection reads every response and completes its
+ * call; a broken connection completes every pending call with an error.
+ *
+ * Server side: an accept loop and one thread per connection that reads a
+ * frame, calls the handler and lets it reply, in order.
+ */
+#ifndef ZC_RPC_H
+#define ZC_RPC_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "zcfs/proto.h"
+
+struct zc_hdr {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t flags;
+	int32_t status;
+	uint32_t len;
+	uint64_t xid;
+};
+
+void zc_hdr_encode(uint8_t out[ZC_HDR_LEN], const struct zc_hdr *h);
+/* Decodes and checks magic, flags and the payload limit.
+ * Returns 0, -EPROTO (not a zcfs frame) or -EMSGSIZE (payload too big). */
+int zc_hdr_decode(const uint8_t in[ZC_HDR_LEN], struct zc_hdr *h);
+
+/* ---- client side ---- */
+
+struct zc_conn;
+struct zc_call;
+typedef void (*zc_call_done_fn)(struct zc_call *call);
+
+struct zc_call {
+	/* filled by the caller */
+	uint16_t type;
+	struct iovec req[2];	/* request payload: arguments, then data */
+	void *dest;		/* response payload goes here (≤ dest_cap)... */
+	uint32_t dest_cap;	/* ...or, if dest is NULL, into ->resp (freed by
+				   zc_call_free_resp) */
+	uint32_t timeout_ms;	/* 0: default */
+	zc_call_done_fn done;
+	void *arg;
+	/* results, valid in done() */
+	int err;		/* 0, or -errno: transport error or the status */
+	int status;		/* wire status; ZC_OK on transport error too */
+	uint8_t *resp;		/* the payload: dest, or a malloc'd buffer */
+	uint32_t resp_len;
+	/* private */
+	uint64_t xid;
+	uint64_t deadline;
+	struct zc_call *next;
+};
+
+/* Gets a connection to peer, reusing a live one; connects if needed, with
+ * back-off after failures.  Returns a referenced connection, or NULL with
+ * *err set (-ECONNREFUSED, -ETIMEDOUT, -EHOSTUNREACH while backing off). */
+struct zc_conn *zc_conn_get(const struct sockaddr_in *peer, int *err);
+void zc_conn_put(struct zc_conn *c);
+const char *zc_conn_name(const struct zc_conn *c);
+/* Wraps an already connected socket (tests).  Returns NULL on ENOMEM. */
+struct zc_conn *zc_conn_from_fd(int fd, const char *name);
+/* Breaks the connection: every pending call completes with -ECONNRESET. */
+void zc_conn_kill(struct zc_conn *c);
+
+/*
+ * Starts a call.  Returns 0, and then done() runs exactly once, on the
+ * connection's receiver thread (or -ETIMEDOUT from its timer); or returns
+ * -ENOTCONN/-EIO and done() never runs.
+ */
+int zc_call_start(struct zc_conn *c, struct zc_call *call);
+/* Runs a call and waits for it.  Returns call->err. */
+int zc_call_sync(struct zc_conn *c, struct zc_call *call);
+void zc_call_free_resp(struct zc_call *call);
+
+/* ---- server side ---- */
+
+struct zc_srv_conn {
+	int fd;
+	struct sockaddr_in peer;
+	char name[32];
+	void *ctx;		/* the server's context */
+	void *priv;		/* per-connection state for the handler */
+};
+
+/* Handles one request; must send exactly one reply (zc_srv_reply*) unless
+ * it returns < 0, which closes the connection. */
+typedef int (*zc_srv_handler)(struct zc_srv_conn *c, const struct zc_hdr *h,
+			      uint8_t *payload);
+typedef void (*zc_srv_close_fn)(struct zc_srv_conn *c);
+
+/* Accepts connections on lfd until zc_srv_stop(); one thread each.
+ * Returns 0 when stopped. */
+int zc_srv_run(int lfd, zc_srv_handler handler, zc_srv_close_fn on_close, void *ctx);
+void zc_srv_stop(void);
+
+/* Sends the response to h with status and payload.  Returns 0 or -errno. */
+int zc_srv_reply(struct zc_srv_conn *c, const struct zc_hdr *h, int status,
+		 const void *p, uint32_t len);
+/* Sends only a response header announcing len payload bytes that the
+ * caller then writes itself (MSG_MORE: they leave as one stream). */
+int zc_srv_reply_hdr(struct zc_srv_conn *c, const struct zc_hdr *h, uint32_t len);
+
+/* Counters of frames refused, for status and tests. */
+extern unsigned long zc_rpc_bad_frames;
+
+#endif

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+/* Server side of the RPC layer: accept loop, one thread per connection. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "rpc.h"
+
+#define IDLE_POLL_MS 500
+
+static volatile sig_atomic_t stopping;
+
+struct srv {
+	zc_srv_handler handler;
+	zc_srv_close_fn on_close;
+	void *ctx;
+};
+
+struct conn_arg {
+	struct srv *srv;
+	struct zc_srv_conn conn;
+};
+
+void zc_srv_stop(void)
+{
+	stopping = 1;
+}
+
+static int send_hdr(struct zc_srv_conn *c, const struct zc_hdr *req, int status,
+		    uint32_t len, int more)
+{
+	uint8_t raw[ZC_HDR_LEN];
+	struct zc_hdr h = { .type = req->type, .flags = ZC_F_RESP, .status = status,
+			    .len = len, .xid = req->xid };
+	ssize_t n;
+
+	zc_hdr_encode(raw, &h);
+	do
+		n = send(c->fd, raw, sizeof(raw), MSG_NOSIGNAL | more);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n != sizeof(raw))	/* an empty socket buffer takes 24 bytes whole */
+		return zc_write_full(c->fd, raw + n, sizeof(raw) - n);
+	return 0;
+}
+
+int zc_srv_reply_hdr(struct zc_srv_conn *c, const struct zc_hdr *h, uint32_t len)
+{
+	return send_hdr(c, h, ZC_OK, len, MSG_MORE);
+}
+
+int zc_srv_reply(struct zc_srv_conn *c, const struct zc_hdr *h, int status,
+		 const void *p, uint32_t len)
+{
+	int err;
+
+	if (status != ZC_OK)
+		len = 0;
+	err = send_hdr(c, h, status, len, len ? MSG_MORE : 0);
+	if (!err && len)
+		err = zc_write_full(c->fd, p, len);
+	return err;
+}
+
+static int wait_readable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	while (!stopping) {
+		int n = poll(&pfd, 1, IDLE_POLL_MS);
+
+		if (n > 0)
+			return 0;
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+	return -ESHUTDOWN;
+}
+
+static void *conn_thread(void *arg)
+{
+	struct conn_arg *a = arg;
+	struct zc_srv_conn *c = &a->conn;
+	uint8_t raw[ZC_HDR_LEN], *buf = NULL;
+	uint32_t cap = 0;
+	struct zc_hdr h;
+	struct timeval tv = { .tv_sec = 30 };
+	int err;
+
+	/* A peer that stalls mid-frame for this long is cut off. */
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	zc_debug("rpc %s: accepted", c->name);
+	for (;;) {
+		err = wait_readable(c->fd);
+		if (err)
+			break;
+		err = zc_read_full(c->fd, raw, sizeof(raw));
+		if (err)
+			break;
+		err = zc_hdr_decode(raw, &h);
+		if (!err && (h.flags & ZC_F_RESP))
+			err = -EPROTO;
+		if (err) {
+			zc_rpc_bad_frames++;
+			zc_err("rpc %s: bad frame (type %u len %u): %s, closing", c->name, h.type,
+			       h.len, strerror(-err));
+			break;
+		}
+		if (h.len > cap) {
+			uint8_t *nb = realloc(buf, h.len);
+
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = h.len;
+		}
+		err = zc_read_full(c->fd, buf, h.len);
+		if (err)
+			break;
+		err = a->srv->handler(c, &h, buf);
+		if (err)
+			break;
+	}
+	if (err == -EPIPE || err == -ECONNRESET || err == -ESHUTDOWN)
+		zc_debug("rpc %s: closed", c->name);
+	else
+		zc_warn("rpc %s: closing connection: %s", c->name, strerror(-err));
+	if (a->srv->on_close)
+		a->srv->on_close(c);
+	close(c->fd);
+	free(buf);
+	free(a);
+	return NULL;
+}
+
+int zc_srv_run(int lfd, zc_srv_handler handler, zc_srv_close_fn on_close, void *ctx)
+{
+	static struct srv srv;	/* outlives this call: threads may linger */
+	pthread_attr_t attr;
+
+	srv = (struct srv){ handler, on_close, ctx };
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	while (!stopping) {
+		struct sockaddr_in peer;
+		socklen_t pl = sizeof(peer);
+		struct conn_arg *a;
+		pthread_t tid;
+		int fd, one = 1;
+
+		if (wait_readable(lfd))
+			break;
+		fd = accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one));
+		a = calloc(1, sizeof(*a));
+		if (!a) {
+			close(fd);
+			continue;
+		}
+		a->srv = &srv;
+		a->conn.fd = fd;
+		a->conn.peer = peer;
+		a->conn.ctx = ctx;
+		zc_fmt_addr(&peer, a->conn.name, sizeof(a->conn.name));
+		if (pthread_create(&tid, &attr, conn_thread, a)) {
+			zc_err("rpc %s: no thread for connection", a->conn.name);
+			close(fd);
+			free(a);
+		}
+	}
+	pthread_attr_destroy(&attr);
+	return 0;
+}
