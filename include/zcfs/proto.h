@@ -126,6 +126,6 @@ enum zc_status {
  * ino:64 mode:32 nlink:32 uid:32 gid:32 rdev:32 size:64
  * atime_s:64 atime_ns:32 mtime_s:64 mtime_ns:32 ctime_s:64 ctime_ns:32
  */
-#define ZC_ATTR_LEN 80
+#define ZC_ATTR_LEN 72
 
 #endif

@@ -481,17 +481,14 @@ int zc_cmd_down(int argc, char **argv)
 		fprintf(stderr, "zcfs: no cluster recorded in %s\n", dir);
 		return 1;
 	}
-	if (is_fuse_mount(cl.mnt)) {
-		snprintf(cmd, sizeof(cmd), "fusermount3 -u '%s' 2>/dev/null", cl.mnt);
-		if (system(cmd)) {
-			fprintf(stderr, "zcfs: %s is busy; detaching it lazily\n", cl.mnt);
-			snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s'", cl.mnt);
-			if (system(cmd)) {
-				/* the mount process still unmounts on SIGTERM */
-			}
-		}
-	}
+	/* The client unmounts itself on SIGTERM, after saving file sizes. */
 	stop_pid(cl.mount_pid, "mount", NULL, "mount");
+	if (is_fuse_mount(cl.mnt)) {
+		fprintf(stderr, "zcfs: %s still mounted; detaching it\n", cl.mnt);
+		snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s'", cl.mnt);
+		if (system(cmd))
+			fprintf(stderr, "zcfs: could not unmount %s\n", cl.mnt);
+	}
 	clear_stale_mount(cl.mnt);
 	for (int i = 0; i < cl.ncs; i++)
 		stop_pid(cl.cs_pid[i], "cs", cl.dir, "chunk server");

@@ -67,6 +67,8 @@ struct zc_inode *zc_inode_find(uint64_t ino);
 void zc_inode_close(struct zc_inode *in);
 /* Pushes a size grown by writes to the mds.  Returns 0 or -errno. */
 int zc_inode_flush_size(struct zc_inode *in);
+/* Pushes every open inode's size (at shutdown). */
+void zc_inode_flush_all(void);
 /* Shrinks or grows the file: truncates the chunk at the new end on its
  * chunk servers, then sets the size at the mds.  Returns 0 or -errno. */
 int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out);

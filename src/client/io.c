@@ -123,6 +123,16 @@ int zc_inode_flush_size(struct zc_inode *in)
 	return 0;
 }
 
+void zc_inode_flush_all(void)
+{
+	pthread_mutex_lock(&inodes_lock);
+	for (int b = 0; b < INODE_BUCKETS; b++)
+		for (struct zc_inode *in = inodes[b]; in; in = in->next)
+			if (zc_inode_flush_size(in))
+				zc_err("client: inode %" PRIu64 ": size not saved", in->ino);
+	pthread_mutex_unlock(&inodes_lock);
+}
+
 /* ---- chunk locations ---- */
 
 /* Copies the location of chunk idx into *l, asking the mds (and with

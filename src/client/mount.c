@@ -761,6 +761,7 @@ int zc_cmd_mount(int argc, char **argv)
 	fuse_loop_cfg_set_idle_threads(lc, 8);
 	ret = fo.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
+	zc_inode_flush_all();
 	fuse_session_unmount(se);
 	zc_info("mount: %s unmounted", fo.mountpoint);
 out_signals:

@@ -257,7 +257,9 @@ int zc_parse_size(const char *s, uint64_t *out)
 	case 'g': case 'G': shift = 30; end++; break;
 	case 't': case 'T': shift = 40; end++; break;
 	}
-	if (*end == 'i' || *end == 'B')
+	if (shift && *end == 'i')
+		end++;
+	if (*end == 'B')
 		end++;
 	if (*end || (shift && v > (UINT64_MAX >> shift)))
 		return -EINVAL;

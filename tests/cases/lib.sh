@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: MIT
+# Helpers for mount cases: a private cluster per case, cleaned up by PID
+# on any exit.  Source it, then call start_cluster.
+set -u
+ZCFS=${ZCFS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/zcfs}
+FAILS=0
+
+need_fuse() {
+	if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
+		echo "FUSE not available (/dev/fuse or fusermount3 missing)"
+		exit 77
+	fi
+}
+
+fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+# check "what" command...: the command must succeed
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+# check_fails "what" command...: the command must fail
+check_fails() { local what=$1; shift; if "$@" 2>/dev/null; then fail "$what (succeeded)"; else ok "$what"; fi; }
+
+T=$(mktemp -d /tmp/zcfs-case.XXXXXX)
+D=$T/data
+M=$T/mnt
+
+cluster_pids() {
+	[ -f "$D/cluster.conf" ] && sed -n 's/^pid\.[a-z0-9]*=\([1-9][0-9]*\)$/\1/p' "$D/cluster.conf"
+}
+
+cleanup() {
+	local rc=$?
+	set +e
+	"$ZCFS" down --dir "$D" >/dev/null 2>&1
+	for p in $(cluster_pids) ${EXTRA_PIDS:-}; do
+		kill -9 "$p" 2>/dev/null
+	done
+	if grep -q " $M " /proc/mounts 2>/dev/null; then
+		fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
+	fi
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		for f in "$D"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }; done
+	fi
+	rm -rf "$T"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_cluster() { # extra args for zcfs up
+	need_fuse
+	"$ZCFS" up --dir "$D" --mount "$M" "$@" || { echo "zcfs up failed"; exit 1; }
+}
+
+restart_cluster() {
+	"$ZCFS" down --dir "$D" || fail "zcfs down"
+	start_cluster "$@"
+}
+
+# Writes N bytes of reproducible pseudo-random data to a file.
+mkdata() { # file bytes seed
+	head -c "$2" < <(openssl enc -aes-128-ctr -pass "pass:$3" -nosalt -pbkdf2 -in /dev/zero 2>/dev/null) > "$1"
+}
+
+finish() {
+	if [ "$FAILS" -ne 0 ]; then
+		echo "$FAILS checks failed"
+		exit 1
+	fi
+	echo "all checks passed"
+	exit 0
+}

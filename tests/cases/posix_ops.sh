@@ -1,0 +1,71 @@
+# SPDX-License-Identifier: MIT
+# mkdir/rmdir/mv/ln/ln -s/rm/truncate/chmod/touch behave as on a local file
+# system: the same script runs in a local folder and in the mount, and the
+# resulting trees (names, types, sizes, modes, link counts, targets, bytes)
+# and every command's success or failure must match.
+. "$(dirname "$0")/lib.sh"
+start_cluster
+
+ops() { # run in the folder given; prints one line per command: its result
+	cd "$1" || exit 1
+	r() { if "$@" 2>/dev/null; then echo "ok   $*"; else echo "fail $*"; fi; }
+	r mkdir a
+	r mkdir a/b a/c
+	r mkdir a                        # exists
+	r touch a/b/f1
+	r sh -c 'echo hello > a/b/f2'
+	r sh -c 'printf "%s" "0123456789" > a/t'
+	r truncate -s 5 a/t               # shrink
+	r truncate -s 100000 a/t          # grow: a hole of zeros
+	r truncate -s 70000000 a/b/f1     # past a chunk boundary, all hole
+	r sh -c 'printf xyz | dd of=a/b/f1 bs=1 seek=67108863 conv=notrunc status=none'
+	r truncate -s 67108864 a/b/f1     # cut inside the written bytes
+	r truncate -s 67108870 a/b/f1     # and grow again: zeros, not old bytes
+	r ln a/b/f2 a/hard
+	r ln a/b a/dirlink                # hard link to a dir: refused
+	r ln -s ../b/f2 a/c/sym
+	r ln -s /nowhere a/dangling
+	r cat a/c/sym
+	r mv a/b/f2 a/c/moved
+	r cat a/c/sym                     # now dangling
+	r mv a/c/moved a/hard             # rename over a link to the same file
+	r mv a/t a/c                      # into a directory
+	r sh -c 'echo new > a/over; echo old > a/victim; mv a/over a/victim'
+	r rmdir a/c                       # not empty
+	r rm a/c/t
+	r rmdir a/b/nothere
+	r mv a/c a/b/c2                   # move a directory
+	r mv a a/b/c2/inside              # into itself: refused
+	r chmod 0600 a/victim
+	r chmod 4755 a/hard
+	r touch -m -d '2001-02-03 04:05:06' a/victim
+	r rm a/dangling
+	r rm a/b                          # a directory: refused
+	r mkdir -p deep/1/2/3/4/5
+	r rm -r deep/1/2
+	r sh -c 'for i in $(seq 1 300); do echo $i > many_$i; done'
+	r sh -c 'rm many_1*'
+	r sh -c 'ls | wc -l'
+	r mkfifo fifo
+	r sh -c 'exec 3<>fifo; echo through >&3; head -n1 <&3'
+}
+
+tree() { # a listing that must be the same on both sides
+	cd "$1" && find . -mindepth 1 \( -type f -o -type l -o -type d -o -type p \) \
+		-printf '%p %y %m %n %s %l\n' | sed 's/ d \([0-9]*\) \([0-9]*\) [0-9]* / d \1 \2 - /' | sort
+	find . -type f -print0 | sort -z | xargs -0 md5sum
+	stat -c '%n %Y' ./victim 2>/dev/null
+}
+
+mkdir "$T/local"
+ops "$T/local" > "$T/local.ops"
+ops "$M" > "$T/mnt.ops"
+check "every command succeeds or fails as locally" diff "$T/local.ops" "$T/mnt.ops"
+check "the trees match" diff <(tree "$T/local") <(tree "$M")
+check "a hole reads as zeros" cmp <(head -c 67108863 /dev/zero) <(head -c 67108863 "$M/a/b/f1")
+check "bytes after a cut and regrow are zeros" \
+	[ "$(tail -c 7 "$M/a/b/f1" | od -An -c | tr -d ' ')" = 'x\0\0\0\0\0\0' ]
+check "nlink of a file with two names" [ "$(stat -c %h "$M/a/hard")" = "$(stat -c %h "$T/local/a/hard")" ]
+check "statfs works" df "$M"
+check "ls -la works" ls -la "$M/a/b"
+finish
