@@ -26,6 +26,9 @@ MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
+# keep test objects between runs
+.SECONDARY:
+
 .PHONY: all run test test-asan unit install clean fuzz deps bench
 all: $(BUILD)/zcfs
 
@@ -64,14 +67,14 @@ run: $(BUILD)/zcfs
 install: $(BUILD)/zcfs
 	install -D -m 0755 $(BUILD)/zcfs $(DESTDIR)/usr/local/bin/zcfs
 
-# libFuzzer target for the frame parser and message decoders (clang).
+# libFuzzer target for the frame parser and block decoders (clang).
+FUZZ_SECONDS ?= 30
 fuzz: | $(DEPS_OK)
-	@mkdir -p build-fuzz
+	@mkdir -p build-fuzz/corpus
 	clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-	  -Iinclude -Isrc $(PKG_CFLAGS) tests/fuzz/fuzz_frame.c src/rpc/frame.c \
-	  src/common/util.c src/common/log.c -o build-fuzz/fuzz_frame
-	build-fuzz/fuzz_frame -max_total_time=$${FUZZ_SECONDS:-30} -max_len=4096 build-fuzz/corpus 2>&1 | tail -5 || \
-	  { mkdir -p build-fuzz/corpus; build-fuzz/fuzz_frame -max_total_time=$${FUZZ_SECONDS:-30} build-fuzz/corpus 2>&1 | tail -5; }
+	  -Iinclude -Isrc tests/fuzz/fuzz_frame.c src/rpc/frame.c src/common/wire.c \
+	  -o build-fuzz/fuzz_frame
+	build-fuzz/fuzz_frame -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus
 
 bench: $(BUILD)/zcfs
 	bench/run.sh

@@ -2,7 +2,7 @@
 # A tree of mixed files (empty, 1 byte, 4 KiB +-1, 64 MiB +-1 across chunk
 # boundaries, 200 MiB) copied in and read back byte for byte; reads at odd
 # offsets across chunk boundaries, buffered and direct.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 start_cluster
 
 SRC=$T/src

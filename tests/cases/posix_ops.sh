@@ -3,7 +3,7 @@
 # system: the same script runs in a local folder and in the mount, and the
 # resulting trees (names, types, sizes, modes, link counts, targets, bytes)
 # and every command's success or failure must match.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 start_cluster
 
 ops() { # run in the folder given; prints one line per command: its result

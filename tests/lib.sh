@@ -37,6 +37,12 @@ cleanup() {
 	if grep -q " $M " /proc/mounts 2>/dev/null; then
 		fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
 	fi
+	# A sanitizer report in any daemon's log fails the case.
+	if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$D"/*.log 2>/dev/null; then
+		echo "FAIL: sanitizer report in a daemon log"
+		grep -h -A 12 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$D"/*.log | head -n 60
+		[ "$rc" -eq 0 ] && rc=1
+	fi
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
 		for f in "$D"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }; done
 	fi
