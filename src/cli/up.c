@@ -157,21 +157,40 @@ static bool is_fuse_mount(const char *mnt)
 	return !statfs(mnt, &sf) && sf.f_type == FUSE_SUPER_MAGIC;
 }
 
-/* A mount whose daemon died answers ENOTCONN: take it away. */
-static void clear_stale_mount(const char *mnt)
+/* Is mnt a mount point in /proc/self/mounts? */
+static bool mounted(const char *mnt)
+{
+	char line[PATH_MAX + 256], dev[256], at[PATH_MAX];
+	bool found = false;
+	FILE *f = fopen("/proc/self/mounts", "r");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%255s %4095s", dev, at) == 2 && !strcmp(at, mnt);
+	fclose(f);
+	return found;
+}
+
+/*
+ * Takes away a mount left by a client that is gone.  With force (the
+ * client was ours and is stopped) any mount there goes; otherwise only a
+ * dead one, which answers ENOTCONN.
+ */
+static void clear_stale_mount(const char *mnt, bool force)
 {
 	struct stat st;
+	char cmd[2 * PATH_MAX + 128];
 
-	if (stat(mnt, &st) && errno == ENOTCONN) {
-		char cmd[2 * PATH_MAX + 128];
-
-		fprintf(stderr, "zcfs: removing stale mount at %s\n", mnt);
-		snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null || umount -l '%s'",
-			 mnt, mnt);
-		if (system(cmd)) {
-			/* reported by the mount step if it matters */
-		}
-	}
+	if (!mounted(mnt) || (!force && !(stat(mnt, &st) && errno == ENOTCONN)))
+		return;
+	fprintf(stderr, "zcfs: removing stale mount at %s\n", mnt);
+	snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null || umount -l '%s'", mnt,
+		 mnt);
+	if (system(cmd))
+		fprintf(stderr, "zcfs: could not unmount %s\n", mnt);
+	for (int i = 0; i < 50 && mounted(mnt); i++)
+		usleep(100000);
 }
 
 static pid_t spawn(const char *log, char *const argv[])
@@ -371,9 +390,9 @@ int zc_cmd_up(int argc, char **argv)
 		for (int i = 0; i < old.ncs; i++)
 			stop_pid(old.cs_pid[i], "cs", cl.dir, "chunk server");
 		stop_pid(old.mds_pid, "mds", cl.dir, "mds");
-		clear_stale_mount(old.mnt);
+		clear_stale_mount(old.mnt, true);
 	}
-	clear_stale_mount(cl.mnt);
+	clear_stale_mount(cl.mnt, false);
 	if (is_fuse_mount(cl.mnt)) {
 		fprintf(stderr, "zcfs: %s is already a FUSE mount\n", cl.mnt);
 		return 1;
@@ -470,7 +489,7 @@ static const char *dir_arg(int argc, char **argv, bool *json, const char **mds)
 int zc_cmd_down(int argc, char **argv)
 {
 	const char *dir = dir_arg(argc, argv, NULL, NULL);
-	char abs[PATH_MAX], cmd[PATH_MAX + 64];
+	char abs[PATH_MAX];
 	struct cluster cl;
 
 	if (!dir) {
@@ -483,13 +502,7 @@ int zc_cmd_down(int argc, char **argv)
 	}
 	/* The client unmounts itself on SIGTERM, after saving file sizes. */
 	stop_pid(cl.mount_pid, "mount", NULL, "mount");
-	if (is_fuse_mount(cl.mnt)) {
-		fprintf(stderr, "zcfs: %s still mounted; detaching it\n", cl.mnt);
-		snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s'", cl.mnt);
-		if (system(cmd))
-			fprintf(stderr, "zcfs: could not unmount %s\n", cl.mnt);
-	}
-	clear_stale_mount(cl.mnt);
+	clear_stale_mount(cl.mnt, true);
 	for (int i = 0; i < cl.ncs; i++)
 		stop_pid(cl.cs_pid[i], "cs", cl.dir, "chunk server");
 	stop_pid(cl.mds_pid, "mds", cl.dir, "mds");
