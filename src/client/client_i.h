@@ -17,7 +17,10 @@
 /* Counters reported to the mds every second and shown by `zcfs status`. */
 struct zc_counters {
 	atomic_ullong meta_ops, reads, read_bytes, writes, write_bytes, errors;
+	atomic_ullong read_zc_bytes;	/* replied from pipes: no user-space copy */
 	atomic_ullong read_copy_bytes;	/* replied through user memory */
+	atomic_ullong zc_fallback_segs;	/* ZC wanted, no pipe to be had */
+	atomic_ullong zc_fallback_replies; /* sampled: libfuse copied a ZC reply */
 	atomic_ullong read_zero_bytes;	/* holes and chunk tails */
 	atomic_ullong read_retries;
 	atomic_ullong rq_le4k, rq_le64k, rq_le256k, rq_le1m;	/* reads by size */
@@ -72,6 +75,8 @@ void zc_inode_flush_all(void);
 /* Shrinks or grows the file: truncates the chunk at the new end on its
  * chunk servers, then sets the size at the mds.  Returns 0 or -errno. */
 int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out);
+/* Pipes currently open for zero-copy reads (tests count leaks). */
+int zc_io_pipes_open(void);
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
 void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off);
 int zc_io_fsync(struct zc_inode *in);

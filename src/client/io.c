@@ -10,19 +10,24 @@
  * receiver thread, so a FUSE worker never waits for a chunk server.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client_i.h"
+#include "reply.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #define INODE_BUCKETS 256
 #define BUF_POOL 32
 #define READ_TIMEOUT_MS 20000
+#define ZC_ZC_MIN 8192	/* smallest read sent zero-copy */
 
 static pthread_mutex_t inodes_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct zc_inode *inodes[INODE_BUCKETS];
@@ -232,6 +237,117 @@ static void buf_put(void *b)
 	free(b);
 }
 
+/* ---- pipes for zero-copy segments ---- */
+
+/*
+ * A pipe holds one segment's payload from the socket until the reply.
+ * Sized for four times the largest segment: a socket's bytes may come in
+ * fragments smaller than a page, one pipe slot each.
+ */
+#define PIPE_SIZE (4 * ZC_MAX_IO)
+#define PIPE_POOL 128
+
+struct zpipe {
+	int fd[2];
+	struct zpipe *next;
+};
+
+static pthread_mutex_t pipes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zpipe *pipes;
+static int npipes;
+static atomic_int pipes_open;
+
+static struct zpipe *pipe_get(void)
+{
+	struct zpipe *p;
+
+	pthread_mutex_lock(&pipes_lock);
+	p = pipes;
+	if (p) {
+		pipes = p->next;
+		npipes--;
+	}
+	pthread_mutex_unlock(&pipes_lock);
+	if (p)
+		return p;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return NULL;
+	if (pipe2(p->fd, O_CLOEXEC)) {
+		free(p);
+		return NULL;
+	}
+	if (fcntl(p->fd[1], F_SETPIPE_SZ, PIPE_SIZE) < (int)PIPE_SIZE) {
+		static atomic_int warned;
+
+		if (!atomic_exchange(&warned, 1))
+			zc_warn("client: cannot size a pipe to %d bytes (%s): reads fall back to"
+				" copying", PIPE_SIZE, strerror(errno));
+		close(p->fd[0]);
+		close(p->fd[1]);
+		free(p);
+		return NULL;
+	}
+	atomic_fetch_add(&pipes_open, 1);
+	return p;
+}
+
+/* A pipe that still holds bytes (a reply not sent, a receive cut short)
+ * is closed, never reused dirty. */
+static void pipe_put(struct zpipe *p)
+{
+	int held = 0;
+
+	if (!p)
+		return;
+	if (ioctl(p->fd[0], FIONREAD, &held) || held) {
+		zc_debug("client: closing a pipe left with %d bytes", held);
+		goto out_close;
+	}
+	pthread_mutex_lock(&pipes_lock);
+	if (npipes < PIPE_POOL) {
+		p->next = pipes;
+		pipes = p;
+		npipes++;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&pipes_lock);
+	if (!p)
+		return;
+out_close:
+	close(p->fd[0]);
+	close(p->fd[1]);
+	free(p);
+	atomic_fetch_sub(&pipes_open, 1);
+}
+
+int zc_io_pipes_open(void)
+{
+	return atomic_load(&pipes_open);
+}
+
+/*
+ * libfuse copies a spliced reply through memory, silently, when it cannot
+ * splice (its pipe cannot grow, splice broke): it then read()s our pipes.
+ * Every 16th reply per thread, count read syscalls around the reply.
+ */
+static long thread_syscr(void)
+{
+	char buf[512], *p;
+	int fd = open("/proc/thread-self/io", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strstr(buf, "syscr:");
+	return p ? strtol(p + 6, NULL, 10) : -1;
+}
+
 /* ---- the read path ---- */
 
 struct rd;
@@ -239,8 +355,8 @@ struct rd;
 struct seg {
 	struct zc_call call;
 	struct rd *rd;
-	struct zc_inode *in;
 	struct zc_loc loc;
+	struct zpipe *pipe;	/* ZC destination, or NULL for memory */
 	uint32_t coff;		/* offset in the chunk */
 	uint32_t pos, len;	/* place in the reply */
 	int tries;
@@ -249,7 +365,7 @@ struct seg {
 
 struct rd {
 	fuse_req_t req;
-	uint8_t *buf;
+	uint8_t *buf;		/* MEM segments, and ZC segments' fallback */
 	size_t size;
 	atomic_int pending;	/* segments in flight, plus one while issuing */
 	atomic_int err;
@@ -257,17 +373,73 @@ struct rd {
 	struct seg seg[];
 };
 
+static void reply_zc(struct rd *rd)
+{
+	static __thread unsigned replies;
+	struct zc_reply r = { .size = rd->size };
+	long before = -1, after;
+	int err = 0;
+
+	for (int i = 0; i < rd->nseg && !err; i++) {
+		struct seg *s = &rd->seg[i];
+
+		if (!s->loc.id) {
+			err = zc_reply_add(&r, ZC_SEG_ZERO, s->len, -1, NULL);
+		} else if (s->call.in_pipe) {
+			if (s->call.resp_len)
+				err = zc_reply_add(&r, ZC_SEG_ZC, s->call.resp_len,
+						   s->pipe->fd[0], NULL);
+			if (!err && s->call.resp_len < s->len)
+				err = zc_reply_add(&r, ZC_SEG_ZERO, s->len - s->call.resp_len, -1,
+						   NULL);
+		} else {
+			err = zc_reply_add(&r, ZC_SEG_MEM, s->len, -1, rd->buf + s->pos);
+		}
+	}
+	if (!err)
+		err = zc_reply_build(&r);
+	if (err) {
+		/* Never send what we cannot account for. */
+		zc_err("client: read reply of %zu bytes does not add up; EIO", rd->size);
+		zc_cl.n.errors++;
+		fuse_reply_err(rd->req, EIO);
+		return;
+	}
+	if (replies++ % 16 == 0)
+		before = thread_syscr();
+	err = fuse_reply_data(rd->req, &r.bv, FUSE_BUF_SPLICE_MOVE);
+	/* The second look is itself one read syscall. */
+	if (before >= 0 && (after = thread_syscr()) > before + 1) {
+		static atomic_int warned;
+
+		zc_cl.n.zc_fallback_replies++;
+		if (!atomic_exchange(&warned, 1))
+			zc_warn("client: libfuse copied a zero-copy reply (splice unavailable)");
+	}
+	if (err)
+		zc_debug("client: read reply not delivered: %s", strerror(-err));
+	zc_cl.n.read_zc_bytes += zc_reply_bytes(&r, ZC_SEG_ZC);
+	zc_cl.n.read_copy_bytes += zc_reply_bytes(&r, ZC_SEG_MEM);
+}
+
 static void rd_finish(struct rd *rd)
 {
 	int err = atomic_load(&rd->err);
+	bool zc = false;
 
+	for (int i = 0; i < rd->nseg; i++)
+		zc |= rd->seg[i].pipe != NULL;
 	if (err) {
 		zc_cl.n.errors++;
 		fuse_reply_err(rd->req, -err);
+	} else if (zc) {
+		reply_zc(rd);
 	} else {
 		zc_cl.n.read_copy_bytes += rd->size;
 		fuse_reply_buf(rd->req, (const char *)rd->buf, rd->size);
 	}
+	for (int i = 0; i < rd->nseg; i++)
+		pipe_put(rd->seg[i].pipe);
 	buf_put(rd->buf);
 	free(rd);
 }
@@ -277,8 +449,6 @@ static void rd_put(struct rd *rd)
 	if (atomic_fetch_sub(&rd->pending, 1) == 1)
 		rd_finish(rd);
 }
-
-static void seg_done(struct zc_call *call);
 
 /* Sends the segment's READ to its next replica.  Returns 0 if a call is
  * in flight (seg_done will run), else -errno. */
@@ -292,6 +462,11 @@ static int seg_issue(struct seg *s)
 
 		if (!conn)
 			continue;
+		if (s->pipe) {
+			s->call.to_pipe = true;
+			s->call.pipe[0] = s->pipe->fd[0];
+			s->call.pipe[1] = s->pipe->fd[1];
+		}
 		err = zc_call_start(conn, &s->call);
 		zc_conn_put(conn);
 		if (!err)
@@ -309,7 +484,9 @@ static void seg_done(struct zc_call *call)
 		/* Fewer bytes than asked: the chunk ends there; the rest is a
 		 * hole inside the file and reads as zeros. */
 		if (call->resp_len < s->len) {
-			memset(rd->buf + s->pos + call->resp_len, 0, s->len - call->resp_len);
+			if (!call->in_pipe)
+				memset(rd->buf + s->pos + call->resp_len, 0,
+				       s->len - call->resp_len);
 			zc_cl.n.read_zero_bytes += s->len - call->resp_len;
 		}
 		rd_put(rd);
@@ -317,6 +494,12 @@ static void seg_done(struct zc_call *call)
 	}
 	zc_warn("client: read of chunk %016" PRIx64 " (%u bytes at %u) from replica %d/%d: %s",
 		s->loc.id, s->len, s->coff, s->tries, s->loc.nrep, strerror(-call->err));
+	if (s->pipe) {
+		/* Bytes of the failed attempt may sit in the pipe: start clean. */
+		pipe_put(s->pipe);
+		s->pipe = pipe_get();
+		s->call.to_pipe = false;
+	}
 	if (s->tries < s->loc.nrep) {
 		zc_cl.n.read_retries++;
 		if (!seg_issue(s))
@@ -331,6 +514,7 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 	uint64_t fsize;
 	size_t pos = 0;
 	int nseg, err = 0;
+	bool zc;
 	struct rd *rd;
 
 	zc_cl.n.reads++;
@@ -350,6 +534,8 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		return;
 	}
 	size = ZC_MIN(size, ZC_MIN((uint64_t)ZC_MAX_IO, fsize - off));
+	/* Below two pages libfuse copies anyway: receive into memory. */
+	zc = zc_cl.zerocopy && size >= ZC_ZC_MIN;
 	nseg = (int)(((off + size - 1) / ZC_CHUNK_SIZE) - (off / ZC_CHUNK_SIZE)) + 1;
 	rd = calloc(1, sizeof(*rd) + nseg * sizeof(rd->seg[0]));
 	if (!rd || !(rd->buf = buf_get())) {
@@ -359,6 +545,7 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 	}
 	rd->req = req;
 	rd->size = size;
+	rd->nseg = nseg;
 	atomic_init(&rd->pending, 1);
 	zc_cl.n.read_bytes += size;
 	for (int i = 0; i < nseg && !err; i++) {
@@ -367,7 +554,6 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		struct zc_cur c;
 
 		s->rd = rd;
-		s->in = in;
 		s->pos = pos;
 		s->coff = at % ZC_CHUNK_SIZE;
 		s->len = ZC_MIN(size - pos, ZC_CHUNK_SIZE - s->coff);
@@ -380,6 +566,8 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 			zc_cl.n.read_zero_bytes += s->len;
 			continue;
 		}
+		if (zc && !(s->pipe = pipe_get()))
+			zc_cl.n.zc_fallback_segs++;
 		s->call.type = ZC_CLTOCS_READ;
 		s->call.dest = rd->buf + s->pos;
 		s->call.dest_cap = s->len;

@@ -588,6 +588,11 @@ static void op_init(void *data, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* Zero-copy replies: libfuse splices our pipes into /dev/fuse. */
+	if (zc_cl.zerocopy && (conn->capable & FUSE_CAP_SPLICE_WRITE))
+		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+	else
+		conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	zc_info("client: FUSE init: max_write %u, max_readahead %u, capable 0x%x",
 		conn->max_write, conn->max_readahead, conn->capable);
 }
@@ -617,6 +622,89 @@ static const struct fuse_lowlevel_ops ops = {
 	.create = op_create,
 };
 
+/* ---- kernel settings ---- */
+
+static int read_num(const char *path, long *v)
+{
+	char buf[32];
+	FILE *f = fopen(path, "r");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	*v = strtol(buf, NULL, 10);
+	return 0;
+}
+
+static int write_num(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%ld\n", v) < 0)
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}
+
+/*
+ * A 1 MiB reply needs pipes larger than the default fs.pipe-max-size
+ * (1 MiB): ours hold a segment in socket fragments, libfuse's holds header
+ * and payload.  Without this libfuse silently copies.  Needs root.
+ */
+static void raise_pipe_max(void)
+{
+	const char *path = "/proc/sys/fs/pipe-max-size";
+	long v = 0;
+	int err;
+
+	if (read_num(path, &v) || v >= 4L * ZC_MAX_IO)
+		return;
+	err = write_num(path, 4L * ZC_MAX_IO);
+	if (err)
+		zc_warn("client: cannot raise %s from %ld (%s): zero-copy reads will copy", path, v,
+			strerror(-err));
+	else
+		zc_info("client: raised %s from %ld to %ld for zero-copy reads", path, v,
+			4L * ZC_MAX_IO);
+}
+
+/* Buffered reads come as readahead requests no larger than the bdi's
+ * read_ahead_kb (128 KiB by default): raise it to the request size. */
+static void raise_readahead(const char *mnt)
+{
+	char line[8192], path[128];
+	unsigned maj, min;
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	int err;
+
+	if (!f)
+		return;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char at[4096];
+
+		found = sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, at) == 3 &&
+			!strcmp(at, mnt);
+	}
+	fclose(f);
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	err = write_num(path, 4 * ZC_MAX_IO / 1024);
+	if (err)
+		zc_warn("client: cannot set %s: %s", path, strerror(-err));
+	else
+		zc_info("client: read_ahead_kb %d for %s", 4 * ZC_MAX_IO / 1024, mnt);
+}
+
 /* ---- counters to the mds ---- */
 
 static void *stats_thread(void *arg)
@@ -627,20 +715,21 @@ static void *stats_thread(void *arg)
 	} names[] = {
 #define C(x) { #x, offsetof(struct zc_counters, x) }
 		C(meta_ops), C(reads), C(read_bytes), C(writes), C(write_bytes), C(errors),
-		C(read_copy_bytes), C(read_zero_bytes), C(read_retries),
+		C(read_zc_bytes), C(read_copy_bytes), C(read_zero_bytes), C(read_retries),
+		C(zc_fallback_segs), C(zc_fallback_replies),
 		C(rq_le4k), C(rq_le64k), C(rq_le256k), C(rq_le1m),
 #undef C
 	};
 	uint8_t buf[2048];
 
-	(void)arg;
+	raise_readahead(arg);
 	for (;;) {
 		struct zc_cur c = zc_cur_init(buf, sizeof(buf));
 		struct zc_call call;
 
 		sleep(1);
 		zc_put_str(&c, zc_cl.id, strlen(zc_cl.id));
-		zc_put_u16(&c, ZC_ARRAY_SIZE(names) + 1);
+		zc_put_u16(&c, ZC_ARRAY_SIZE(names) + 4);
 		for (size_t i = 0; i < ZC_ARRAY_SIZE(names); i++) {
 			zc_put_str(&c, names[i].name, strlen(names[i].name));
 			zc_put_u64(&c, atomic_load((atomic_ullong *)((char *)&zc_cl.n +
@@ -648,6 +737,12 @@ static void *stats_thread(void *arg)
 		}
 		zc_put_str(&c, "zerocopy", 8);
 		zc_put_u64(&c, zc_cl.zerocopy);
+		zc_put_str(&c, "pipes_open", 10);
+		zc_put_u64(&c, zc_io_pipes_open());
+		zc_put_str(&c, "rpc_pipe_fallbacks", 18);
+		zc_put_u64(&c, zc_rpc_pipe_fallbacks);
+		zc_put_str(&c, "rpc_bad_frames", 14);
+		zc_put_u64(&c, zc_rpc_bad_frames);
 		if (!zc_mds_call(ZC_CLTOMA_STATS, buf, c.pos, &call))
 			zc_call_free_resp(&call);
 	}
@@ -743,6 +838,8 @@ int zc_cmd_mount(int argc, char **argv)
 		fuse_opt_add_arg(&args, "-oallow_other");
 	signal(SIGPIPE, SIG_IGN);
 
+	if (zc_cl.zerocopy)
+		raise_pipe_max();
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
 	if (!se)
 		goto out_args;
@@ -754,7 +851,7 @@ int zc_cmd_mount(int argc, char **argv)
 	}
 	zc_info("mount: %s mounted, mds %s, zerocopy=%d", fo.mountpoint, mo.mds, zc_cl.zerocopy);
 	fuse_daemonize(fo.foreground);
-	pthread_create(&st, NULL, stats_thread, NULL);
+	pthread_create(&st, NULL, stats_thread, fo.mountpoint);
 	pthread_detach(st);
 	lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(lc, 16);

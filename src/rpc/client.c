@@ -9,6 +9,7 @@
  * touched while the call is in flight.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +168,59 @@ static int rx_discard(struct zc_conn *c, size_t len, uint64_t deadline)
 	return 0;
 }
 
+/*
+ * ZC destination: splices exactly len payload bytes from the socket into
+ * the call's pipe, resuming across wake-ups, before the next frame is
+ * read.  The pipe was sized for the payload, but a socket's bytes can come
+ * in more fragments than the pipe has slots: then the bytes already in the
+ * pipe and the rest of the payload go to the call's memory destination.
+ */
+static int rx_splice(struct zc_conn *c, struct zc_call *call, uint32_t len, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	uint32_t got = 0;
+	bool readable = false;
+	int err;
+
+	call->in_pipe = true;
+	while (got < len) {
+		ssize_t n = splice(c->fd, NULL, call->pipe[1], NULL, len - got,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+		if (n > 0) {
+			got += n;
+			readable = false;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if (readable)
+			break;	/* data waits, yet no room: the pipe is full */
+		n = poll(&pfd, 1, TICK_MS);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		readable = n > 0;
+		if (!readable) {
+			expire(c, zc_now_ns());
+			if (zc_now_ns() > deadline)
+				return -ETIMEDOUT;
+		}
+	}
+	if (got == len)
+		return 0;
+	/* Out of pipe slots: fall back to memory for this payload. */
+	zc_rpc_pipe_fallbacks++;
+	call->in_pipe = false;
+	err = zc_read_full(call->pipe[0], call->dest, got);
+	if (!err)
+		err = rx_full(c, call->dest + got, len - got, deadline);
+	return err;
+}
+
 /* Receives one response.  Returns 0, or -errno when the connection must go. */
 static int rx_one(struct zc_conn *c)
 {
@@ -212,6 +266,23 @@ static int rx_one(struct zc_conn *c)
 	}
 	call->status = h.status;
 	call->resp_len = h.len;
+	if (call->to_pipe && (!call->dest || h.len > call->dest_cap)) {
+		zc_rpc_bad_frames++;
+		zc_err("rpc %s: response of %u bytes for a %u-byte destination, closing",
+		       c->name, h.len, call->dest_cap);
+		complete(call, -EPROTO);
+		return -EPROTO;
+	}
+	if (call->to_pipe) {
+		call->resp = call->dest;
+		err = rx_splice(c, call, h.len, ZC_MAX(deadline, call->deadline));
+		if (err) {
+			complete(call, err);
+			return err;
+		}
+		complete(call, h.status ? -zc_status_errno(h.status) : 0);
+		return 0;
+	}
 	if (call->dest) {
 		if (h.len > call->dest_cap) {
 			zc_rpc_bad_frames++;
@@ -346,6 +417,7 @@ int zc_call_start(struct zc_conn *c, struct zc_call *call)
 	call->err = 0;
 	call->resp = NULL;
 	call->resp_len = 0;
+	call->in_pipe = false;
 	call->status = -1;	/* CALL_SENDING */
 	call->deadline = zc_now_ns() +
 		(uint64_t)(call->timeout_ms ? call->timeout_ms : DEFAULT_TIMEOUT_MS) * 1000000ULL;

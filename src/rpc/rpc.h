@@ -49,6 +49,10 @@ struct zc_call {
 	void *dest;		/* response payload goes here (≤ dest_cap)... */
 	uint32_t dest_cap;	/* ...or, if dest is NULL, into ->resp (freed by
 				   zc_call_free_resp) */
+	bool to_pipe;		/* ZC: splice the payload into pipe[1] instead;
+				   if the pipe fills up first, its bytes and
+				   the rest go to dest (which must be set) */
+	int pipe[2];
 	uint32_t timeout_ms;	/* 0: default */
 	zc_call_done_fn done;
 	void *arg;
@@ -57,6 +61,7 @@ struct zc_call {
 	int status;		/* wire status; ZC_OK on transport error too */
 	uint8_t *resp;		/* the payload: dest, or a malloc'd buffer */
 	uint32_t resp_len;
+	bool in_pipe;		/* the payload (resp_len bytes) is in the pipe */
 	/* private */
 	uint64_t xid;
 	uint64_t deadline;
@@ -112,7 +117,8 @@ int zc_srv_reply(struct zc_srv_conn *c, const struct zc_hdr *h, int status,
  * caller then writes itself (MSG_MORE: they leave as one stream). */
 int zc_srv_reply_hdr(struct zc_srv_conn *c, const struct zc_hdr *h, uint32_t len);
 
-/* Counters of frames refused, for status and tests. */
+/* Counters: frames refused; ZC payloads that did not fit their pipe. */
 extern unsigned long zc_rpc_bad_frames;
+extern unsigned long zc_rpc_pipe_fallbacks;
 
 #endif
