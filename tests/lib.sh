@@ -52,9 +52,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The read path under test: run.sh runs every case in both modes.
+ZCFS_ZEROCOPY=${ZCFS_ZEROCOPY:-1}
+
 start_cluster() { # extra args for zcfs up
 	need_fuse
-	"$ZCFS" up --dir "$D" --mount "$M" "$@" || { echo "zcfs up failed"; exit 1; }
+	"$ZCFS" up --dir "$D" --mount "$M" -o "zerocopy=$ZCFS_ZEROCOPY" "$@" ||
+		{ echo "zcfs up failed"; exit 1; }
+}
+
+# A client counter from `zcfs status --json`.
+counter() {
+	"$ZCFS" status --dir "$D" --json | tr ',{}' '\n\n\n' | sed -n "s/^\"$1\":\([0-9]*\)$/\1/p" | head -n1
 }
 
 restart_cluster() {

@@ -39,9 +39,11 @@ for t in "$ROOT/$B"/tests/*; do
 	[ -f "$t" ] && [ -x "$t" ] || continue
 	run_one "unit/$(basename "$t")" 120 "$t"
 done
+# Every mount case runs with both read paths.
 for c in "$ROOT"/tests/cases/*.sh; do
 	[ -f "$c" ] || continue
-	run_one "case/$(basename "$c" .sh)" 900 bash "$c"
+	ZCFS_ZEROCOPY=1 run_one "case/$(basename "$c" .sh)" 900 bash "$c"
+	ZCFS_ZEROCOPY=0 run_one "case/$(basename "$c" .sh)-copy" 900 bash "$c"
 done
 [ -n "$failed" ] && echo "failed:$failed (logs in $LOGS)"
 echo "$pass passed, $fail failed, $skip skipped"

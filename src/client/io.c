@@ -584,8 +584,9 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		if (err)
 			atomic_fetch_sub(&rd->pending, 1);
 	}
+	/* Whatever failed on the way to the data, the application sees EIO. */
 	if (err)
-		atomic_store(&rd->err, err == -ENOENT ? -EIO : err);
+		atomic_store(&rd->err, err == -ENOMEM ? -ENOMEM : -EIO);
 	rd_put(rd);
 }
 

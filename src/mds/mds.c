@@ -430,10 +430,14 @@ static int load_loc(uint64_t ino, uint32_t idx, struct zc_loc *l)
 	return ZC_OK;
 }
 
-static int by_free_desc(const void *a, const void *b)
+/* Fewest chunks first: servers on one disk report the same free space, and
+ * ordering by it alone would pile every chunk on one of them. */
+static int by_load(const void *a, const void *b)
 {
 	const struct cs_info *x = *(struct cs_info *const *)a, *y = *(struct cs_info *const *)b;
 
+	if (x->nchunks != y->nchunks)
+		return x->nchunks < y->nchunks ? -1 : 1;
 	return x->free < y->free ? 1 : x->free > y->free ? -1 : 0;
 }
 
@@ -445,20 +449,29 @@ static int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)
 
 	if (st || l->id)
 		return st;
+	uint64_t most = 0;
+
 	for (int i = 0; i < ncs; i++)
-		if (cs_up(&css[i]))
+		if (cs_up(&css[i]) && css[i].free > most)
+			most = css[i].free;
+	/* Servers with at least half the free space of the emptiest one
+	 * qualify; among them the least loaded go first. */
+	for (int i = 0; i < ncs; i++)
+		if (cs_up(&css[i]) && css[i].free >= most / 2 && css[i].free >= ZC_CHUNK_SIZE)
 			up[n++] = &css[i];
 	if (!n)
 		return ZC_ST_NOCS;
-	qsort(up, n, sizeof(up[0]), by_free_desc);
+	qsort(up, n, sizeof(up[0]), by_load);
 	id = mds_meta_next("next_chunk");
 	if (id < 0 || mds_run("INSERT INTO chunk(ino, idx, id, version) VALUES(?, ?, ?, 1)",
 			      "iii", (int64_t)ino, (int64_t)idx, id))
 		return ZC_ST_IO;
-	for (unsigned i = 0; i < replicas_goal && i < (unsigned)n; i++)
+	for (unsigned i = 0; i < replicas_goal && i < (unsigned)n; i++) {
 		if (mds_run("INSERT INTO replica(chunk, cs) VALUES(?, ?)", "ii", id,
 			    (int64_t)up[i]->id))
 			return ZC_ST_IO;
+		up[i]->nchunks++;	/* until its next heartbeat says */
+	}
 	return load_loc(ino, idx, l);
 }
 
