@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
 #include "reply.h"
 #include "zcfs/proto.h"
+
+_Static_assert(offsetof(struct zc_reply, more) ==
+	       offsetof(struct zc_reply, bv) + sizeof(struct fuse_bufvec),
+	       "zc_reply.more must continue bv.buf");
 
 /* Holes are sent from here: never written. */
 static const char zeros[ZC_MAX_IO];
@@ -34,13 +39,15 @@ size_t zc_reply_bytes(const struct zc_reply *r, enum zc_seg_kind kind)
 
 int zc_reply_build(struct zc_reply *r)
 {
+	/* r->more[] continues r->bv.buf[1] in memory: index through a pointer. */
+	struct fuse_buf *bufs = r->bv.buf;
 	size_t total = 0;
 
 	if (r->n < 1 || r->n > ZC_REPLY_MAX_SEGS || r->size > ZC_MAX_IO)
 		return -EINVAL;
 	for (int i = 0; i < r->n; i++) {
 		const struct zc_reply_seg *s = &r->seg[i];
-		struct fuse_buf *b = &r->bv.buf[i];
+		struct fuse_buf *b = bufs + i;
 		int held;
 
 		if (!s->len || s->len > r->size - total)

@@ -30,7 +30,8 @@ struct zc_reply {
 	size_t size;		/* the reply's length */
 	int n;
 	struct zc_reply_seg seg[ZC_REPLY_MAX_SEGS];
-	/* the fuse_bufvec handed to libfuse, built by zc_reply_build() */
+	/* the fuse_bufvec handed to libfuse, built by zc_reply_build();
+	 * its buf[1] runs on into more[] */
 	struct fuse_bufvec bv;
 	struct fuse_buf more[ZC_REPLY_MAX_SEGS - 1];
 };
