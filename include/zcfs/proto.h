@@ -65,7 +65,13 @@ enum zc_type {
 	ZC_CLTOMA_TRUNC_PREP,	/* ino:64 size:64 -> loc of chunk holding size */
 	ZC_CLTOMA_STATS,	/* client counters: id string, n:16 then
 				   n times (name value:64) -> () */
-	ZC_CLTOMA_STATUS,	/* () -> text (the cluster's state, one JSON object) */
+	ZC_CLTOMA_STATUS,	/* json:32 -> text (the cluster's state) */
+	ZC_CLTOMA_CHUNK_FAILED,	/* ino:64 idx:32 chunk_id:64 version:32 n:8 then n times
+				   cs_id:32 (replicas that failed a write, or served
+				   bad data) -> size:64 loc (the chunk's new layout) */
+	ZC_CLTOMA_SETGOAL,	/* ino:64 goal:8 -> attr (replicas wanted; a directory
+				   passes it on to what is created in it) */
+	ZC_CLTOMA_LAYOUT,	/* ino:64 -> text (goal, chunks, replicas, states) */
 
 	/* chunk server -> mds (CSTOMA) */
 	ZC_CSTOMA_REGISTER = 64, /* uuid(16 bytes) ip:32 port:16 total:64 free:64
@@ -73,15 +79,31 @@ enum zc_type {
 	ZC_CSTOMA_HEARTBEAT,	/* cs_id:32 total:64 free:64 nchunks:32
 				   -> n:32 then n times chunk_id:64 (delete) */
 	ZC_CSTOMA_REPORT,	/* cs_id:32 n:32 then n times (chunk_id:64 version:32)
-				   -> n:32 then n times chunk_id:64 (delete) */
+				   -> n:32 then n times chunk_id:64 (delete), then
+				   m:32 then m times (chunk_id:64 version:32) (replicas
+				   to move to that version) */
+	ZC_CSTOMA_CHUNK_BAD,	/* cs_id:32 chunk_id:64 -> () (the scrubber found a
+				   checksum error) */
 
 	/* client -> chunk server (CLTOCS) */
 	ZC_CLTOCS_READ = 128,	/* chunk_id:64 version:32 off:32 len:32
 				   -> raw bytes (≤ len; fewer = past the chunk's end) */
-	ZC_CLTOCS_WRITE,	/* chunk_id:64 version:32 off:32 len:32 then len bytes
-				   -> () ; creates the chunk if missing */
+	ZC_CLTOCS_WRITE,	/* chunk_id:64 version:32 off:32 len:32 nchain:8 then
+				   nchain times (ip:32 port:16), then len bytes
+				   -> n:8 then n times status:8, one per replica from
+				   this one down the chain.  Creates the chunk if
+				   missing; forwards to the chain's next replica
+				   with the rest of the chain (chain replication) */
 	ZC_CLTOCS_TRUNCATE,	/* chunk_id:64 version:32 len:32 -> () */
 	ZC_CLTOCS_FSYNC,	/* chunk_id:64 -> () */
+
+	/* mds -> chunk server (MATOCS) */
+	ZC_MATOCS_SETVERSION = 160, /* chunk_id:64 old:32 new:32 -> () */
+	ZC_MATOCS_REPLICATE,	/* chunk_id:64 version:32 ip:32 port:16 rate_mib:32
+				   -> () ; copy the chunk from that replica */
+	ZC_MATOCS_INFO,		/* chunk_id:64 version:32 -> len:32 digest:32 (CRC32C
+				   over the block checksums) */
+	ZC_MATOCS_DELETE,	/* chunk_id:64 -> () */
 
 	ZC_TYPE_MAX
 };
@@ -118,6 +140,7 @@ enum zc_status {
 	ZC_ST_PERM,
 	ZC_ST_NOTSUP,
 	ZC_ST_FBIG,
+	ZC_ST_AGAIN,		/* busy, try again */
 	ZC_ST_MAX
 };
 

@@ -5,5 +5,7 @@
 int zc_cmd_up(int argc, char **argv);
 int zc_cmd_down(int argc, char **argv);
 int zc_cmd_status(int argc, char **argv);
+int zc_cmd_setattr(int argc, char **argv);
+int zc_cmd_getattr(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -327,9 +328,12 @@ static bool mount_ready(const void *arg)
 
 static void up_usage(void)
 {
-	fprintf(stderr, "usage: zcfs up [--dir DIR] [--mount MNT] [--cs N] [-o opts]\n"
+	fprintf(stderr, "usage: zcfs up [--dir DIR] [--mount MNT] [--cs N] [--replicas R]"
+			" [--grace S] [-o opts]\n"
 			"  starts an mds and N chunk servers (default 3) on 127.0.0.1 with data\n"
-			"  under DIR (default ./zcfs-data) and mounts at MNT (default ./zcfs-mnt)\n");
+			"  under DIR (default ./zcfs-data) and mounts at MNT (default ./zcfs-mnt);\n"
+			"  every chunk is kept R times (default 3, at most N); a chunk server\n"
+			"  silent for S seconds (default 10) has its chunks copied elsewhere\n");
 }
 
 static int abs_path(const char *p, char *out)
@@ -347,10 +351,13 @@ int zc_cmd_up(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "mount", required_argument, NULL, 'm' },
 		{ "cs", required_argument, NULL, 'n' },
+		{ "replicas", required_argument, NULL, 'r' },
+		{ "grace", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *dir = "./zcfs-data", *mnt = "./zcfs-mnt", *o = NULL;
+	char replicas[16] = "3", grace[16] = "10";
 	char self[PATH_MAX], path[PATH_MAX + 64], sub[PATH_MAX + 64], listen_at[64];
 	struct cluster cl, old;
 	int c, ncs = 3, err, mds_port;
@@ -363,6 +370,8 @@ int zc_cmd_up(int argc, char **argv)
 		case 'm': mnt = optarg; break;
 		case 'n': ncs = atoi(optarg); break;
 		case 'o': o = optarg; break;
+		case 'r': snprintf(replicas, sizeof(replicas), "%s", optarg); break;
+		case 'g': snprintf(grace, sizeof(grace), "%s", optarg); break;
 		default: up_usage(); return c == 'h' ? 0 : 2;
 		}
 	}
@@ -408,7 +417,8 @@ int zc_cmd_up(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/mds", cl.dir);
 	snprintf(sub, sizeof(sub), "%s/mds.log", cl.dir);
 	cl.mds_pid = spawn(sub, (char *[]){ "zcfs", "mds", "-f", "--dir", path, "--listen",
-					    cl.mds, NULL });
+					    cl.mds, "--replicas", replicas, "--grace", grace,
+					    NULL });
 	conf_save(&cl);
 	if ((err = wait_for("mds", 15, mds_ready, cl.mds, cl.mds_pid)))
 		goto out_fail;
@@ -544,4 +554,56 @@ int zc_cmd_status(int argc, char **argv)
 	fputs(text, stdout);
 	free(text);
 	return 0;
+}
+
+int zc_cmd_setattr(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "replicas", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *r = NULL;
+	int c, ret = 0;
+
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c != 'r') {
+			fprintf(stderr, "usage: zcfs setattr --replicas R PATH...\n");
+			return c == 'h' ? 0 : 2;
+		}
+		r = optarg;
+	}
+	if (!r || optind == argc) {
+		fprintf(stderr, "usage: zcfs setattr --replicas R PATH...\n");
+		return 2;
+	}
+	for (int i = optind; i < argc; i++)
+		if (setxattr(argv[i], "user.zcfs.replicas", r, strlen(r), 0)) {
+			fprintf(stderr, "zcfs: %s: %s\n", argv[i], strerror(errno));
+			ret = 1;
+		}
+	return ret;
+}
+
+int zc_cmd_getattr(int argc, char **argv)
+{
+	char buf[1 << 16];
+	int ret = 0;
+
+	if (argc < 2 || !strcmp(argv[1], "--help")) {
+		fprintf(stderr, "usage: zcfs getattr PATH...\n");
+		return argc < 2 ? 2 : 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		ssize_t n = getxattr(argv[i], "user.zcfs.layout", buf, sizeof(buf) - 1);
+
+		if (n < 0) {
+			fprintf(stderr, "zcfs: %s: %s\n", argv[i], strerror(errno));
+			ret = 1;
+			continue;
+		}
+		buf[n] = 0;
+		printf("%s: %s", argv[i], buf);
+	}
+	return ret;
 }

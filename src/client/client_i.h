@@ -22,7 +22,7 @@ struct zc_counters {
 	atomic_ullong zc_fallback_segs;	/* ZC wanted, no pipe to be had */
 	atomic_ullong zc_fallback_replies; /* sampled: libfuse copied a ZC reply */
 	atomic_ullong read_zero_bytes;	/* holes and chunk tails */
-	atomic_ullong read_retries;
+	atomic_ullong read_retries, write_retries;
 	atomic_ullong rq_le4k, rq_le64k, rq_le256k, rq_le1m;	/* reads by size */
 };
 

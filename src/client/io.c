@@ -140,9 +140,47 @@ void zc_inode_flush_all(void)
 
 /* ---- chunk locations ---- */
 
+static void store_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l)
+{
+	pthread_mutex_lock(&in->lock);
+	if (idx >= in->nlocs) {
+		uint32_t n = ZC_MAX(idx + 1, in->nlocs * 2);
+		struct zc_ocache *nl = realloc(in->locs, n * sizeof(*nl));
+
+		if (!nl) {
+			pthread_mutex_unlock(&in->lock);
+			return;	/* not cached, still correct */
+		}
+		memset(nl + in->nlocs, 0, (n - in->nlocs) * sizeof(*nl));
+		in->locs = nl;
+		in->nlocs = n;
+	}
+	in->locs[idx].loc = *l;
+	in->locs[idx].valid = true;
+	pthread_mutex_unlock(&in->lock);
+}
+
+/* Decodes "size:64 loc" and caches the location. */
+static int take_loc(struct zc_inode *in, uint32_t idx, struct zc_call *call, struct zc_loc *l)
+{
+	struct zc_cur c = zc_cur_init(call->resp, call->resp_len);
+
+	zc_get_u64(&c);	/* the size at the mds; ours is at least as new */
+	zc_get_loc(&c, l);
+	zc_call_free_resp(call);
+	if (c.err || (l->id && !l->nrep)) {
+		zc_err("client: bad chunk location for inode %" PRIu64 " chunk %u", in->ino, idx);
+		return -EIO;
+	}
+	store_loc(in, idx, l);
+	return 0;
+}
+
 /* Copies the location of chunk idx into *l, asking the mds (and with
- * alloc, creating the chunk) when it is not cached.  Returns 0 or -errno. */
-static int get_loc(struct zc_inode *in, uint32_t idx, bool alloc, struct zc_loc *l)
+ * alloc, creating the chunk) when it is not cached, or when fresh is set.
+ * Returns 0 or -errno (-EAGAIN: the chunk is being copied, write later). */
+static int fetch_loc(struct zc_inode *in, uint32_t idx, bool alloc, bool fresh,
+		     struct zc_loc *l)
 {
 	uint8_t req[16];
 	struct zc_cur c = zc_cur_init(req, sizeof(req));
@@ -150,7 +188,7 @@ static int get_loc(struct zc_inode *in, uint32_t idx, bool alloc, struct zc_loc 
 	int err;
 
 	pthread_mutex_lock(&in->lock);
-	if (idx < in->nlocs && in->locs[idx].valid && (in->locs[idx].loc.id || !alloc)) {
+	if (!fresh && idx < in->nlocs && in->locs[idx].valid && (in->locs[idx].loc.id || !alloc)) {
 		*l = in->locs[idx].loc;
 		pthread_mutex_unlock(&in->lock);
 		return 0;
@@ -160,33 +198,56 @@ static int get_loc(struct zc_inode *in, uint32_t idx, bool alloc, struct zc_loc 
 	zc_put_u64(&c, in->ino);
 	zc_put_u32(&c, idx);
 	err = zc_mds_call(alloc ? ZC_CLTOMA_CHUNK_ALLOC : ZC_CLTOMA_CHUNK_GET, req, c.pos, &call);
-	if (err)
-		return err;
-	c = zc_cur_init(call.resp, call.resp_len);
-	zc_get_u64(&c);	/* the size at the mds; ours is at least as new */
-	zc_get_loc(&c, l);
-	zc_call_free_resp(&call);
-	if (c.err || (l->id && !l->nrep)) {
-		zc_err("client: bad chunk location for inode %" PRIu64 " chunk %u", in->ino, idx);
-		return -EIO;
-	}
-	pthread_mutex_lock(&in->lock);
-	if (idx >= in->nlocs) {
-		uint32_t n = ZC_MAX(idx + 1, in->nlocs * 2);
-		struct zc_ocache *nl = realloc(in->locs, n * sizeof(*nl));
+	return err ? err : take_loc(in, idx, &call, l);
+}
 
-		if (!nl) {
-			pthread_mutex_unlock(&in->lock);
-			return 0;	/* not cached, still correct */
+static int get_loc(struct zc_inode *in, uint32_t idx, bool alloc, struct zc_loc *l)
+{
+	return fetch_loc(in, idx, alloc, false, l);
+}
+
+/* Tells the mds that replicas failed (reason 0: missed a write, 1: bad
+ * data, 2: unreachable) and takes the layout it answers. */
+static int report_failed(struct zc_inode *in, uint32_t idx, const struct zc_loc *l,
+			 const uint32_t *cs, int n, int reason, struct zc_loc *out)
+{
+	uint8_t req[32 + 4 * ZC_MAX_REPLICAS];
+	struct zc_cur c = zc_cur_init(req, sizeof(req));
+	struct zc_call call;
+	int err;
+
+	zc_put_u64(&c, in->ino);
+	zc_put_u32(&c, idx);
+	zc_put_u64(&c, l->id);
+	zc_put_u32(&c, l->version);
+	zc_put_u8(&c, reason);
+	zc_put_u8(&c, n);
+	for (int i = 0; i < n; i++)
+		zc_put_u32(&c, cs[i]);
+	err = zc_mds_call(ZC_CLTOMA_CHUNK_FAILED, req, c.pos, &call);
+	return err ? err : take_loc(in, idx, &call, out);
+}
+
+/* Per chunk server read latency (EWMA, us): reads go to the fastest. */
+static atomic_uint lat_us[256];
+
+static void order_replicas(struct zc_loc *l)
+{
+	for (int i = 1; i < l->nrep; i++)
+		for (int j = i; j > 0 && atomic_load(&lat_us[l->rep[j].cs_id & 255]) <
+					atomic_load(&lat_us[l->rep[j - 1].cs_id & 255]); j--) {
+			struct zc_replica t = l->rep[j];
+
+			l->rep[j] = l->rep[j - 1];
+			l->rep[j - 1] = t;
 		}
-		memset(nl + in->nlocs, 0, (n - in->nlocs) * sizeof(*nl));
-		in->locs = nl;
-		in->nlocs = n;
-	}
-	in->locs[idx].loc = *l;
-	in->locs[idx].valid = true;
-	pthread_mutex_unlock(&in->lock);
-	return 0;
+}
+
+static void note_latency(uint32_t cs_id, uint64_t ns)
+{
+	unsigned old = atomic_load(&lat_us[cs_id & 255]), now = ns / 1000;
+
+	atomic_store(&lat_us[cs_id & 255], old ? (old * 7 + now) / 8 : ZC_MAX(now, 1));
 }
 
 static void forget_locs(struct zc_inode *in, uint32_t from)
@@ -355,6 +416,10 @@ struct rd;
 struct seg {
 	struct zc_call call;
 	struct rd *rd;
+	struct zc_inode *in;
+	uint32_t idx;		/* chunk index in the file */
+	int refetches;		/* layouts asked again after ESTALE */
+	uint64_t started;
 	struct zc_loc loc;
 	struct zpipe *pipe;	/* ZC destination, or NULL for memory */
 	uint32_t coff;		/* offset in the chunk */
@@ -462,6 +527,7 @@ static int seg_issue(struct seg *s)
 
 		if (!conn)
 			continue;
+		s->started = zc_now_ns();
 		if (s->pipe) {
 			s->call.to_pipe = true;
 			s->call.pipe[0] = s->pipe->fd[0];
@@ -479,8 +545,10 @@ static void seg_done(struct zc_call *call)
 {
 	struct seg *s = (struct seg *)call;
 	struct rd *rd = s->rd;
+	const struct zc_replica *r = &s->loc.rep[s->tries - 1];
 
 	if (!call->err) {
+		note_latency(r->cs_id, zc_now_ns() - s->started);
 		/* Fewer bytes than asked: the chunk ends there; the rest is a
 		 * hole inside the file and reads as zeros. */
 		if (call->resp_len < s->len) {
@@ -492,13 +560,33 @@ static void seg_done(struct zc_call *call)
 		rd_put(rd);
 		return;
 	}
-	zc_warn("client: read of chunk %016" PRIx64 " (%u bytes at %u) from replica %d/%d: %s",
-		s->loc.id, s->len, s->coff, s->tries, s->loc.nrep, strerror(-call->err));
+	zc_warn("client: read of chunk %016" PRIx64 " (%u bytes at %u) from chunk server %u: %s",
+		s->loc.id, s->len, s->coff, r->cs_id,
+		call->status == ZC_ST_CRC ? "checksum error" : strerror(-call->err));
 	if (s->pipe) {
 		/* Bytes of the failed attempt may sit in the pipe: start clean. */
 		pipe_put(s->pipe);
 		s->pipe = pipe_get();
 		s->call.to_pipe = false;
+	}
+	if (call->err == -ESTALE || call->err == -ENOENT) {
+		/* The layout moved on (a replica dropped, a copy made): ask again. */
+		struct zc_loc l;
+
+		if (s->refetches++ < 5 && !fetch_loc(s->in, s->idx, false, true, &l) && l.id) {
+			s->loc = l;
+			order_replicas(&s->loc);
+			s->tries = 0;
+		}
+	} else {
+		/* Bad data or no answer: the mds decides whether the replica goes. */
+		struct zc_loc l;
+		uint32_t cs = r->cs_id;
+
+		if (!report_failed(s->in, s->idx, &s->loc, &cs, 1,
+				   call->status == ZC_ST_CRC ? 1 : 2, &l))
+			zc_debug("client: reported chunk server %u for chunk %016" PRIx64, cs,
+				 s->loc.id);
 	}
 	if (s->tries < s->loc.nrep) {
 		zc_cl.n.read_retries++;
@@ -554,6 +642,8 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		struct zc_cur c;
 
 		s->rd = rd;
+		s->in = in;
+		s->idx = at / ZC_CHUNK_SIZE;
 		s->pos = pos;
 		s->coff = at % ZC_CHUNK_SIZE;
 		s->len = ZC_MIN(size - pos, ZC_CHUNK_SIZE - s->coff);
@@ -561,6 +651,7 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		err = get_loc(in, at / ZC_CHUNK_SIZE, false, &s->loc);
 		if (err)
 			break;
+		order_replicas(&s->loc);
 		if (!s->loc.id) {	/* a hole */
 			memset(rd->buf + s->pos, 0, s->len);
 			zc_cl.n.read_zero_bytes += s->len;
@@ -592,37 +683,89 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 
 /* ---- writes ---- */
 
-/* Writes one piece inside one chunk to every replica of the chunk. */
+/*
+ * Writes one piece inside one chunk to every replica: to the first, which
+ * passes it down the chain.  A replica that misses the write is reported
+ * to the mds, which drops it and answers a layout without it; the write is
+ * then sent again.  Returns 0 once every replica of the current layout has
+ * it, or -EIO.
+ */
 static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const char *buf,
 		       uint32_t len)
 {
-	uint8_t args[24];
-	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_loc l;
-	int err = get_loc(in, idx, true, &l);
+	uint64_t deadline = zc_now_ns() + 60 * 1000000000ULL;
+	bool fresh = false;
+	int err = 0;
 
-	if (err)
-		return err;
-	zc_put_u64(&c, l.id);
-	zc_put_u32(&c, l.version);
-	zc_put_u32(&c, coff);
-	zc_put_u32(&c, len);
-	for (int i = 0; i < l.nrep; i++) {
-		struct zc_call call = { .type = ZC_CLTOCS_WRITE };
-		struct zc_conn *conn = replica_conn(&l.rep[i], &err);
+	while (zc_now_ns() < deadline) {
+		uint8_t args[32 + 6 * ZC_MAX_REPLICAS];
+		struct zc_cur c = zc_cur_init(args, sizeof(args));
+		struct zc_call call = { .type = ZC_CLTOCS_WRITE, .timeout_ms = 20000 };
+		uint32_t failed[ZC_MAX_REPLICAS];
+		int nfailed = 0, stale = 0;
+		struct zc_conn *conn;
+		struct zc_loc l;
 
-		if (!conn)
-			break;
+		err = fetch_loc(in, idx, true, fresh, &l);
+		fresh = false;
+		if (err == -EAGAIN) {	/* being copied: the mds holds writers */
+			usleep(50000);
+			fresh = true;
+			continue;
+		}
+		if (err)
+			return -EIO;
+		if (!l.nrep)
+			return -EIO;
+		zc_put_u64(&c, l.id);
+		zc_put_u32(&c, l.version);
+		zc_put_u32(&c, coff);
+		zc_put_u32(&c, len);
+		zc_put_u8(&c, l.nrep - 1);
+		for (int i = 1; i < l.nrep; i++) {
+			zc_put_bytes(&c, &l.rep[i].ip, 4);
+			zc_put_u16(&c, l.rep[i].port);
+		}
 		call.req[0] = (struct iovec){ args, c.pos };
 		call.req[1] = (struct iovec){ (void *)buf, len };
-		err = zc_call_sync(conn, &call);
-		zc_call_free_resp(&call);
-		zc_conn_put(conn);
-		if (err) {
-			zc_warn("client: write of chunk %016" PRIx64 " to %s: %s", l.id,
-				zc_conn_name(conn), strerror(-err));
-			break;
+		conn = replica_conn(&l.rep[0], &err);
+		if (conn) {
+			err = zc_call_sync(conn, &call);
+			zc_conn_put(conn);
 		}
+		if (err) {
+			zc_warn("client: write of chunk %016" PRIx64 " to chunk server %u: %s", l.id,
+				l.rep[0].cs_id, strerror(-err));
+			failed[nfailed++] = l.rep[0].cs_id;
+		} else {
+			struct zc_cur r = zc_cur_init(call.resp, call.resp_len);
+			uint8_t n = zc_get_u8(&r);
+
+			for (int i = 0; i < n && i < l.nrep && !r.err; i++) {
+				uint8_t st = zc_get_u8(&r);
+
+				if (st == ZC_ST_STALE || st == ZC_ST_AGAIN)
+					stale++;	/* moved on, or not reached */
+				else if (st != ZC_OK)
+					failed[nfailed++] = l.rep[i].cs_id;
+			}
+			if (r.err || n != l.nrep)
+				failed[nfailed++] = l.rep[0].cs_id;
+			zc_call_free_resp(&call);
+		}
+		if (!nfailed && !stale)
+			break;
+		if (nfailed) {
+			zc_warn("client: chunk %016" PRIx64 ": %d replicas missed a write; telling"
+				" the mds", l.id, nfailed);
+			if (report_failed(in, idx, &l, failed, nfailed, 0, &l))
+				usleep(100000);
+		} else {
+			fresh = true;
+			usleep(20000);
+		}
+		zc_cl.n.write_retries++;
+		err = -EIO;
 	}
 	if (err)
 		return -EIO;

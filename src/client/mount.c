@@ -575,6 +575,89 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &sv);
 }
 
+/*
+ * zcfs's own attributes, for `zcfs setattr` / `zcfs getattr`:
+ * user.zcfs.replicas (read and write) and user.zcfs.layout (read).  They
+ * are not listed, so that copies do not carry them along.
+ */
+#define XATTR_REPLICAS "user.zcfs.replicas"
+#define XATTR_LAYOUT "user.zcfs.layout"
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	uint8_t args[9];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	char num[8];
+	long goal;
+	int err;
+
+	(void)flags;
+	if (strcmp(name, XATTR_REPLICAS)) {
+		reply_err(req, -EOPNOTSUPP);
+		return;
+	}
+	if (!size || size >= sizeof(num)) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	memcpy(num, value, size);
+	num[size] = 0;
+	goal = strtol(num, NULL, 10);
+	if (goal < 0 || goal > ZC_MAX_REPLICAS) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	zc_put_u64(&c, ino);
+	zc_put_u8(&c, goal);
+	err = zc_mds_call(ZC_CLTOMA_SETGOAL, args, c.pos, &call);
+	if (!err)
+		zc_call_free_resp(&call);
+	reply_err(req, err);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	uint8_t args[8];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	char *text, *p;
+	size_t len;
+	int err;
+
+	if (strcmp(name, XATTR_REPLICAS) && strcmp(name, XATTR_LAYOUT)) {
+		reply_err(req, -ENODATA);
+		return;
+	}
+	zc_put_u64(&c, ino);
+	err = zc_mds_call(ZC_CLTOMA_LAYOUT, args, c.pos, &call);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	text = (char *)call.resp;
+	len = call.resp_len;
+	if (!strcmp(name, XATTR_REPLICAS)) {
+		/* "inode N size S replicas R ..." */
+		p = text ? memmem(text, len, "replicas ", 9) : NULL;
+		if (!p) {
+			zc_call_free_resp(&call);
+			reply_err(req, -EIO);
+			return;
+		}
+		text = p + 9;
+		len = strspn(text, "0123456789");
+	}
+	if (!size)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		reply_err(req, -ERANGE);
+	else
+		fuse_reply_buf(req, text, len);
+	zc_call_free_resp(&call);
+}
+
 static void op_init(void *data, struct fuse_conn_info *conn)
 {
 	(void)data;
@@ -620,6 +703,8 @@ static const struct fuse_lowlevel_ops ops = {
 	.readdirplus = op_readdirplus,
 	.statfs = op_statfs,
 	.create = op_create,
+	.setxattr = op_setxattr,
+	.getxattr = op_getxattr,
 };
 
 /* ---- kernel settings ---- */
@@ -715,7 +800,7 @@ static void *stats_thread(void *arg)
 	} names[] = {
 #define C(x) { #x, offsetof(struct zc_counters, x) }
 		C(meta_ops), C(reads), C(read_bytes), C(writes), C(write_bytes), C(errors),
-		C(read_zc_bytes), C(read_copy_bytes), C(read_zero_bytes), C(read_retries),
+		C(read_zc_bytes), C(read_copy_bytes), C(read_zero_bytes), C(read_retries), C(write_retries),
 		C(zc_fallback_segs), C(zc_fallback_replies),
 		C(rq_le4k), C(rq_le64k), C(rq_le256k), C(rq_le1m),
 #undef C

@@ -34,6 +34,7 @@ static const struct {
 	{ ZC_ST_PERM, EPERM, "not permitted" },
 	{ ZC_ST_NOTSUP, EOPNOTSUPP, "not supported" },
 	{ ZC_ST_FBIG, EFBIG, "file too large" },
+	{ ZC_ST_AGAIN, EAGAIN, "busy, try again" },
 };
 
 int zc_status_errno(int status)

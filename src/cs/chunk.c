@@ -421,3 +421,56 @@ int cs_chunk_scan(void (*fn)(uint64_t id, uint32_t version, void *arg), void *ar
 	}
 	return 0;
 }
+
+int cs_chunk_set_version(struct cs_chunk *c, uint32_t old, uint32_t new)
+{
+	int err = 0;
+
+	pthread_rwlock_wrlock(&c->lock);
+	if (c->deleted)
+		err = -ENOENT;
+	else if (c->version != old && c->version != new)
+		err = -ESTALE;
+	else if (c->version != new && !(err = write_meta(c->fd, c->id, new)))
+		c->version = new;
+	pthread_rwlock_unlock(&c->lock);
+	return err;
+}
+
+int cs_chunk_info(struct cs_chunk *c, uint32_t version, uint32_t *len, uint32_t *digest)
+{
+	uint8_t raw[4];
+	uint32_t crc = 0;
+	int err = 0;
+
+	pthread_rwlock_rdlock(&c->lock);
+	if (c->deleted) {
+		err = -ENOENT;
+	} else if (c->version != version) {
+		err = -ESTALE;
+	} else {
+		uint32_t n = (c->len + ZC_BLOCK_SIZE - 1) / ZC_BLOCK_SIZE;
+
+		for (uint32_t b = 0; b < n; b++) {
+			struct zc_cur cur = zc_cur_init(raw, sizeof(raw));
+
+			zc_put_u32(&cur, c->crc[b]);
+			crc = zc_crc32c(crc, raw, sizeof(raw));
+		}
+		*len = c->len;
+		*digest = crc;
+	}
+	pthread_rwlock_unlock(&c->lock);
+	return err;
+}
+
+int cs_chunk_scrub(struct cs_chunk *c)
+{
+	int err = 0;
+
+	pthread_rwlock_rdlock(&c->lock);
+	if (!c->deleted && c->len)
+		err = verify(c, 0, (c->len - 1) / ZC_BLOCK_SIZE);
+	pthread_rwlock_unlock(&c->lock);
+	return err;
+}

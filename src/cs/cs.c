@@ -34,6 +34,8 @@ static struct sockaddr_in mds_addr, my_addr;
 static uint8_t uuid[16];
 static volatile sig_atomic_t stopping;
 static unsigned long crc_errors;
+static uint32_t my_id;			/* as the mds registered us */
+static uint32_t scrub_rate_mib = 32;	/* background checking, MiB/s; 0: off */
 
 static int status_of(int err)
 {
@@ -78,31 +80,254 @@ static int do_read(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur 
 	return err;
 }
 
+static struct zc_conn *peer_conn(uint32_t ip, uint16_t port, int *err)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	sa.sin_addr.s_addr = ip;
+	return zc_conn_get(&sa, err);
+}
+
+/*
+ * Chain replication: forward the write to the next replica (with the rest
+ * of the chain) while writing here; answer with the status of every
+ * replica from this one down, so that the client knows which missed it.
+ */
+static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur *in)
+{
+	uint64_t id = zc_get_u64(in);
+	uint32_t version = zc_get_u32(in), off = zc_get_u32(in), len = zc_get_u32(in);
+	uint8_t nchain = zc_get_u8(in), st[ZC_MAX_REPLICAS], out[1 + ZC_MAX_REPLICAS];
+	uint32_t ip[ZC_MAX_REPLICAS];
+	uint16_t port[ZC_MAX_REPLICAS];
+	uint8_t args[32 + 6 * ZC_MAX_REPLICAS];
+	struct zc_call fwd = { .type = ZC_CLTOCS_WRITE };
+	struct zc_wait w;
+	struct zc_conn *next = NULL;
+	struct cs_chunk *ch;
+	const uint8_t *data;
+	int err = 0, n;
+
+	for (int i = 0; i < nchain && i < ZC_MAX_REPLICAS; i++) {
+		uint8_t *p = zc_cur_take(in, 4);
+
+		ip[i] = 0;
+		if (p)
+			memcpy(&ip[i], p, 4);
+		port[i] = zc_get_u16(in);
+	}
+	if (in->err || nchain >= ZC_MAX_REPLICAS || len != zc_cur_left(in) || !len ||
+	    len > ZC_MAX_IO) {
+		zc_warn("cs: %s: malformed WRITE (%u bytes)", c->name, h->len);
+		return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+	}
+	data = in->p + in->pos;
+	n = 1 + nchain;
+	memset(st, ZC_ST_AGAIN, sizeof(st));
+	if (nchain) {
+		struct zc_cur a = zc_cur_init(args, sizeof(args));
+
+		zc_put_u64(&a, id);
+		zc_put_u32(&a, version);
+		zc_put_u32(&a, off);
+		zc_put_u32(&a, len);
+		zc_put_u8(&a, nchain - 1);
+		for (int i = 1; i < nchain; i++) {
+			zc_put_bytes(&a, &ip[i], 4);
+			zc_put_u16(&a, port[i]);
+		}
+		fwd.req[0] = (struct iovec){ args, a.pos };
+		fwd.req[1] = (struct iovec){ (void *)data, len };
+		next = peer_conn(ip[0], port[0], &err);
+		if (!next || zc_call_begin(next, &fwd, &w)) {
+			st[1] = ZC_ST_IO;
+			zc_conn_put(next);
+			next = NULL;
+		}
+	}
+	ch = cs_chunk_get(id, version, true, &err);
+	if (ch) {
+		err = cs_chunk_write(ch, version, off, data, len);
+		cs_chunk_put(ch);
+	}
+	if (err)
+		zc_warn("cs: %s: write of chunk %016" PRIx64 ": %s", c->name, id, strerror(-err));
+	st[0] = err ? status_of(err) : ZC_OK;
+	if (next) {
+		err = zc_call_end(&fwd, &w);
+		if (err) {
+			zc_warn("cs: forwarding chunk %016" PRIx64 " to %s: %s", id,
+				zc_conn_name(next), strerror(-err));
+			st[1] = ZC_ST_IO;
+		} else {
+			struct zc_cur r = zc_cur_init(fwd.resp, fwd.resp_len);
+			uint8_t k = zc_get_u8(&r);
+
+			for (int i = 0; i < k && i < nchain && !r.err; i++)
+				st[1 + i] = zc_get_u8(&r);
+			if (r.err || k != nchain)
+				st[1] = ZC_ST_IO;
+		}
+		zc_call_free_resp(&fwd);
+		zc_conn_put(next);
+	}
+	out[0] = n;
+	memcpy(out + 1, st, n);
+	return zc_srv_reply(c, h, ZC_OK, out, 1 + n);
+}
+
+/* Copies a chunk from another replica, at most rate MiB/s. */
+static int replicate(uint64_t id, uint32_t version, uint32_t ip, uint16_t port, uint32_t rate)
+{
+	uint8_t args[24], *buf;
+	struct zc_cur a = zc_cur_init(args, sizeof(args));
+	struct zc_call call = { .type = ZC_MATOCS_INFO, .timeout_ms = 10000 };
+	struct zc_conn *src;
+	struct cs_chunk *ch = NULL;
+	uint32_t len = 0, done = 0;
+	uint64_t start = zc_now_ns();
+	int err;
+
+	src = peer_conn(ip, port, &err);
+	if (!src)
+		return err;
+	zc_put_u64(&a, id);
+	zc_put_u32(&a, version);
+	call.req[0] = (struct iovec){ args, a.pos };
+	err = zc_call_sync(src, &call);
+	if (!err) {
+		struct zc_cur r = zc_cur_init(call.resp, call.resp_len);
+
+		len = zc_get_u32(&r);
+		if (r.err || len > ZC_CHUNK_SIZE)
+			err = -EPROTO;
+	}
+	zc_call_free_resp(&call);
+	buf = malloc(ZC_MAX_IO);
+	if (err || !buf)
+		goto out;
+	cs_chunk_delete(id);	/* an old copy of ours is stale */
+	ch = cs_chunk_get(id, version, true, &err);
+	if (!ch)
+		goto out;
+	if (!len)
+		err = cs_chunk_truncate(ch, version, 0);
+	while (!err && done < len) {
+		uint32_t n = ZC_MIN(ZC_MAX_IO, len - done);
+		struct zc_call rd = { .type = ZC_CLTOCS_READ, .dest = buf, .dest_cap = n,
+				      .timeout_ms = 10000 };
+		uint64_t due;
+
+		a = zc_cur_init(args, sizeof(args));
+		zc_put_u64(&a, id);
+		zc_put_u32(&a, version);
+		zc_put_u32(&a, done);
+		zc_put_u32(&a, n);
+		rd.req[0] = (struct iovec){ args, a.pos };
+		err = zc_call_sync(src, &rd);
+		if (!err && rd.resp_len != n)
+			err = -EIO;
+		if (!err)
+			err = cs_chunk_write(ch, version, done, buf, n);
+		done += n;
+		/* Keep to the rate: recovery must not starve clients. */
+		due = start + (uint64_t)done * 1000000000ULL / ((uint64_t)ZC_MAX(rate, 1) << 20);
+		if (!err && zc_now_ns() < due)
+			usleep((due - zc_now_ns()) / 1000);
+	}
+	if (!err)
+		err = cs_chunk_sync(ch);
+out:
+	if (ch)
+		cs_chunk_put(ch);
+	if (err && ch)
+		cs_chunk_delete(id);
+	free(buf);
+	zc_conn_put(src);
+	return err;
+}
+
+/* Orders from the mds about one chunk. */
+static int do_order(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur *in)
+{
+	uint64_t id = zc_get_u64(in);
+	uint32_t v1 = zc_get_u32(in), v2, rate, len = 0, digest = 0;
+	uint8_t out[8], *ipb;
+	struct zc_cur o = zc_cur_init(out, sizeof(out));
+	struct cs_chunk *ch;
+	uint32_t ip = 0;
+	uint16_t port;
+	int err = 0;
+
+	switch (h->type) {
+	case ZC_MATOCS_SETVERSION:
+		v2 = zc_get_u32(in);
+		if (in->err)
+			break;
+		ch = cs_chunk_get(id, v1, false, &err);
+		if (ch) {
+			err = cs_chunk_set_version(ch, v1, v2);
+			cs_chunk_put(ch);
+		}
+		break;
+	case ZC_MATOCS_REPLICATE:
+		ipb = zc_cur_take(in, 4);
+		if (ipb)
+			memcpy(&ip, ipb, 4);
+		port = zc_get_u16(in);
+		rate = zc_get_u32(in);
+		if (in->err)
+			break;
+		err = replicate(id, v1, ip, port, rate);
+		zc_info("cs: copy of chunk %016" PRIx64 " v%u from the mds's order: %s", id, v1,
+			err ? strerror(-err) : "done");
+		break;
+	case ZC_MATOCS_INFO:
+		if (in->err)
+			break;
+		ch = cs_chunk_get(id, v1, false, &err);
+		if (ch) {
+			err = cs_chunk_info(ch, v1, &len, &digest);
+			cs_chunk_put(ch);
+		}
+		zc_put_u32(&o, len);
+		zc_put_u32(&o, digest);
+		break;
+	}
+	if (in->err) {
+		zc_warn("cs: %s: malformed order type %u", c->name, h->type);
+		return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+	}
+	if (err && h->type != ZC_MATOCS_REPLICATE)
+		zc_warn("cs: %s: order %u on chunk %016" PRIx64 ": %s", c->name, h->type, id,
+			strerror(-err));
+	return zc_srv_reply(c, h, err ? status_of(err) : ZC_OK, out, o.pos);
+}
+
 static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
 {
 	struct zc_cur in = zc_cur_init(payload, h->len);
 	struct cs_chunk *ch;
 	uint64_t id;
-	uint32_t version, off, len;
+	uint32_t version, len;
 	int err = 0;
 
 	switch (h->type) {
 	case ZC_CLTOCS_READ:
 		return do_read(c, h, &in);
 	case ZC_CLTOCS_WRITE:
+		return do_write(c, h, &in);
+	case ZC_MATOCS_SETVERSION:
+	case ZC_MATOCS_REPLICATE:
+	case ZC_MATOCS_INFO:
+		return do_order(c, h, &in);
+	case ZC_MATOCS_DELETE:
 		id = zc_get_u64(&in);
-		version = zc_get_u32(&in);
-		off = zc_get_u32(&in);
-		len = zc_get_u32(&in);
-		if (in.err || len != zc_cur_left(&in) || len > ZC_MAX_IO) {
-			zc_warn("cs: %s: malformed WRITE (%u bytes)", c->name, h->len);
+		if (in.err)
 			return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
-		}
-		ch = cs_chunk_get(id, version, true, &err);
-		if (ch) {
-			err = cs_chunk_write(ch, version, off, in.p + in.pos, len);
-			cs_chunk_put(ch);
-		}
+		err = cs_chunk_delete(id);
+		if (err == -ENOENT)
+			err = 0;
 		break;
 	case ZC_CLTOCS_TRUNCATE:
 		id = zc_get_u64(&in);
@@ -188,6 +413,100 @@ static void delete_listed(struct zc_call *call)
 		zc_info("cs: deleted %u chunks on the mds's order", n);
 }
 
+/* Applies the version fixes listed as n:32 then n times (chunk_id:64
+ * version:32): replicas the mds counts as current but which missed a bump
+ * (an mds restart between its record and its order). */
+static void fix_versions(struct zc_cur *in)
+{
+	uint32_t n = zc_get_u32(in);
+
+	for (uint32_t i = 0; i < n && !in->err; i++) {
+		uint64_t id = zc_get_u64(in);
+		uint32_t v = zc_get_u32(in);
+		struct cs_chunk *ch;
+		int err;
+
+		if (in->err)
+			break;
+		ch = cs_chunk_get(id, v, false, &err);
+		if (!ch)
+			continue;
+		err = cs_chunk_set_version(ch, ch->version, v);
+		cs_chunk_put(ch);
+		zc_info("cs: chunk %016" PRIx64 " to version %u on the mds's word: %s", id, v,
+			err ? strerror(-err) : "done");
+	}
+}
+
+struct scan {
+	uint64_t *ids;
+	size_t n, cap;
+};
+
+static void add_id(uint64_t id, uint32_t version, void *arg)
+{
+	struct scan *sc = arg;
+
+	(void)version;
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 1024;
+		uint64_t *n = realloc(sc->ids, cap * sizeof(*n));
+
+		if (!n)
+			return;
+		sc->ids = n;
+		sc->cap = cap;
+	}
+	sc->ids[sc->n++] = id;
+}
+
+/*
+ * The scrubber: re-reads every chunk at a limited rate and tells the mds
+ * about checksum errors, so that bad replicas are replaced before a client
+ * needs them.
+ */
+static void *scrub_thread(void *arg)
+{
+	(void)arg;
+	while (!stopping) {
+		struct scan sc = { 0 };
+
+		for (int i = 0; i < 30 && !stopping; i++)
+			sleep(1);
+		if (!scrub_rate_mib || !my_id)
+			continue;
+		cs_chunk_scan(add_id, &sc);
+		for (size_t i = 0; i < sc.n && !stopping; i++) {
+			struct cs_chunk *ch;
+			uint32_t len;
+			int err;
+
+			ch = cs_chunk_get(sc.ids[i], 0, false, &err);
+			if (!ch)
+				continue;
+			len = ch->len;
+			err = cs_chunk_scrub(ch);
+			cs_chunk_put(ch);
+			if (err == -EBADMSG) {
+				uint8_t req[12];
+				struct zc_cur c = zc_cur_init(req, sizeof(req));
+				struct zc_call call;
+
+				crc_errors++;
+				zc_err("cs: scrub: chunk %016" PRIx64 " is damaged; telling the mds",
+				       sc.ids[i]);
+				zc_put_u32(&c, my_id);
+				zc_put_u64(&c, sc.ids[i]);
+				if (!mds_call(ZC_CSTOMA_CHUNK_BAD, req, c.pos, &call))
+					zc_call_free_resp(&call);
+			}
+			usleep((uint64_t)len * 1000000 / ((uint64_t)scrub_rate_mib << 20));
+		}
+		free(sc.ids);
+	}
+	return NULL;
+}
+
 struct report {
 	uint8_t *buf;
 	struct zc_cur cur;
@@ -255,7 +574,12 @@ static int register_cs(uint32_t *id)
 	}
 	err = mds_call(ZC_CSTOMA_REPORT, r.buf, r.cur.pos, &call);
 	if (!err) {
+		struct zc_cur in = zc_cur_init(call.resp, call.resp_len);
+		uint32_t n = zc_get_u32(&in);
+
 		delete_listed(&call);
+		zc_cur_take(&in, (size_t)n * 8);
+		fix_versions(&in);
 		zc_call_free_resp(&call);
 	}
 	zc_info("cs: registered with the mds as chunk server %u, %u chunks reported", *id, r.n);
@@ -285,6 +609,7 @@ static void *heartbeat_thread(void *arg)
 				continue;
 			}
 			registered = true;
+			my_id = id;
 		}
 		space(&total, &avail);
 		zc_put_u32(&c, id);
@@ -341,7 +666,7 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: zcfs cs --dir DIR --listen ADDR:PORT --mds ADDR:PORT"
-			" [--log FILE] [--log-level LEVEL] [-f]\n");
+			" [--scrub-rate MIB_PER_S] [--log FILE] [--log-level LEVEL] [-f]\n");
 }
 
 int zc_cmd_cs(int argc, char **argv)
@@ -352,6 +677,7 @@ int zc_cmd_cs(int argc, char **argv)
 		{ "mds", required_argument, NULL, 'm' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "scrub-rate", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -359,7 +685,7 @@ int zc_cmd_cs(int argc, char **argv)
 	char path[4200], addr[32];
 	int c, lfd, lockfd, level = ZC_LOG_INFO, err;
 	socklen_t sl = sizeof(my_addr);
-	pthread_t hb;
+	pthread_t hb, scrub;
 
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
@@ -368,6 +694,7 @@ int zc_cmd_cs(int argc, char **argv)
 		case 'm': mds = optarg; break;
 		case 'L': log = optarg; break;
 		case 'v': level = zc_log_parse_level(optarg); break;
+		case 's': scrub_rate_mib = atoi(optarg); break;
 		case 'f': break;
 		default: usage(); return c == 'h' ? 0 : 2;
 		}
@@ -404,13 +731,15 @@ int zc_cmd_cs(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	zc_info("cs: serving %s on %s, mds %s", data_dir, zc_fmt_addr(&my_addr, addr,
 		sizeof(addr)), mds);
-	if (pthread_create(&hb, NULL, heartbeat_thread, NULL)) {
-		zc_err("cs: no heartbeat thread");
+	if (pthread_create(&hb, NULL, heartbeat_thread, NULL) ||
+	    pthread_create(&scrub, NULL, scrub_thread, NULL)) {
+		zc_err("cs: no heartbeat or scrubber thread");
 		return 1;
 	}
 	zc_srv_run(lfd, handle, NULL, NULL);
 	stopping = 1;
 	pthread_join(hb, NULL);
+	pthread_join(scrub, NULL);
 	zc_info("cs: stopped (%lu checksum errors seen)", crc_errors);
 	close(lfd);
 	close(lockfd);

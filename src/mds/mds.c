@@ -25,20 +25,9 @@
 #include "mds.h"
 #include "rpc/rpc.h"
 
-#define MAX_CS 256
 #define MAX_CLIENTS 64
 #define MAX_COUNTERS 32
-#define CS_GRACE_NS (5ULL * 1000000000ULL)	/* no heartbeat this long: down */
 #define GC_BATCH 1024
-
-struct cs_info {
-	uint32_t id;
-	uint32_t ip;		/* network order */
-	uint16_t port;
-	uint64_t total, free;
-	uint32_t nchunks;
-	uint64_t last_hb;	/* monotonic ns; 0: never since start */
-};
 
 struct client_info {
 	char id[64];
@@ -48,11 +37,11 @@ struct client_info {
 	uint64_t vals[MAX_COUNTERS];
 };
 
-static pthread_mutex_t mds_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cs_info css[MAX_CS];
-static int ncs;
+pthread_mutex_t mds_lock = PTHREAD_MUTEX_INITIALIZER;
+struct cs_info css[MDS_MAX_CS];
+int ncs;
+unsigned replicas_goal = 1;
 static struct client_info clients[MAX_CLIENTS];
-static unsigned replicas_goal = 1;
 
 /* ---- helpers ---- */
 
@@ -65,7 +54,7 @@ static void now_ts(int64_t *s, uint32_t *ns)
 	*ns = t.tv_nsec;
 }
 
-static int get_attr(uint64_t ino, struct zc_attr *a)
+int get_attr(uint64_t ino, struct zc_attr *a)
 {
 	sqlite3_stmt *st = mds_q("SELECT mode, nlink, uid, gid, rdev, size, atime_s, atime_ns,"
 				 " mtime_s, mtime_ns, ctime_s, ctime_ns FROM inode WHERE ino=?",
@@ -192,11 +181,14 @@ static int op_mknod(uint64_t parent, const char *name, uint32_t mode, uint32_t u
 		return ZC_ST_INVAL;
 	}
 	now_ts(&s, &ns);
+	/* A directory's replica goal passes on to what is made in it. */
 	if (mds_run("INSERT INTO inode(mode, nlink, uid, gid, rdev, size, atime_s, atime_ns,"
-		    " mtime_s, mtime_ns, ctime_s, ctime_ns, target)"
-		    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "iiiiiiiiiiiit",
+		    " mtime_s, mtime_ns, ctime_s, ctime_ns, target, goal)"
+		    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+		    " (SELECT goal FROM inode WHERE ino=?))", "iiiiiiiiiiiiti",
 		    (int64_t)mode, (int64_t)(S_ISDIR(mode) ? 2 : 1), (int64_t)uid, (int64_t)gid,
-		    (int64_t)rdev, size, s, (int64_t)ns, s, (int64_t)ns, s, (int64_t)ns, target))
+		    (int64_t)rdev, size, s, (int64_t)ns, s, (int64_t)ns, s, (int64_t)ns, target,
+		    (int64_t)parent))
 		return ZC_ST_IO;
 	ino = mds_int(0, "SELECT last_insert_rowid()", "");
 	if (mds_run("INSERT INTO dentry(parent, name, ino) VALUES(?, ?, ?)", "iti",
@@ -384,12 +376,12 @@ static int op_setattr(uint64_t ino, uint32_t valid, struct zc_cur *in, struct zc
 
 /* ---- chunks and chunk servers ---- */
 
-static bool cs_up(const struct cs_info *cs)
+bool cs_up(const struct cs_info *cs)
 {
-	return cs->last_hb && zc_now_ns() - cs->last_hb < CS_GRACE_NS;
+	return cs->last_hb && zc_now_ns() - cs->last_hb < MDS_DOWN_NS;
 }
 
-static struct cs_info *cs_find(uint32_t id)
+struct cs_info *cs_find(uint32_t id)
 {
 	for (int i = 0; i < ncs; i++)
 		if (css[i].id == id)
@@ -397,7 +389,7 @@ static struct cs_info *cs_find(uint32_t id)
 	return NULL;
 }
 
-static int load_loc(uint64_t ino, uint32_t idx, struct zc_loc *l)
+int load_loc(uint64_t ino, uint32_t idx, struct zc_loc *l)
 {
 	sqlite3_stmt *st;
 
@@ -441,32 +433,59 @@ static int by_load(const void *a, const void *b)
 	return x->free < y->free ? 1 : x->free > y->free ? -1 : 0;
 }
 
-static int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)
+int pick_servers(struct cs_info **out, int max, const struct zc_loc *skip)
 {
-	struct cs_info *up[MAX_CS];
-	int n = 0, st = load_loc(ino, idx, l);
-	int64_t id;
-
-	if (st || l->id)
-		return st;
+	struct cs_info *up[MDS_MAX_CS];
 	uint64_t most = 0;
+	int n = 0;
 
 	for (int i = 0; i < ncs; i++)
 		if (cs_up(&css[i]) && css[i].free > most)
 			most = css[i].free;
 	/* Servers with at least half the free space of the emptiest one
 	 * qualify; among them the least loaded go first. */
-	for (int i = 0; i < ncs; i++)
-		if (cs_up(&css[i]) && css[i].free >= most / 2 && css[i].free >= ZC_CHUNK_SIZE)
+	for (int i = 0; i < ncs; i++) {
+		bool taken = false;
+
+		for (int k = 0; skip && k < skip->nrep; k++)
+			taken |= skip->rep[k].cs_id == css[i].id;
+		if (!taken && cs_up(&css[i]) && css[i].free >= most / 2 &&
+		    css[i].free >= ZC_CHUNK_SIZE)
 			up[n++] = &css[i];
+	}
+	qsort(up, n, sizeof(up[0]), by_load);
+	n = ZC_MIN(n, max);
+	memcpy(out, up, n * sizeof(up[0]));
+	return n;
+}
+
+unsigned inode_goal(uint64_t ino)
+{
+	unsigned g = mds_int(0, "SELECT goal FROM inode WHERE ino=?", "i", (int64_t)ino);
+
+	g = g ? g : replicas_goal;
+	/* Never more than there are chunk servers. */
+	return ZC_MAX(1, ZC_MIN(g, (unsigned)ncs));
+}
+
+int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)
+{
+	struct cs_info *up[ZC_MAX_REPLICAS];
+	int n, st = load_loc(ino, idx, l);
+	int64_t id;
+
+	if (st)
+		return st;
+	if (l->id)
+		return chunk_busy(l->id) ? ZC_ST_AGAIN : ZC_OK;
+	n = pick_servers(up, inode_goal(ino), NULL);
 	if (!n)
 		return ZC_ST_NOCS;
-	qsort(up, n, sizeof(up[0]), by_load);
 	id = mds_meta_next("next_chunk");
 	if (id < 0 || mds_run("INSERT INTO chunk(ino, idx, id, version) VALUES(?, ?, ?, 1)",
 			      "iii", (int64_t)ino, (int64_t)idx, id))
 		return ZC_ST_IO;
-	for (unsigned i = 0; i < replicas_goal && i < (unsigned)n; i++) {
+	for (int i = 0; i < n; i++) {
 		if (mds_run("INSERT INTO replica(chunk, cs) VALUES(?, ?)", "ii", id,
 			    (int64_t)up[i]->id))
 			return ZC_ST_IO;
@@ -492,11 +511,24 @@ static void status_text(struct zc_cur *o, bool json)
 	zc_put_bytes(o, buf, ZC_MIN((size_t)n, sizeof(buf) - 1)); } while (0)
 	if (json)
 		OUT("{\"cs_up\":%d,\"cs_down\":%d,\"inodes\":%lld,\"chunks\":%lld,"
-		    "\"chunk_servers\":[", up, ncs - up, (long long)files, (long long)chunks);
+		    "\"chunks_under_replicated\":%llu,\"chunks_bad\":%llu,"
+		    "\"recovery_bytes_left\":%llu,\"copies_done\":%llu,\"copies_failed\":%llu,"
+		    "\"chunk_servers\":[", up, ncs - up, (long long)files, (long long)chunks,
+		    (unsigned long long)mds_rec.under_replicated, (unsigned long long)mds_rec.bad,
+		    (unsigned long long)mds_rec.bytes_left,
+		    (unsigned long long)mds_rec.copies_done,
+		    (unsigned long long)mds_rec.copies_failed);
 	else
 		OUT("chunk servers: %d up, %d down; inodes: %lld; chunks: %lld\n"
+		    "health: %s; %llu chunks under-replicated, %llu unreadable;"
+		    " recovery: %llu MiB left, %llu copies done\n"
 		    "  %-4s %-21s %-5s %12s %12s %8s\n", up, ncs - up, (long long)files,
-		    (long long)chunks, "id", "address", "state", "total", "free", "chunks");
+		    (long long)chunks,
+		    mds_rec.bad ? "DATA UNAVAILABLE" : mds_rec.under_replicated ? "DEGRADED" : "OK",
+		    (unsigned long long)mds_rec.under_replicated, (unsigned long long)mds_rec.bad,
+		    (unsigned long long)(mds_rec.bytes_left >> 20),
+		    (unsigned long long)mds_rec.copies_done, "id", "address", "state", "total",
+		    "free", "chunks");
 	for (int i = 0; i < ncs; i++) {
 		struct cs_info *cs = &css[i];
 
@@ -530,6 +562,47 @@ static void status_text(struct zc_cur *o, bool json)
 	}
 	OUT(json ? "]}\n" : "");
 #undef OUT
+}
+
+/* The text `zcfs getattr` shows: goal, then every chunk and its replicas. */
+static int layout_text(uint64_t ino, struct zc_cur *o)
+{
+	struct zc_attr a;
+	char line[256];
+	sqlite3_stmt *q;
+	int st = get_attr(ino, &a), n;
+	unsigned own;
+
+	if (st)
+		return st;
+	own = mds_int(0, "SELECT goal FROM inode WHERE ino=?", "i", (int64_t)ino);
+	n = snprintf(line, sizeof(line), "inode %llu size %llu replicas %u%s\n",
+		     (unsigned long long)ino, (unsigned long long)a.size, inode_goal(ino),
+		     own ? "" : " (default)");
+	zc_put_bytes(o, line, n);
+	q = mds_q("SELECT idx, id, version FROM chunk WHERE ino=? ORDER BY idx", "i", (int64_t)ino);
+	while (q && sqlite3_step(q) == SQLITE_ROW && zc_cur_left(o) > 1024) {
+		uint32_t idx = sqlite3_column_int64(q, 0);
+		uint64_t id = sqlite3_column_int64(q, 1);
+		struct zc_loc l;
+
+		if (load_loc(ino, idx, &l))
+			continue;
+		n = snprintf(line, sizeof(line), "chunk %u id %016llx version %u%s:", idx,
+			     (unsigned long long)id, l.version, chunk_busy(id) ? " (copying)" : "");
+		zc_put_bytes(o, line, n);
+		for (int i = 0; i < l.nrep; i++) {
+			struct cs_info *cs = cs_find(l.rep[i].cs_id);
+
+			n = snprintf(line, sizeof(line), " cs%u(%s)", l.rep[i].cs_id,
+				     cs && cs_up(cs) ? "ok" : "down");
+			zc_put_bytes(o, line, n);
+		}
+		zc_put_bytes(o, "\n", 1);
+	}
+	if (q)
+		sqlite3_reset(q);
+	return ZC_OK;
 }
 
 /* ---- request handlers ---- */
@@ -644,6 +717,11 @@ static int handle_client(const struct zc_hdr *h, struct zc_cur *in, struct zc_cu
 		zc_put_u64(o, a.size);
 		zc_put_loc(o, &l);
 		return ZC_OK;
+	case ZC_CLTOMA_LAYOUT:
+		ino = zc_get_u64(in);
+		if (in->err)
+			return ZC_ST_INVAL;
+		return layout_text(ino, o);
 	case ZC_CLTOMA_STATUS:
 		u1 = zc_get_u32(in);
 		if (in->err)
@@ -772,6 +850,19 @@ static int handle_client(const struct zc_hdr *h, struct zc_cur *in, struct zc_cu
 			zc_put_attr(o, &a);
 		break;
 	}
+	case ZC_CLTOMA_SETGOAL:
+		ino = zc_get_u64(in);
+		u1 = zc_get_u8(in);
+		if (in->err || u1 > ZC_MAX_REPLICAS) {
+			st = ZC_ST_INVAL;
+			break;
+		}
+		if (mds_run("UPDATE inode SET goal=? WHERE ino=?", "ii", (int64_t)u1, (int64_t)ino))
+			st = ZC_ST_IO;
+		else if (!(st = get_attr(ino, &a)))
+			zc_put_attr(o, &a);
+		mds_recovery_kick();
+		break;
 	case ZC_CLTOMA_TRUNC_PREP: {
 		uint64_t size;
 
@@ -837,7 +928,7 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 			return ZC_ST_IO;
 		cs = cs_find(id);
 		if (!cs) {
-			if (ncs == MAX_CS)
+			if (ncs == MDS_MAX_CS)
 				return ZC_ST_NOSPACE;
 			cs = &css[ncs++];
 		}
@@ -861,8 +952,10 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 		cs->free = zc_get_u64(in);
 		cs->nchunks = zc_get_u32(in);
 		cs->last_hb = zc_now_ns();
-		if (!was_up)
+		if (!was_up) {
 			zc_info("mds: chunk server %u (%s) is up", id, c->name);
+			mds_recovery_kick();
+		}
 		count_pos = o->pos;
 		zc_put_u32(o, 0);
 		n = 0;
@@ -897,6 +990,14 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 		count = zc_get_u32(in);
 		if (in->err || !cs_find(id) || count > zc_cur_left(in) / 12)
 			return ZC_ST_INVAL;
+		uint64_t *fix_id = calloc(count ? count : 1, sizeof(*fix_id));
+		uint32_t *fix_v = calloc(count ? count : 1, sizeof(*fix_v)), nfix = 0;
+
+		if (!fix_id || !fix_v) {
+			free(fix_id);
+			free(fix_v);
+			return ZC_ST_NOSPACE;
+		}
 		count_pos = o->pos;
 		zc_put_u32(o, 0);
 		next = mds_int(1, "SELECT v FROM meta WHERE k='next_chunk'", "");
@@ -909,8 +1010,14 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 				mds_int(0, "SELECT count(*) FROM replica WHERE chunk=? AND cs=?",
 					"ii", (int64_t)chunk, (int64_t)id);
 
-			if (mine && (uint32_t)have == version)
+			if (mine) {
+				/* A member that missed a version bump: set it right. */
+				if ((uint32_t)have != version) {
+					fix_id[nfix] = chunk;
+					fix_v[nfix++] = have;
+				}
 				continue;
+			}
 			if ((int64_t)chunk >= next) {
 				zc_warn("mds: chunk server %u reports chunk %llu newer than this"
 					" metadata; kept", id, (unsigned long long)chunk);
@@ -922,12 +1029,55 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 		struct zc_cur fix = zc_cur_init(o->p + count_pos, 4);
 
 		zc_put_u32(&fix, bad);
-		if (bad)
-			zc_info("mds: chunk server %u: %u orphan chunks to delete", id, bad);
-		return ZC_OK;
+		zc_put_u32(o, nfix);
+		for (uint32_t i = 0; i < nfix; i++) {
+			zc_put_u64(o, fix_id[i]);
+			zc_put_u32(o, fix_v[i]);
+		}
+		free(fix_id);
+		free(fix_v);
+		if (bad || nfix)
+			zc_info("mds: chunk server %u: %u stale or orphan chunks to delete, %u to"
+				" move to the current version", id, bad, nfix);
+		mds_recovery_kick();
+		return o->err ? ZC_ST_NOSPACE : ZC_OK;
+	}
+	case ZC_CSTOMA_CHUNK_BAD: {
+		uint64_t chunk;
+
+		id = zc_get_u32(in);
+		chunk = zc_get_u64(in);
+		if (in->err || !cs_find(id))
+			return ZC_ST_INVAL;
+		return mds_replica_bad(chunk, id);
 	}
 	}
 	return ZC_ST_NOTSUP;
+}
+
+/* CHUNK_FAILED talks to chunk servers: it takes mds_lock itself. */
+static int handle_failed(struct zc_cur *in, struct zc_cur *o)
+{
+	uint64_t ino = zc_get_u64(in), id, size = 0;
+	uint32_t idx = zc_get_u32(in), version, cs[ZC_MAX_REPLICAS];
+	uint8_t n, reason;
+	struct zc_loc l;
+	int st;
+
+	id = zc_get_u64(in);
+	version = zc_get_u32(in);
+	reason = zc_get_u8(in);
+	n = zc_get_u8(in);
+	for (int i = 0; i < n && i < ZC_MAX_REPLICAS; i++)
+		cs[i] = zc_get_u32(in);
+	if (in->err || n > ZC_MAX_REPLICAS || reason > 2)
+		return ZC_ST_INVAL;
+	st = mds_chunk_failed(ino, idx, id, version, cs, n, reason, &l, &size);
+	if (!st) {
+		zc_put_u64(o, size);
+		zc_put_loc(o, &l);
+	}
+	return st;
 }
 
 static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
@@ -943,12 +1093,16 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 			return -ENOMEM;
 	}
 	o = zc_cur_init(out, OUT_CAP);
-	pthread_mutex_lock(&mds_lock);
-	if (h->type >= ZC_CSTOMA_REGISTER && h->type < ZC_CLTOCS_READ)
-		st = handle_cs(h, c, &in, &o);
-	else
-		st = handle_client(h, &in, &o);
-	pthread_mutex_unlock(&mds_lock);
+	if (h->type == ZC_CLTOMA_CHUNK_FAILED) {
+		st = handle_failed(&in, &o);
+	} else {
+		pthread_mutex_lock(&mds_lock);
+		if (h->type >= ZC_CSTOMA_REGISTER && h->type < ZC_CLTOCS_READ)
+			st = handle_cs(h, c, &in, &o);
+		else
+			st = handle_client(h, &in, &o);
+		pthread_mutex_unlock(&mds_lock);
+	}
 	if (st == ZC_ST_INVAL)
 		zc_warn("mds: %s: malformed request type %u (%u bytes)", c->name, h->type, h->len);
 	err = zc_srv_reply(c, h, st, out, o.pos);
@@ -988,7 +1142,7 @@ static void load_registry(void)
 {
 	sqlite3_stmt *q = mds_q("SELECT id, ip, port FROM cs ORDER BY id", "");
 
-	while (q && sqlite3_step(q) == SQLITE_ROW && ncs < MAX_CS) {
+	while (q && sqlite3_step(q) == SQLITE_ROW && ncs < MDS_MAX_CS) {
 		css[ncs].id = sqlite3_column_int64(q, 0);
 		css[ncs].ip = sqlite3_column_int64(q, 1);
 		css[ncs].port = sqlite3_column_int64(q, 2);
@@ -1001,7 +1155,8 @@ static void load_registry(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: zcfs mds --dir DIR --listen ADDR:PORT [--replicas R]"
-			" [--log FILE] [--log-level LEVEL] [-f]\n");
+			" [--grace SECONDS] [--recovery-rate MIB_PER_S]\n"
+			"                [--log FILE] [--log-level LEVEL] [-f]\n");
 }
 
 int zc_cmd_mds(int argc, char **argv)
@@ -1010,6 +1165,8 @@ int zc_cmd_mds(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "replicas", required_argument, NULL, 'r' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "recovery-rate", required_argument, NULL, 'R' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1025,6 +1182,8 @@ int zc_cmd_mds(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'l': listen_at = optarg; break;
 		case 'r': replicas_goal = atoi(optarg); break;
+		case 'g': mds_grace_s = atoi(optarg); break;
+		case 'R': mds_recovery_rate = atoi(optarg); break;
 		case 'L': log = optarg; break;
 		case 'v': level = zc_log_parse_level(optarg); break;
 		case 'f': break;	/* always in the foreground */
@@ -1063,7 +1222,12 @@ int zc_cmd_mds(int argc, char **argv)
 
 		getsockname(lfd, (struct sockaddr *)&sa, &sl);
 	}
-	zc_info("mds: serving %s on %s", dir, zc_fmt_addr(&sa, addr, sizeof(addr)));
+	if (mds_recovery_start()) {
+		zc_err("mds: no recovery thread");
+		return 1;
+	}
+	zc_info("mds: serving %s on %s, %u replicas by default, grace %u s", dir,
+		zc_fmt_addr(&sa, addr, sizeof(addr)), replicas_goal, mds_grace_s);
 	zc_srv_run(lfd, handle, conn_closed, NULL);
 	pthread_mutex_lock(&mds_lock);
 	mds_store_close();

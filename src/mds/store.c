@@ -23,7 +23,7 @@ static const char schema[] =
 	" mode INTEGER NOT NULL, nlink INTEGER NOT NULL, uid INTEGER, gid INTEGER,"
 	" rdev INTEGER, size INTEGER NOT NULL DEFAULT 0,"
 	" atime_s INTEGER, atime_ns INTEGER, mtime_s INTEGER, mtime_ns INTEGER,"
-	" ctime_s INTEGER, ctime_ns INTEGER, target TEXT);"
+	" ctime_s INTEGER, ctime_ns INTEGER, target TEXT, goal INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS dentry(id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" parent INTEGER NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL,"
 	" UNIQUE(parent, name));"

@@ -443,15 +443,9 @@ int zc_call_start(struct zc_conn *c, struct zc_call *call)
 	return 0;
 }
 
-struct waiter {
-	pthread_mutex_t m;
-	pthread_cond_t cv;
-	bool done;
-};
-
 static void wake(struct zc_call *call)
 {
-	struct waiter *w = call->arg;
+	struct zc_wait *w = call->arg;
 
 	pthread_mutex_lock(&w->m);
 	w->done = true;
@@ -459,23 +453,40 @@ static void wake(struct zc_call *call)
 	pthread_mutex_unlock(&w->m);
 }
 
-int zc_call_sync(struct zc_conn *c, struct zc_call *call)
+int zc_call_begin(struct zc_conn *c, struct zc_call *call, struct zc_wait *w)
 {
-	struct waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false };
 	int err;
 
+	pthread_mutex_init(&w->m, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->done = false;
 	call->done = wake;
-	call->arg = &w;
+	call->arg = w;
 	err = zc_call_start(c, call);
 	if (err) {
 		call->err = err;
-		return err;
+		w->done = true;
 	}
-	pthread_mutex_lock(&w.m);
-	while (!w.done)
-		pthread_cond_wait(&w.cv, &w.m);
-	pthread_mutex_unlock(&w.m);
+	return err;
+}
+
+int zc_call_end(struct zc_call *call, struct zc_wait *w)
+{
+	pthread_mutex_lock(&w->m);
+	while (!w->done)
+		pthread_cond_wait(&w->cv, &w->m);
+	pthread_mutex_unlock(&w->m);
+	pthread_mutex_destroy(&w->m);
+	pthread_cond_destroy(&w->cv);
 	return call->err;
+}
+
+int zc_call_sync(struct zc_conn *c, struct zc_call *call)
+{
+	struct zc_wait w;
+
+	zc_call_begin(c, call, &w);
+	return zc_call_end(call, &w);
 }
 
 void zc_call_free_resp(struct zc_call *call)

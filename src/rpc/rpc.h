@@ -87,6 +87,16 @@ void zc_conn_kill(struct zc_conn *c);
 int zc_call_start(struct zc_conn *c, struct zc_call *call);
 /* Runs a call and waits for it.  Returns call->err. */
 int zc_call_sync(struct zc_conn *c, struct zc_call *call);
+
+/* The two halves of zc_call_sync, to do other work while a call runs:
+ * begin returns as zc_call_start; end waits and returns call->err. */
+struct zc_wait {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool done;
+};
+int zc_call_begin(struct zc_conn *c, struct zc_call *call, struct zc_wait *w);
+int zc_call_end(struct zc_call *call, struct zc_wait *w);
 void zc_call_free_resp(struct zc_call *call);
 
 /* ---- server side ---- */

@@ -2,7 +2,7 @@
 # A chunk file corrupted on disk is detected: the read fails with EIO
 # instead of returning wrong bytes, and the chunk server logs it.
 . "$(dirname "$0")/../lib.sh"
-start_cluster
+start_cluster --replicas 1
 
 mkdata "$T/f" $((2 * 1048576)) corrupt
 cp "$T/f" "$M/f"

@@ -3,7 +3,7 @@
 # bytes or EIO, never wrong bytes; no request hangs and no pipe or
 # descriptor leaks in the client.
 . "$(dirname "$0")/../lib.sh"
-start_cluster --cs 2
+start_cluster --cs 2 --replicas 1
 
 mkdata "$T/f" $((384 * 1048576)) kill
 cp "$T/f" "$M/f"
