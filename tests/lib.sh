@@ -61,6 +61,45 @@ start_cluster() { # extra args for zcfs up
 		{ echo "zcfs up failed"; exit 1; }
 }
 
+# A cluster-wide number from `zcfs status --json` (cs_up, chunks_bad, ...).
+cluster() {
+	"$ZCFS" status --dir "$D" --json | tr ',{}' '\n\n\n' | sed -n "s/^\"$1\":\([0-9]*\)$/\1/p" | head -n1
+}
+
+# Waits up to $3 seconds until cluster value $1 is $2.
+wait_cluster() {
+	for _ in $(seq 1 $(( $3 * 4 ))); do
+		[ "$(cluster "$1")" = "$2" ] && return 0
+		sleep 0.25
+	done
+	echo "$1 is $(cluster "$1"), not $2, after $3 s"
+	return 1
+}
+
+# Every chunk of a file has N replicas, all on servers that are up.
+all_replicas() { # file N
+	local out
+	out=$("$ZCFS" getattr "$1") || return 1
+	echo "$out" | grep '^chunk' | awk -v n="$2" '{ ok = 0; for (i = 1; i <= NF; i++) if ($i ~ /\(ok\)$/) ok++;
+		if (ok != n || $0 ~ /down|copying/) bad = 1 } END { exit bad }'
+}
+
+# Waits up to $3 seconds for a pattern in a file.
+wait_grep() {
+	for _ in $(seq 1 $(( $3 * 4 ))); do grep -q "$1" "$2" && return 0; sleep 0.25; done
+	return 1
+}
+
+# Retries a command for up to $1 seconds.
+eventually() {
+	local limit=$1
+	shift
+	for _ in $(seq 1 $(( limit * 4 ))); do "$@" && return 0; sleep 0.25; done
+	"$@"
+}
+
+cs_pid() { sed -n "s/^pid\.cs$1=//p" "$D/cluster.conf"; }
+
 # A client counter from `zcfs status --json`.
 counter() {
 	"$ZCFS" status --dir "$D" --json | tr ',{}' '\n\n\n' | sed -n "s/^\"$1\":\([0-9]*\)$/\1/p" | head -n1

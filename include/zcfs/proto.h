@@ -77,7 +77,8 @@ enum zc_type {
 	ZC_CSTOMA_REGISTER = 64, /* uuid(16 bytes) ip:32 port:16 total:64 free:64
 				   -> cs_id:32 */
 	ZC_CSTOMA_HEARTBEAT,	/* cs_id:32 total:64 free:64 nchunks:32
-				   -> n:32 then n times chunk_id:64 (delete) */
+				   -> n:32 then n times (chunk_id:64 version:32):
+				   delete the chunk if its version is not newer */
 	ZC_CSTOMA_REPORT,	/* cs_id:32 n:32 then n times (chunk_id:64 version:32)
 				   -> n:32 then n times chunk_id:64 (delete), then
 				   m:32 then m times (chunk_id:64 version:32) (replicas

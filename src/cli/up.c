@@ -329,7 +329,7 @@ static bool mount_ready(const void *arg)
 static void up_usage(void)
 {
 	fprintf(stderr, "usage: zcfs up [--dir DIR] [--mount MNT] [--cs N] [--replicas R]"
-			" [--grace S] [-o opts]\n"
+			" [--grace S] [--scrub-interval S] [-o opts]\n"
 			"  starts an mds and N chunk servers (default 3) on 127.0.0.1 with data\n"
 			"  under DIR (default ./zcfs-data) and mounts at MNT (default ./zcfs-mnt);\n"
 			"  every chunk is kept R times (default 3, at most N); a chunk server\n"
@@ -353,11 +353,12 @@ int zc_cmd_up(int argc, char **argv)
 		{ "cs", required_argument, NULL, 'n' },
 		{ "replicas", required_argument, NULL, 'r' },
 		{ "grace", required_argument, NULL, 'g' },
+		{ "scrub-interval", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *dir = "./zcfs-data", *mnt = "./zcfs-mnt", *o = NULL;
-	char replicas[16] = "3", grace[16] = "10";
+	char replicas[16] = "3", grace[16] = "10", scrub[16] = "30";
 	char self[PATH_MAX], path[PATH_MAX + 64], sub[PATH_MAX + 64], listen_at[64];
 	struct cluster cl, old;
 	int c, ncs = 3, err, mds_port;
@@ -372,6 +373,7 @@ int zc_cmd_up(int argc, char **argv)
 		case 'o': o = optarg; break;
 		case 'r': snprintf(replicas, sizeof(replicas), "%s", optarg); break;
 		case 'g': snprintf(grace, sizeof(grace), "%s", optarg); break;
+		case 'S': snprintf(scrub, sizeof(scrub), "%s", optarg); break;
 		default: up_usage(); return c == 'h' ? 0 : 2;
 		}
 	}
@@ -389,7 +391,22 @@ int zc_cmd_up(int argc, char **argv)
 	have_old = !conf_load(cl.dir, &old);
 	if (have_old && ours(old.mds_pid, "mds", cl.dir) && ours(old.mount_pid, "mount", NULL) &&
 	    is_fuse_mount(old.mnt)) {
-		printf("zcfs: already up: mds %s, mounted at %s (zcfs down --dir %s stops it)\n",
+		/* Up already: bring back any chunk server that died. */
+		for (int i = 0; i < old.ncs; i++) {
+			if (ours(old.cs_pid[i], "cs", cl.dir))
+				continue;
+			snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", old.cs_port[i]);
+			snprintf(path, sizeof(path), "%s/cs%d", cl.dir, i + 1);
+			snprintf(sub, sizeof(sub), "%s/cs%d.log", cl.dir, i + 1);
+			old.cs_pid[i] = spawn(sub, (char *[]){ "zcfs", "cs", "-f", "--dir", path,
+							       "--listen", listen_at, "--mds",
+							       old.mds, "--scrub-interval", scrub,
+							       NULL });
+			printf("zcfs: chunk server %d was not running: restarted (pid %d)\n", i + 1,
+			       (int)old.cs_pid[i]);
+		}
+		conf_save(&old);
+		printf("zcfs: up: mds %s, mounted at %s (zcfs down --dir %s stops it)\n",
 		       old.mds, old.mnt, cl.dir);
 		return 0;
 	}
@@ -433,7 +450,7 @@ int zc_cmd_up(int argc, char **argv)
 		snprintf(sub, sizeof(sub), "%s/cs%d.log", cl.dir, i + 1);
 		cl.cs_pid[i] = spawn(sub, (char *[]){ "zcfs", "cs", "-f", "--dir", path,
 						      "--listen", listen_at, "--mds", cl.mds,
-						      NULL });
+						      "--scrub-interval", scrub, NULL });
 	}
 	conf_save(&cl);
 	if ((err = wait_for("chunk servers", 20, cs_ready, &(struct cs_wait){ cl.mds, ncs },

@@ -41,6 +41,10 @@ extern struct zc_client zc_cl;
 struct zc_ocache {
 	struct zc_loc loc;
 	bool valid;
+	bool for_write;		/* came from the mds's write path (CHUNK_ALLOC or
+				   CHUNK_FAILED), which holds writers off a chunk
+				   being copied; a reader's layout is never
+				   used to write */
 	bool dirty;		/* written since the last fsync */
 };
 

@@ -140,7 +140,7 @@ void zc_inode_flush_all(void)
 
 /* ---- chunk locations ---- */
 
-static void store_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l)
+static void store_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l, bool for_write)
 {
 	pthread_mutex_lock(&in->lock);
 	if (idx >= in->nlocs) {
@@ -157,11 +157,13 @@ static void store_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l)
 	}
 	in->locs[idx].loc = *l;
 	in->locs[idx].valid = true;
+	in->locs[idx].for_write = for_write;
 	pthread_mutex_unlock(&in->lock);
 }
 
 /* Decodes "size:64 loc" and caches the location. */
-static int take_loc(struct zc_inode *in, uint32_t idx, struct zc_call *call, struct zc_loc *l)
+static int take_loc(struct zc_inode *in, uint32_t idx, struct zc_call *call, struct zc_loc *l,
+		    bool for_write)
 {
 	struct zc_cur c = zc_cur_init(call->resp, call->resp_len);
 
@@ -172,7 +174,7 @@ static int take_loc(struct zc_inode *in, uint32_t idx, struct zc_call *call, str
 		zc_err("client: bad chunk location for inode %" PRIu64 " chunk %u", in->ino, idx);
 		return -EIO;
 	}
-	store_loc(in, idx, l);
+	store_loc(in, idx, l, for_write);
 	return 0;
 }
 
@@ -188,7 +190,8 @@ static int fetch_loc(struct zc_inode *in, uint32_t idx, bool alloc, bool fresh,
 	int err;
 
 	pthread_mutex_lock(&in->lock);
-	if (!fresh && idx < in->nlocs && in->locs[idx].valid && (in->locs[idx].loc.id || !alloc)) {
+	if (!fresh && idx < in->nlocs && in->locs[idx].valid &&
+	    (!alloc || (in->locs[idx].loc.id && in->locs[idx].for_write))) {
 		*l = in->locs[idx].loc;
 		pthread_mutex_unlock(&in->lock);
 		return 0;
@@ -198,7 +201,7 @@ static int fetch_loc(struct zc_inode *in, uint32_t idx, bool alloc, bool fresh,
 	zc_put_u64(&c, in->ino);
 	zc_put_u32(&c, idx);
 	err = zc_mds_call(alloc ? ZC_CLTOMA_CHUNK_ALLOC : ZC_CLTOMA_CHUNK_GET, req, c.pos, &call);
-	return err ? err : take_loc(in, idx, &call, l);
+	return err ? err : take_loc(in, idx, &call, l, alloc);
 }
 
 static int get_loc(struct zc_inode *in, uint32_t idx, bool alloc, struct zc_loc *l)
@@ -225,7 +228,7 @@ static int report_failed(struct zc_inode *in, uint32_t idx, const struct zc_loc 
 	for (int i = 0; i < n; i++)
 		zc_put_u32(&c, cs[i]);
 	err = zc_mds_call(ZC_CLTOMA_CHUNK_FAILED, req, c.pos, &call);
-	return err ? err : take_loc(in, idx, &call, out);
+	return err ? err : take_loc(in, idx, &call, out, reason == 0);
 }
 
 /* Per chunk server read latency (EWMA, us): reads go to the fastest. */
@@ -519,6 +522,7 @@ static void rd_put(struct rd *rd)
  * in flight (seg_done will run), else -errno. */
 static int seg_issue(struct seg *s)
 {
+	struct zc_cur c;
 	int err = -EIO;
 
 	while (s->tries < s->loc.nrep) {
@@ -527,6 +531,14 @@ static int seg_issue(struct seg *s)
 
 		if (!conn)
 			continue;
+		/* The layout may have changed since the last try: its version
+		 * goes in the arguments. */
+		c = zc_cur_init(s->call_args, sizeof(s->call_args));
+		zc_put_u64(&c, s->loc.id);
+		zc_put_u32(&c, s->loc.version);
+		zc_put_u32(&c, s->coff);
+		zc_put_u32(&c, s->len);
+		s->call.req[0] = (struct iovec){ s->call_args, c.pos };
 		s->started = zc_now_ns();
 		if (s->pipe) {
 			s->call.to_pipe = true;
@@ -569,24 +581,36 @@ static void seg_done(struct zc_call *call)
 		s->pipe = pipe_get();
 		s->call.to_pipe = false;
 	}
-	if (call->err == -ESTALE || call->err == -ENOENT) {
-		/* The layout moved on (a replica dropped, a copy made): ask again. */
+	if (call->err == -ESTALE) {
+		/* The layout moved on (a replica dropped, a copy made): ask again.
+		 * The mds records a new version before it tells the servers, so
+		 * give them a moment (this runs rarely, on the receiver). */
 		struct zc_loc l;
 
-		if (s->refetches++ < 5 && !fetch_loc(s->in, s->idx, false, true, &l) && l.id) {
+		if (s->refetches < 40) {
+			usleep(5000 * ZC_MIN(s->refetches, 10));
+			s->refetches++;
+			if (!fetch_loc(s->in, s->idx, false, true, &l) && l.id) {
+				s->loc = l;
+				order_replicas(&s->loc);
+				s->tries = 0;
+			}
+		}
+	} else {
+		/* Bad data or no answer: the mds decides whether the replica goes,
+		 * and answers the layout to go on with. */
+		struct zc_loc l;
+		uint32_t cs = r->cs_id;
+
+		bool bad = call->status == ZC_ST_CRC || call->status == ZC_ST_NOENT;
+
+		if (!report_failed(s->in, s->idx, &s->loc, &cs, 1, bad ? 1 : 2, &l) && l.id &&
+		    l.version != s->loc.version && s->refetches++ < 40) {
+			/* Without the bad replica; the others are worth a try again. */
 			s->loc = l;
 			order_replicas(&s->loc);
 			s->tries = 0;
 		}
-	} else {
-		/* Bad data or no answer: the mds decides whether the replica goes. */
-		struct zc_loc l;
-		uint32_t cs = r->cs_id;
-
-		if (!report_failed(s->in, s->idx, &s->loc, &cs, 1,
-				   call->status == ZC_ST_CRC ? 1 : 2, &l))
-			zc_debug("client: reported chunk server %u for chunk %016" PRIx64, cs,
-				 s->loc.id);
 	}
 	if (s->tries < s->loc.nrep) {
 		zc_cl.n.read_retries++;
@@ -639,7 +663,6 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 	for (int i = 0; i < nseg && !err; i++) {
 		uint64_t at = off + pos;
 		struct seg *s = &rd->seg[i];
-		struct zc_cur c;
 
 		s->rd = rd;
 		s->in = in;
@@ -664,12 +687,6 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		s->call.dest_cap = s->len;
 		s->call.timeout_ms = READ_TIMEOUT_MS;
 		s->call.done = seg_done;
-		c = zc_cur_init(s->call_args, sizeof(s->call_args));
-		zc_put_u64(&c, s->loc.id);
-		zc_put_u32(&c, s->loc.version);
-		zc_put_u32(&c, s->coff);
-		zc_put_u32(&c, s->len);
-		s->call.req[0] = (struct iovec){ s->call_args, c.pos };
 		atomic_fetch_add(&rd->pending, 1);
 		err = seg_issue(s);
 		if (err)

@@ -36,6 +36,7 @@ static volatile sig_atomic_t stopping;
 static unsigned long crc_errors;
 static uint32_t my_id;			/* as the mds registered us */
 static uint32_t scrub_rate_mib = 32;	/* background checking, MiB/s; 0: off */
+static uint32_t scrub_interval_s = 30;	/* pause before each pass */
 
 static int status_of(int err)
 {
@@ -393,24 +394,36 @@ static int mds_call(uint16_t type, void *req, size_t len, struct zc_call *call)
 	return err;
 }
 
-/* Deletes the chunks listed as n:32 then n times chunk_id:64. */
-static void delete_listed(struct zc_call *call)
+/* Deletes the chunks listed as n:32 then n times chunk_id:64, or with
+ * versioned, n times (chunk_id:64 version:32): then a copy newer than
+ * that version (made since the order was given) stays. */
+static void delete_listed(struct zc_cur *in, bool versioned)
 {
-	struct zc_cur in = zc_cur_init(call->resp, call->resp_len);
-	uint32_t n = zc_get_u32(&in);
+	uint32_t n = zc_get_u32(in), done = 0;
 
-	for (uint32_t i = 0; i < n && !in.err; i++) {
-		uint64_t id = zc_get_u64(&in);
+	for (uint32_t i = 0; i < n && !in->err; i++) {
+		uint64_t id = zc_get_u64(in);
+		uint32_t upto = versioned ? zc_get_u32(in) : UINT32_MAX;
+		struct cs_chunk *ch;
 		int err;
 
-		if (in.err)
+		if (in->err)
 			break;
+		ch = cs_chunk_get(id, 0, false, &err);
+		if (ch) {
+			bool newer = ch->version > upto;
+
+			cs_chunk_put(ch);
+			if (newer)
+				continue;
+		}
 		err = cs_chunk_delete(id);
 		if (err && err != -ENOENT)
 			zc_warn("cs: delete chunk %016" PRIx64 ": %s", id, strerror(-err));
+		done += !err;
 	}
-	if (n)
-		zc_info("cs: deleted %u chunks on the mds's order", n);
+	if (done)
+		zc_info("cs: deleted %u chunks on the mds's order", done);
 }
 
 /* Applies the version fixes listed as n:32 then n times (chunk_id:64
@@ -471,7 +484,7 @@ static void *scrub_thread(void *arg)
 	while (!stopping) {
 		struct scan sc = { 0 };
 
-		for (int i = 0; i < 30 && !stopping; i++)
+		for (uint32_t i = 0; i < scrub_interval_s && !stopping; i++)
 			sleep(1);
 		if (!scrub_rate_mib || !my_id)
 			continue;
@@ -575,10 +588,8 @@ static int register_cs(uint32_t *id)
 	err = mds_call(ZC_CSTOMA_REPORT, r.buf, r.cur.pos, &call);
 	if (!err) {
 		struct zc_cur in = zc_cur_init(call.resp, call.resp_len);
-		uint32_t n = zc_get_u32(&in);
 
-		delete_listed(&call);
-		zc_cur_take(&in, (size_t)n * 8);
+		delete_listed(&in, false);
 		fix_versions(&in);
 		zc_call_free_resp(&call);
 	}
@@ -622,7 +633,9 @@ static void *heartbeat_thread(void *arg)
 			zc_warn("cs: heartbeat failed: %s", strerror(-err));
 			registered = false;
 		} else {
-			delete_listed(&call);
+			struct zc_cur in = zc_cur_init(call.resp, call.resp_len);
+
+			delete_listed(&in, true);
 			zc_call_free_resp(&call);
 		}
 		usleep(HEARTBEAT_MS * 1000);
@@ -666,7 +679,8 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: zcfs cs --dir DIR --listen ADDR:PORT --mds ADDR:PORT"
-			" [--scrub-rate MIB_PER_S] [--log FILE] [--log-level LEVEL] [-f]\n");
+			" [--scrub-rate MIB_PER_S] [--scrub-interval S]\n"
+			"               [--log FILE] [--log-level LEVEL] [-f]\n");
 }
 
 int zc_cmd_cs(int argc, char **argv)
@@ -678,6 +692,7 @@ int zc_cmd_cs(int argc, char **argv)
 		{ "log", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "scrub-rate", required_argument, NULL, 's' },
+		{ "scrub-interval", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -695,6 +710,7 @@ int zc_cmd_cs(int argc, char **argv)
 		case 'L': log = optarg; break;
 		case 'v': level = zc_log_parse_level(optarg); break;
 		case 's': scrub_rate_mib = atoi(optarg); break;
+		case 'S': scrub_interval_s = atoi(optarg); break;
 		case 'f': break;
 		default: usage(); return c == 'h' ? 0 : 2;
 		}

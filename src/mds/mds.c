@@ -961,10 +961,11 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 		n = 0;
 		if (mds_begin())
 			return ZC_ST_IO;
-		q = mds_q("SELECT chunk FROM gc WHERE cs=? ORDER BY chunk LIMIT ?", "ii",
+		q = mds_q("SELECT chunk, version FROM gc WHERE cs=? ORDER BY chunk LIMIT ?", "ii",
 			  (int64_t)id, (int64_t)GC_BATCH);
 		while (q && sqlite3_step(q) == SQLITE_ROW) {
 			zc_put_u64(o, sqlite3_column_int64(q, 0));
+			zc_put_u32(o, sqlite3_column_int64(q, 1));
 			n++;
 		}
 		if (q)

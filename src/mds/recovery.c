@@ -103,8 +103,9 @@ static int drop_replica_or_keep(uint64_t id, uint32_t cs, bool *kept)
 			" last one", id, cs);
 		return ZC_OK;
 	}
-	if (mds_run("INSERT OR IGNORE INTO gc(chunk, cs) VALUES(?, ?)", "ii", (int64_t)id,
-		    (int64_t)cs) ||
+	/* Versioned: a fresh copy made later on the same server is not hit. */
+	if (mds_run("INSERT OR REPLACE INTO gc(chunk, cs, version) VALUES(?1, ?2,"
+		    " (SELECT version FROM chunk WHERE id=?1))", "ii", (int64_t)id, (int64_t)cs) ||
 	    mds_run("DELETE FROM replica WHERE chunk=? AND cs=?", "ii", (int64_t)id, (int64_t)cs))
 		return ZC_ST_IO;
 	return ZC_OK;
@@ -299,7 +300,9 @@ static bool copy_one(uint64_t id)
 		err = -ESTALE;	/* deleted or moved on meanwhile */
 	if (!err && (mds_begin() ||
 		     mds_end(mds_run("INSERT OR IGNORE INTO replica(chunk, cs) VALUES(?, ?)",
-				     "ii", (int64_t)id, (int64_t)target.cs_id))))
+				     "ii", (int64_t)id, (int64_t)target.cs_id) ||
+			     mds_run("DELETE FROM gc WHERE chunk=? AND cs=?", "ii", (int64_t)id,
+				     (int64_t)target.cs_id))))
 		err = -EIO;
 	busy_del(id);
 	if (err)
@@ -314,8 +317,8 @@ static bool copy_one(uint64_t id)
 		zc_put_u64(&d, id);
 		order(&target, ZC_MATOCS_DELETE, del, d.pos, 5000, NULL);
 	}
-	zc_info("mds: chunk %016" PRIx64 " v%u copied from chunk server %u to %u: %s", id, v + 1,
-		src.cs_id, target.cs_id, err ? strerror(-err) : "done");
+	zc_info("mds: chunk %016" PRIx64 " v%u copied from chunk server %u to %u: %s", id,
+		l.version, src.cs_id, target.cs_id, err ? strerror(-err) : "done");
 	return !err;
 out_unlock:
 	pthread_mutex_unlock(&mds_lock);
@@ -350,8 +353,9 @@ static void expire_servers(void)
 			    (int64_t)cs->id);
 		if (!n || mds_begin())
 			continue;
-		if (mds_end(mds_run("INSERT OR IGNORE INTO gc(chunk, cs) SELECT chunk, cs FROM"
-				    " replica r WHERE cs=?1 AND EXISTS (SELECT 1 FROM replica o"
+		if (mds_end(mds_run("INSERT OR REPLACE INTO gc(chunk, cs, version) SELECT r.chunk,"
+				    " r.cs, c.version FROM replica r JOIN chunk c ON c.id=r.chunk"
+				    " WHERE r.cs=?1 AND EXISTS (SELECT 1 FROM replica o"
 				    " WHERE o.chunk=r.chunk AND o.cs<>?1)", "i", (int64_t)cs->id) ||
 			    mds_run("DELETE FROM replica WHERE cs=?1 AND EXISTS (SELECT 1 FROM"
 				    " replica o WHERE o.chunk=replica.chunk AND o.cs<>?1)", "i",
