@@ -99,7 +99,8 @@ enum zc_type {
 	ZC_CLTOCS_FSYNC,	/* chunk_id:64 -> () */
 
 	/* mds -> chunk server (MATOCS) */
-	ZC_MATOCS_SETVERSION = 160, /* chunk_id:64 old:32 new:32 -> () */
+	ZC_MATOCS_SETVERSION = 160, /* chunk_id:64 old:32 new:32 -> () ; moves the
+				   chunk forward to new (never back) */
 	ZC_MATOCS_REPLICATE,	/* chunk_id:64 version:32 ip:32 port:16 rate_mib:32
 				   -> () ; copy the chunk from that replica */
 	ZC_MATOCS_INFO,		/* chunk_id:64 version:32 -> len:32 digest:32 (CRC32C

@@ -775,8 +775,10 @@ static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const c
 		if (nfailed) {
 			zc_warn("client: chunk %016" PRIx64 ": %d replicas missed a write; telling"
 				" the mds", l.id, nfailed);
-			if (report_failed(in, idx, &l, failed, nfailed, 0, &l))
-				usleep(100000);
+			if (report_failed(in, idx, &l, failed, nfailed, 0, &l)) {
+				usleep(50000);	/* busy or unreachable: ask again */
+				fresh = true;
+			}
 		} else {
 			fresh = true;
 			usleep(20000);

@@ -267,8 +267,10 @@ static int do_order(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 			break;
 		ch = cs_chunk_get(id, v1, false, &err);
 		if (ch) {
-			err = cs_chunk_set_version(ch, v1, v2);
+			err = cs_chunk_set_version(ch, v2);
 			cs_chunk_put(ch);
+		} else if (err == -ENOENT) {
+			err = 0;	/* nothing written here yet: nothing to move */
 		}
 		break;
 	case ZC_MATOCS_REPLICATE:
@@ -444,7 +446,7 @@ static void fix_versions(struct zc_cur *in)
 		ch = cs_chunk_get(id, v, false, &err);
 		if (!ch)
 			continue;
-		err = cs_chunk_set_version(ch, ch->version, v);
+		err = cs_chunk_set_version(ch, v);
 		cs_chunk_put(ch);
 		zc_info("cs: chunk %016" PRIx64 " to version %u on the mds's word: %s", id, v,
 			err ? strerror(-err) : "done");

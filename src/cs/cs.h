@@ -46,9 +46,9 @@ int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const voi
 int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len);
 int cs_chunk_sync(struct cs_chunk *c);
 int cs_chunk_delete(uint64_t id);
-/* Moves the chunk from version old to new (idempotent).  -ESTALE if it is
- * at neither. */
-int cs_chunk_set_version(struct cs_chunk *c, uint32_t old, uint32_t new);
+/* Moves the chunk forward to version new (idempotent).  -ESTALE if it is
+ * already past it. */
+int cs_chunk_set_version(struct cs_chunk *c, uint32_t new);
 /* Data length and a digest of the block checksums, to compare replicas. */
 int cs_chunk_info(struct cs_chunk *c, uint32_t version, uint32_t *len, uint32_t *digest);
 /* Checks every block; -EBADMSG on a checksum mismatch. */

@@ -205,6 +205,12 @@ int mds_chunk_failed(uint64_t ino, uint32_t idx, uint64_t id, uint32_t version,
 	int st = ZC_OK, dropped = 0;
 
 	pthread_mutex_lock(&mds_lock);
+	if (chunk_busy(id)) {
+		/* Being copied: writers wait (a layout handed out now would let
+		 * writes miss the copy). */
+		st = ZC_ST_AGAIN;
+		goto out_unlock;
+	}
 	if (chunk_row(id, &rino, &ridx, &v) && rino == ino && ridx == idx && v == version) {
 		if (mds_begin()) {
 			st = ZC_ST_IO;
