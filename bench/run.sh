@@ -9,7 +9,7 @@
 #   splice  bench/splice_pass.c: FUSE replying from a local file with splice
 #           (the ceiling FUSE allows here)
 #   ptll    libfuse's passthrough_ll example as Debian ships it
-#   local   the local file, from the page cache
+#   local   the local file, from the page cache (always buffered)
 #
 # usage: bench/run.sh [RUNS] [FILE_MB]      (defaults: 5, 2048)
 # Prints a markdown report; bench/RESULTS.md keeps the last one committed.
@@ -92,6 +92,8 @@ fio_case() { # name target extra fio args...
 	file=$(file_of "$tgt")
 	pid=$(pid_of "$tgt")
 	[ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+	# The local reference is the page cache: O_DIRECT there would read the disk.
+	[ "$tgt" = local ] && set -- "$@" --direct=0
 	out=$(fio --name="$name" --filename="$file" --readonly --rw=read --output-format=terse \
 		--terse-version=3 "$@" 2>"$T/fio.err" | tail -n 1) || log "fio $name on $tgt failed: $(head -c 300 "$T/fio.err")"
 	[ -n "$pid" ] && t1=$(cpu_ticks "$pid")
