@@ -65,6 +65,8 @@ struct zc_inode {
 /* Runs a call to the mds and waits.  Returns 0 or -errno; on 0 the caller
  * frees call->resp with zc_call_free_resp(). */
 int zc_mds_call(uint16_t type, const void *req, size_t len, struct zc_call *call);
+/* Runs a call to the mds whose answer is an attr.  Returns 0 or -errno. */
+int zc_mds_attr_call(uint16_t type, const void *req, size_t len, struct zc_attr *a);
 void zc_attr_to_stat(const struct zc_attr *a, struct stat *st);
 
 /* io.c */

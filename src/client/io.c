@@ -712,7 +712,7 @@ static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const c
 {
 	uint64_t deadline = zc_now_ns() + 60 * 1000000000ULL;
 	bool fresh = false;
-	int err = 0;
+	int err = 0, stale_rounds = 0;
 
 	while (zc_now_ns() < deadline) {
 		uint8_t args[32 + 6 * ZC_MAX_REPLICAS];
@@ -761,8 +761,10 @@ static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const c
 			for (int i = 0; i < n && i < l.nrep && !r.err; i++) {
 				uint8_t st = zc_get_u8(&r);
 
-				if (st == ZC_ST_STALE || st == ZC_ST_AGAIN)
-					stale++;	/* moved on, or not reached */
+				/* ESTALE: the layout moved on, ask again; but a replica
+				 * that keeps refusing the mds's own layout is behind. */
+				if (st == ZC_ST_AGAIN || (st == ZC_ST_STALE && stale_rounds < 25))
+					stale++;
 				else if (st != ZC_OK)
 					failed[nfailed++] = l.rep[i].cs_id;
 			}
@@ -781,6 +783,7 @@ static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const c
 			}
 		} else {
 			fresh = true;
+			stale_rounds++;
 			usleep(20000);
 		}
 		zc_cl.n.write_retries++;
@@ -939,15 +942,8 @@ int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out)
 	zc_put_u32(&c, 0);
 	zc_put_u64(&c, 0);
 	zc_put_u32(&c, 0);
-	if ((err = zc_mds_call(ZC_CLTOMA_SETATTR, req, c.pos, &call)))
+	if ((err = zc_mds_attr_call(ZC_CLTOMA_SETATTR, req, c.pos, out)))
 		goto out_put;
-	c = zc_cur_init(call.resp, call.resp_len);
-	zc_get_attr(&c, out);
-	zc_call_free_resp(&call);
-	if (c.err) {
-		err = -EIO;
-		goto out_put;
-	}
 	if (in) {
 		pthread_mutex_lock(&in->lock);
 		in->size = size;

@@ -59,6 +59,20 @@ void zc_attr_to_stat(const struct zc_attr *a, struct stat *st)
 	st->st_ctim.tv_nsec = a->ctime_ns;
 }
 
+int zc_mds_attr_call(uint16_t type, const void *req, size_t len, struct zc_attr *a)
+{
+	struct zc_call call;
+	struct zc_cur c;
+	int err = zc_mds_call(type, req, len, &call);
+
+	if (err)
+		return err;
+	c = zc_cur_init(call.resp, call.resp_len);
+	zc_get_attr(&c, a);
+	zc_call_free_resp(&call);
+	return c.err ? -EIO : 0;
+}
+
 /* A size this client wrote but has not told the mds yet counts. */
 static void merge_local(struct zc_attr *a)
 {
@@ -87,26 +101,17 @@ static void reply_err(fuse_req_t req, int err)
 static void entry_call(fuse_req_t req, uint16_t type, const void *args, size_t len)
 {
 	struct fuse_entry_param e = { .generation = 1 };
-	struct zc_call call;
 	struct zc_attr a;
-	struct zc_cur c;
-	int err = zc_mds_call(type, args, len, &call);
+	int err = zc_mds_attr_call(type, args, len, &a);
 
-	if (err) {
-		if (err == -ENOENT && type == ZC_CLTOMA_LOOKUP) {
-			/* negative entry, cached like a positive one */
-			e.entry_timeout = zc_cl.entry_timeout;
-			fuse_reply_entry(req, &e);
-			return;
-		}
-		reply_err(req, err);
+	if (err == -ENOENT && type == ZC_CLTOMA_LOOKUP) {
+		/* negative entry, cached like a positive one */
+		e.entry_timeout = zc_cl.entry_timeout;
+		fuse_reply_entry(req, &e);
 		return;
 	}
-	c = zc_cur_init(call.resp, call.resp_len);
-	zc_get_attr(&c, &a);
-	zc_call_free_resp(&call);
-	if (c.err) {
-		reply_err(req, -EIO);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	merge_local(&a);
@@ -117,16 +122,15 @@ static void entry_call(fuse_req_t req, uint16_t type, const void *args, size_t l
 	fuse_reply_entry(req, &e);
 }
 
-static void attr_reply(fuse_req_t req, struct zc_call *call)
+/* Runs a call whose answer is an attr and replies with it. */
+static void attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len)
 {
-	struct zc_cur c = zc_cur_init(call->resp, call->resp_len);
 	struct zc_attr a;
 	struct stat st;
+	int err = zc_mds_attr_call(type, args, len, &a);
 
-	zc_get_attr(&c, &a);
-	zc_call_free_resp(call);
-	if (c.err) {
-		reply_err(req, -EIO);
+	if (err) {
+		reply_err(req, err);
 		return;
 	}
 	merge_local(&a);
@@ -152,16 +156,10 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	uint8_t args[8];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_call call;
-	int err;
 
 	(void)fi;
 	zc_put_u64(&c, ino);
-	err = zc_mds_call(ZC_CLTOMA_GETATTR, args, c.pos, &call);
-	if (err)
-		reply_err(req, err);
-	else
-		attr_reply(req, &call);
+	attr_call(req, ZC_CLTOMA_GETATTR, args, c.pos);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
@@ -169,7 +167,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 {
 	uint8_t args[96];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_call call;
 	struct zc_attr a;
 	uint32_t valid = 0;
 	int err;
@@ -210,11 +207,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 	zc_put_u32(&c, st->st_atim.tv_nsec);
 	zc_put_u64(&c, st->st_mtim.tv_sec);
 	zc_put_u32(&c, st->st_mtim.tv_nsec);
-	err = zc_mds_call(ZC_CLTOMA_SETATTR, args, c.pos, &call);
-	if (err)
-		reply_err(req, err);
-	else
-		attr_reply(req, &call);
+	attr_call(req, ZC_CLTOMA_SETATTR, args, c.pos);
 }
 
 static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -224,7 +217,6 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	uint8_t args[8 + 16 + 2 + ZC_MAX_NAME];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	struct fuse_entry_param e = { .generation = 1 };
-	struct zc_call call;
 	struct zc_attr a;
 	int err;
 
@@ -243,16 +235,9 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		return;
 	}
 	/* create: make the file, then open it */
-	err = zc_mds_call(ZC_CLTOMA_MKNOD, args, c.pos, &call);
+	err = zc_mds_attr_call(ZC_CLTOMA_MKNOD, args, c.pos, &a);
 	if (err) {
 		reply_err(req, err);
-		return;
-	}
-	c = zc_cur_init(call.resp, call.resp_len);
-	zc_get_attr(&c, &a);
-	zc_call_free_resp(&call);
-	if (c.err) {
-		reply_err(req, -EIO);
 		return;
 	}
 	fi->fh = (uintptr_t)zc_inode_open(a.ino, a.size);
@@ -479,23 +464,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	uint8_t args[8];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_call call;
 	struct zc_attr a;
 	struct zc_inode *in;
 	int err;
 
 	/* Close-to-open: fetch the size the mds has now. */
 	zc_put_u64(&c, ino);
-	err = zc_mds_call(ZC_CLTOMA_GETATTR, args, c.pos, &call);
+	err = zc_mds_attr_call(ZC_CLTOMA_GETATTR, args, c.pos, &a);
 	if (err) {
 		reply_err(req, err);
-		return;
-	}
-	c = zc_cur_init(call.resp, call.resp_len);
-	zc_get_attr(&c, &a);
-	zc_call_free_resp(&call);
-	if (c.err) {
-		reply_err(req, -EIO);
 		return;
 	}
 	in = zc_inode_open(ino, a.size);

@@ -7,9 +7,11 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -166,80 +168,71 @@ out_close:
 	return err;
 }
 
-int zc_read_full(int fd, void *buf, size_t len)
+/* One loop for the four whole-transfer helpers; off < 0: no offset. */
+static int io_full(int fd, void *buf, size_t len, off_t off, bool wr)
 {
 	char *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n;
 
+		if (wr && off < 0) {
+			n = send(fd, p, len, MSG_NOSIGNAL);
+			if (n < 0 && errno == ENOTSOCK)
+				n = write(fd, p, len);
+		} else if (wr) {
+			n = pwrite(fd, p, len, off);
+		} else {
+			n = off < 0 ? read(fd, p, len) : pread(fd, p, len, off);
+		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return -errno;
-		if (n == 0)
+		if (n == 0 && !wr)
 			return -EPIPE;
 		p += n;
 		len -= n;
+		if (off >= 0)
+			off += n;
 	}
 	return 0;
+}
+
+int zc_read_full(int fd, void *buf, size_t len)
+{
+	return io_full(fd, buf, len, -1, false);
 }
 
 int zc_write_full(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == ENOTSOCK)
-			n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= n;
-	}
-	return 0;
+	return io_full(fd, (void *)buf, len, -1, true);
 }
 
 int zc_pread_full(int fd, void *buf, size_t len, off_t off)
 {
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EPIPE;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
+	return io_full(fd, buf, len, off, false);
 }
 
 int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off)
 {
-	const char *p = buf;
+	return io_full(fd, (void *)buf, len, off, true);
+}
 
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, off);
+int zc_lock_dir(const char *dir)
+{
+	char path[4200];
+	int fd;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		off += n;
-		len -= n;
+	snprintf(path, sizeof(path), "%s/LOCK", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		close(fd);
+		return -EBUSY;
 	}
-	return 0;
+	return fd;
 }
 
 int zc_parse_size(const char *s, uint64_t *out)

@@ -39,6 +39,10 @@ int zc_write_full(int fd, const void *buf, size_t len);
 int zc_pread_full(int fd, void *buf, size_t len, off_t off);
 int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
+/* Locks DIR/LOCK so that one daemon at a time uses the folder.  Returns
+ * the lock's fd, -EBUSY if another holds it, or -errno. */
+int zc_lock_dir(const char *dir);
+
 /* Parses a size with an optional K/M/G suffix (powers of 1024).
  * Returns 0 or -EINVAL. */
 int zc_parse_size(const char *s, uint64_t *out);

@@ -699,7 +699,7 @@ int zc_cmd_cs(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *listen_at = "127.0.0.1:0", *mds = NULL, *log = NULL;
-	char path[4200], addr[32];
+	char addr[32];
 	int c, lfd, lockfd, level = ZC_LOG_INFO, err;
 	socklen_t sl = sizeof(my_addr);
 	pthread_t hb, scrub;
@@ -727,11 +727,10 @@ int zc_cmd_cs(int argc, char **argv)
 		return 1;
 	}
 	mkdir(data_dir, 0755);
-	snprintf(path, sizeof(path), "%s/LOCK", data_dir);
-	lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB)) {
+	lockfd = zc_lock_dir(data_dir);
+	if (lockfd < 0) {
 		zc_err("cs: cannot lock %s: %s", data_dir,
-		       errno == EWOULDBLOCK ? "another chunk server uses it" : strerror(errno));
+		       lockfd == -EBUSY ? "another chunk server uses it" : strerror(-lockfd));
 		return 1;
 	}
 	if ((err = load_uuid(data_dir)) || (err = cs_chunk_init(data_dir))) {

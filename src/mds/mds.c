@@ -1117,22 +1117,6 @@ static void conn_closed(struct zc_srv_conn *c)
 
 /* ---- main ---- */
 
-static int lock_dir(const char *dir)
-{
-	char path[4096];
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/LOCK", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		close(fd);
-		return -EBUSY;
-	}
-	return fd;
-}
-
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -1201,7 +1185,7 @@ int zc_cmd_mds(int argc, char **argv)
 		return 1;
 	}
 	mkdir(dir, 0755);
-	lockfd = lock_dir(dir);
+	lockfd = zc_lock_dir(dir);
 	if (lockfd < 0) {
 		zc_err("mds: cannot lock %s: %s", dir,
 		       lockfd == -EBUSY ? "another mds uses it" : strerror(-lockfd));

@@ -163,7 +163,8 @@ static int bump(uint64_t ino, uint32_t idx, uint64_t id, uint32_t version, struc
 }
 
 /* Tells the members their new version (no lock held); drops those that do
- * not answer: they keep the old version and must not count as current. */
+ * not take it (never the last): they keep the old version and must not
+ * count as current. */
 static void tell_version(const struct zc_loc *l, uint32_t old)
 {
 	uint8_t args[16];
@@ -173,16 +174,10 @@ static void tell_version(const struct zc_loc *l, uint32_t old)
 	zc_put_u32(&c, old);
 	zc_put_u32(&c, l->version);
 	for (int i = 0; i < l->nrep; i++) {
-		struct cs_info *cs;
-		bool up;
 		int err;
 
-		pthread_mutex_lock(&mds_lock);
-		cs = cs_find(l->rep[i].cs_id);
-		up = cs && cs_up(cs);
-		pthread_mutex_unlock(&mds_lock);
-		if (!up)
-			continue;	/* fixed from its chunk report when it is back */
+		/* Every member, even one that looks down: a member left at the old
+		 * version would refuse every write from now on. */
 		err = order(&l->rep[i], ZC_MATOCS_SETVERSION, args, c.pos, 5000, NULL);
 		if (!err)
 			continue;

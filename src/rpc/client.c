@@ -129,6 +129,16 @@ static void expire(struct zc_conn *c, uint64_t now)
 	}
 }
 
+/* Nothing to read for a while: expire overdue calls; -ETIMEDOUT once
+ * this frame's own deadline has passed. */
+static int idle(struct zc_conn *c, uint64_t deadline)
+{
+	uint64_t now = zc_now_ns();
+
+	expire(c, now);
+	return now > deadline ? -ETIMEDOUT : 0;
+}
+
 /* Reads exactly len bytes; gives up at deadline, expiring calls meanwhile. */
 static int rx_full(struct zc_conn *c, void *buf, size_t len, uint64_t deadline)
 {
@@ -148,8 +158,7 @@ static int rx_full(struct zc_conn *c, void *buf, size_t len, uint64_t deadline)
 			continue;
 		if (errno != EAGAIN)
 			return -errno;
-		expire(c, zc_now_ns());
-		if (zc_now_ns() > deadline)
+		if (idle(c, deadline))
 			return -ETIMEDOUT;
 	}
 	return 0;
@@ -204,11 +213,8 @@ static int rx_splice(struct zc_conn *c, struct zc_call *call, uint32_t len, uint
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		readable = n > 0;
-		if (!readable) {
-			expire(c, zc_now_ns());
-			if (zc_now_ns() > deadline)
-				return -ETIMEDOUT;
-		}
+		if (!readable && idle(c, deadline))
+			return -ETIMEDOUT;
 	}
 	if (got == len)
 		return 0;
