@@ -196,10 +196,15 @@ static void clear_stale_mount(const char *mnt, bool force)
 
 static pid_t spawn(const char *log, char *const argv[])
 {
+	char self[PATH_MAX];
 	pid_t pid = fork();
 
 	if (pid)
 		return pid;
+	/* Exec the binary by its real path, so that ps and top say "zcfs"
+	 * rather than "exe". */
+	if (!realpath("/proc/self/exe", self))
+		snprintf(self, sizeof(self), "/proc/self/exe");
 	setsid();
 	int fd = open("/dev/null", O_RDONLY);
 
@@ -209,7 +214,7 @@ static pid_t spawn(const char *log, char *const argv[])
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
-	execv("/proc/self/exe", argv);
+	execv(self, argv);
 	_exit(127);
 }
 

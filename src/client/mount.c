@@ -92,7 +92,9 @@ static void merge_local(struct zc_attr *a)
 
 static void reply_err(fuse_req_t req, int err)
 {
-	if (err && err != -ENOENT && err != -EEXIST && err != -ENOTEMPTY)
+	/* Answers, not failures: these do not count as errors. */
+	if (err && err != -ENOENT && err != -EEXIST && err != -ENOTEMPTY && err != -ENODATA &&
+	    err != -EOPNOTSUPP)
 		zc_cl.n.errors++;
 	fuse_reply_err(req, -err);
 }
