@@ -515,7 +515,10 @@ static void *scrub_thread(void *arg)
 				if (!mds_call(ZC_CSTOMA_CHUNK_BAD, req, c.pos, &call))
 					zc_call_free_resp(&call);
 			}
-			usleep((uint64_t)len * 1000000 / ((uint64_t)scrub_rate_mib << 20));
+			/* Keep to the rate, in slices so that a stop is not held up. */
+			for (uint64_t us = (uint64_t)len * 1000000 / ((uint64_t)scrub_rate_mib << 20);
+			     us && !stopping; us -= ZC_MIN(us, 100000))
+				usleep(ZC_MIN(us, 100000));
 		}
 		free(sc.ids);
 	}
