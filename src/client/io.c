@@ -553,25 +553,20 @@ static int seg_issue(struct seg *s)
 	return err;
 }
 
-static void seg_done(struct zc_call *call)
+/*
+ * A failed segment: report the replica or ask for the new layout, then try
+ * again.  This talks to the mds and may sleep, so it runs on a thread of
+ * its own, never on a connection's receiver: a receiver waiting for the
+ * mds stops draining its socket, and a chunk server blocked sending to it
+ * can hold up the very order the mds is waiting on.
+ */
+static void *seg_retry(void *arg)
 {
-	struct seg *s = (struct seg *)call;
+	struct seg *s = arg;
+	struct zc_call *call = &s->call;
 	struct rd *rd = s->rd;
 	const struct zc_replica *r = &s->loc.rep[s->tries - 1];
 
-	if (!call->err) {
-		note_latency(r->cs_id, zc_now_ns() - s->started);
-		/* Fewer bytes than asked: the chunk ends there; the rest is a
-		 * hole inside the file and reads as zeros. */
-		if (call->resp_len < s->len) {
-			if (!call->in_pipe)
-				memset(rd->buf + s->pos + call->resp_len, 0,
-				       s->len - call->resp_len);
-			zc_cl.n.read_zero_bytes += s->len - call->resp_len;
-		}
-		rd_put(rd);
-		return;
-	}
 	zc_warn("client: read of chunk %016" PRIx64 " (%u bytes at %u) from chunk server %u: %s",
 		s->loc.id, s->len, s->coff, r->cs_id,
 		call->status == ZC_ST_CRC ? "checksum error" : strerror(-call->err));
@@ -584,7 +579,7 @@ static void seg_done(struct zc_call *call)
 	if (call->err == -ESTALE) {
 		/* The layout moved on (a replica dropped, a copy made): ask again.
 		 * The mds records a new version before it tells the servers, so
-		 * give them a moment (this runs rarely, on the receiver). */
+		 * give them a moment. */
 		struct zc_loc l;
 
 		if (s->refetches < 40) {
@@ -601,7 +596,6 @@ static void seg_done(struct zc_call *call)
 		 * and answers the layout to go on with. */
 		struct zc_loc l;
 		uint32_t cs = r->cs_id;
-
 		bool bad = call->status == ZC_ST_CRC || call->status == ZC_ST_NOENT;
 
 		if (!report_failed(s->in, s->idx, &s->loc, &cs, 1, bad ? 1 : 2, &l) && l.id &&
@@ -615,10 +609,40 @@ static void seg_done(struct zc_call *call)
 	if (s->tries < s->loc.nrep) {
 		zc_cl.n.read_retries++;
 		if (!seg_issue(s))
-			return;
+			return NULL;
 	}
 	atomic_store(&rd->err, -EIO);
 	rd_put(rd);
+	return NULL;
+}
+
+static void seg_done(struct zc_call *call)
+{
+	struct seg *s = (struct seg *)call;
+	struct rd *rd = s->rd;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	if (!call->err) {
+		note_latency(s->loc.rep[s->tries - 1].cs_id, zc_now_ns() - s->started);
+		/* Fewer bytes than asked: the chunk ends there; the rest is a
+		 * hole inside the file and reads as zeros. */
+		if (call->resp_len < s->len) {
+			if (!call->in_pipe)
+				memset(rd->buf + s->pos + call->resp_len, 0,
+				       s->len - call->resp_len);
+			zc_cl.n.read_zero_bytes += s->len - call->resp_len;
+		}
+		rd_put(rd);
+		return;
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, seg_retry, s)) {
+		atomic_store(&rd->err, -EIO);
+		rd_put(rd);
+	}
+	pthread_attr_destroy(&attr);
 }
 
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)

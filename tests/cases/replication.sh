@@ -23,8 +23,8 @@ kill -9 "$(cs_pid 1)"
 wait $reader
 check "1 GiB read through a chunk server's death returns the right bytes" [ $? = 0 ]
 echo "reads retried on another replica: $(counter read_retries)"
-check "recovery: three good replicas again" wait_cluster chunks_under_replicated 0 60
-check "every chunk on three live servers" eventually 30 all_replicas "$M/a" 3
+check "recovery: three good replicas again" wait_cluster chunks_under_replicated 0 150
+check "every chunk on three live servers" eventually 60 all_replicas "$M/a" 3
 "$ZCFS" up --dir "$D" --mount "$M" >/dev/null	# restarts the dead server
 check "the dead server is back" wait_cluster cs_up 4 20
 
@@ -38,8 +38,8 @@ kill -9 "$(cs_pid 2)"
 wait $writer
 check "1 GiB write through a chunk server's death completes" [ $? = 0 ]
 check "the written file reads back right" cmp "$T/b" "$M/b"
-check "recovery after the write" wait_cluster chunks_under_replicated 0 90
-check "every chunk of the new file on three live servers" eventually 30 all_replicas "$M/b" 3
+check "recovery after the write" wait_cluster chunks_under_replicated 0 150
+check "every chunk of the new file on three live servers" eventually 60 all_replicas "$M/b" 3
 echo 3 > /proc/sys/vm/drop_caches
 check "both files still right" sh -c "cmp '$T/a' '$M/a' && cmp '$T/b' '$M/b'"
 "$ZCFS" up --dir "$D" --mount "$M" >/dev/null
@@ -61,8 +61,8 @@ for i in 1 2 3 4 5; do
 		fail "read $i: $(cat "$T/dd.err" | head -n 2)"
 done
 check "the damage was reported and the replica dropped" wait_grep "bad data\|is damaged" "$D/mds.log" 60
-check "the chunk is back at three replicas" wait_cluster chunks_under_replicated 0 60
-check "three good replicas of the damaged chunk" eventually 30 all_replicas "$M/c" 3
+check "the chunk is back at three replicas" wait_cluster chunks_under_replicated 0 150
+check "three good replicas of the damaged chunk" eventually 60 all_replicas "$M/c" 3
 good_byte() { [ ! -f "$file" ] || [ "$(od -An -tu1 -j $off -N1 "$file" | tr -d ' ')" = "$b" ]; }
 wait_good() { for _ in $(seq 1 40); do good_byte && return 0; sleep 0.25; done; return 1; }
 check "the damaged copy was deleted or replaced by a good one" wait_good

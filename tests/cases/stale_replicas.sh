@@ -15,8 +15,8 @@ check "overwrite with one server left" dd if="$T/new" of="$M/f" bs=1M conv=notru
 check "the new bytes read back" cmp "$T/new" "$M/f"
 "$ZCFS" up --dir "$D" --mount "$M" >/dev/null	# restarts the stopped servers
 check "all three back" wait_cluster cs_up 3 20
-check "stale replicas replaced: three good replicas again" wait_cluster chunks_under_replicated 0 60
-check "every chunk on three live servers" eventually 30 all_replicas "$M/f" 3
+check "stale replicas replaced: three good replicas again" wait_cluster chunks_under_replicated 0 150
+check "every chunk on three live servers" eventually 60 all_replicas "$M/f" 3
 check "the stale servers deleted their old copies" wait_grep "stale or orphan" "$D/mds.log" 10
 # Only the repaired replicas are left to serve: stop the one that stayed.
 kill "$(cs_pid 1)"
