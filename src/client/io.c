@@ -204,11 +204,6 @@ static int fetch_loc(struct zc_inode *in, uint32_t idx, bool alloc, bool fresh,
 	return err ? err : take_loc(in, idx, &call, l, alloc);
 }
 
-static int get_loc(struct zc_inode *in, uint32_t idx, bool alloc, struct zc_loc *l)
-{
-	return fetch_loc(in, idx, alloc, false, l);
-}
-
 /* Tells the mds that replicas failed (reason 0: missed a write, 1: bad
  * data, 2: unreachable) and takes the layout it answers. */
 static int report_failed(struct zc_inode *in, uint32_t idx, const struct zc_loc *l,
@@ -569,7 +564,7 @@ static void *seg_retry(void *arg)
 
 	zc_warn("client: read of chunk %016" PRIx64 " (%u bytes at %u) from chunk server %u: %s",
 		s->loc.id, s->len, s->coff, r->cs_id,
-		call->status == ZC_ST_CRC ? "checksum error" : strerror(-call->err));
+		call->status ? zc_status_str(call->status) : strerror(-call->err));
 	if (s->pipe) {
 		/* Bytes of the failed attempt may sit in the pipe: start clean. */
 		pipe_put(s->pipe);
@@ -695,7 +690,7 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		s->coff = at % ZC_CHUNK_SIZE;
 		s->len = ZC_MIN(size - pos, ZC_CHUNK_SIZE - s->coff);
 		pos += s->len;
-		err = get_loc(in, at / ZC_CHUNK_SIZE, false, &s->loc);
+		err = fetch_loc(in, at / ZC_CHUNK_SIZE, false, false, &s->loc);
 		if (err)
 			break;
 		order_replicas(&s->loc);

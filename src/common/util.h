@@ -43,8 +43,4 @@ int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off);
  * the lock's fd, -EBUSY if another holds it, or -errno. */
 int zc_lock_dir(const char *dir);
 
-/* Parses a size with an optional K/M/G suffix (powers of 1024).
- * Returns 0 or -EINVAL. */
-int zc_parse_size(const char *s, uint64_t *out);
-
 #endif

@@ -459,13 +459,17 @@ int pick_servers(struct cs_info **out, int max, const struct zc_loc *skip)
 	return n;
 }
 
-unsigned inode_goal(uint64_t ino)
+unsigned goal_of(unsigned own)
 {
-	unsigned g = mds_int(0, "SELECT goal FROM inode WHERE ino=?", "i", (int64_t)ino);
+	unsigned g = own ? own : replicas_goal;
 
-	g = g ? g : replicas_goal;
 	/* Never more than there are chunk servers. */
 	return ZC_MAX(1, ZC_MIN(g, (unsigned)ncs));
+}
+
+unsigned inode_goal(uint64_t ino)
+{
+	return goal_of(mds_int(0, "SELECT goal FROM inode WHERE ino=?", "i", (int64_t)ino));
 }
 
 int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)

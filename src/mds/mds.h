@@ -57,6 +57,8 @@ int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l);
 int pick_servers(struct cs_info **out, int max, const struct zc_loc *skip);
 /* The replicas an inode wants: its own goal, or the default. */
 unsigned inode_goal(uint64_t ino);
+/* The same from the inode's goal column (0: the default). */
+unsigned goal_of(unsigned own);
 
 /* ---- recovery.c: replica sets, versions, re-replication ---- */
 

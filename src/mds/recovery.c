@@ -373,7 +373,7 @@ static int scan(uint64_t *todo, int max)
 {
 	struct recovery_stats r = { .copies_done = mds_rec.copies_done,
 				    .copies_failed = mds_rec.copies_failed };
-	sqlite3_stmt *q = mds_q("SELECT c.id, c.ino, c.idx, i.size FROM chunk c"
+	sqlite3_stmt *q = mds_q("SELECT c.id, c.ino, c.idx, i.size, i.goal FROM chunk c"
 				" JOIN inode i ON i.ino = c.ino ORDER BY c.id", "");
 	int n = 0;
 
@@ -383,7 +383,7 @@ static int scan(uint64_t *todo, int max)
 		uint64_t size = sqlite3_column_int64(q, 3);
 		uint64_t len = size > (uint64_t)idx * ZC_CHUNK_SIZE ?
 			ZC_MIN(ZC_CHUNK_SIZE, size - (uint64_t)idx * ZC_CHUNK_SIZE) : 0;
-		unsigned goal = inode_goal(ino), good = 0;
+		unsigned goal = goal_of(sqlite3_column_int64(q, 4)), good = 0;
 		struct zc_loc l;
 
 		if (load_loc(ino, idx, &l))

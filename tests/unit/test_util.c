@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Addresses, sizes, status <-> errno, logging. */
+/* Addresses, status <-> errno, logging. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +14,6 @@ int main(void)
 {
 	struct sockaddr_in sa;
 	char buf[64];
-	uint64_t v;
 
 	CHECK_EQ(zc_parse_addr("127.0.0.1:9420", &sa), 0);
 	CHECK_EQ(ntohs(sa.sin_port), 9420);
@@ -24,16 +23,6 @@ int main(void)
 	CHECK_EQ(zc_parse_addr("127.0.0.1:70000", &sa), -EINVAL);
 	CHECK_EQ(zc_parse_addr("127.0.0.1:12x", &sa), -EINVAL);
 	CHECK_EQ(zc_parse_addr(":80", &sa), -EINVAL);
-
-	CHECK_EQ(zc_parse_size("64M", &v), 0);
-	CHECK(v == 64ULL << 20);
-	CHECK_EQ(zc_parse_size("1GiB", &v), 0);
-	CHECK(v == 1ULL << 30);
-	CHECK_EQ(zc_parse_size("12", &v), 0);
-	CHECK_EQ(v, 12);
-	CHECK_EQ(zc_parse_size("-1", &v), -EINVAL);
-	CHECK_EQ(zc_parse_size("5X", &v), -EINVAL);
-	CHECK_EQ(zc_parse_size("99999999999T", &v), -EINVAL);
 
 	for (int st = 0; st < ZC_ST_MAX; st++) {
 		CHECK(zc_status_str(st)[0]);
