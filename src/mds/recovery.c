@@ -294,8 +294,10 @@ static bool copy_one(uint64_t id)
 	zc_put_bytes(&c, &src.ip, 4);
 	zc_put_u16(&c, src.port);
 	zc_put_u32(&c, mds_recovery_rate);
-	/* A copy of 64 MiB at the slowest sane rate takes well under this. */
-	err = order(&target, ZC_MATOCS_REPLICATE, args, c.pos, 120000, NULL);
+	/* 64 MiB at the default rate takes a quarter second: a copy still
+	 * running after 30 s is stuck (seen, cause not found yet) and is given
+	 * up, so that recovery moves on and tries again. */
+	err = order(&target, ZC_MATOCS_REPLICATE, args, c.pos, 30000, NULL);
 
 	pthread_mutex_lock(&mds_lock);
 	if (!err && !(chunk_row(id, &ino, &idx, &v) && v == l.version))
