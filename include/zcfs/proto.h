@@ -12,6 +12,13 @@
  * ZC_F_RESP set in flags and a zc_status in status.  A response with a
  * non-zero status carries no payload.
  *
+ * Every CLTOMA request payload starts with session:64 seq:64 ack:64, then
+ * the arguments listed below.  session is the mount's session (0: none,
+ * allowed for requests that need none); seq numbers a namespace change
+ * (0 for anything else) so that a retry after a lost answer gets the
+ * first answer again instead of running twice; ack is the lowest seq the
+ * client still waits for (the mds may forget the answers below it).
+ *
  * Strings are name_len:16 followed by the bytes, no terminator.
  * "attr" below is the ZC_ATTR_LEN-byte block described at struct zc_attr.
  * "loc" is a chunk location: chunk_id:64 version:32 nrep:8 then nrep times
@@ -72,6 +79,24 @@ enum zc_type {
 	ZC_CLTOMA_SETGOAL,	/* ino:64 goal:8 -> attr (replicas wanted; a directory
 				   passes it on to what is created in it) */
 	ZC_CLTOMA_LAYOUT,	/* ino:64 -> text (goal, chunks, replicas, states) */
+	ZC_CLTOMA_SESSION_NEW,	/* name -> session:64 lease_ms:32 boot:64 */
+	ZC_CLTOMA_SESSION_RENEW, /* boot:64 declare:8 n:32 then n times (handle:64
+				   ino:64) -> boot:64 lease_ms:32.  A client seeing
+				   a new boot (the mds restarted) renews again with
+				   declare=1 and every file it has open */
+	ZC_CLTOMA_SESSION_END,	/* () -> () : drops the session's opens and locks */
+	ZC_CLTOMA_OPEN,		/* ino:64 handle:64 flags:32 -> attr (ZC_OPEN_*);
+				   the file stays even if unlinked until released */
+	ZC_CLTOMA_CREATE,	/* handle:64 then as MKNOD -> attr, and opened */
+	ZC_CLTOMA_RELEASE,	/* ino:64 handle:64 size:64 mtime_s:64 mtime_ns:32
+				   flags:32 -> () (ZC_REL_SIZE: size and mtime as
+				   SETSIZE) */
+	ZC_CLTOMA_LOCK,		/* ino:64 owner:64 pid:32 kind:8 type:8 start:64
+				   end:64 -> () ; ZC_ST_AGAIN on a conflict */
+	ZC_CLTOMA_GETLK,	/* ino:64 owner:64 type:8 start:64 end:64 -> found:8
+				   then type:8 start:64 end:64 pid:32 */
+	ZC_CLTOMA_APPEND,	/* ino:64 len:32 -> off:64 : reserves [off, off+len)
+				   at the end of the file for an O_APPEND write */
 
 	/* chunk server -> mds (CSTOMA) */
 	ZC_CSTOMA_REGISTER = 64, /* uuid(16 bytes) ip:32 port:16 total:64 free:64
@@ -120,6 +145,21 @@ enum zc_type {
 #define ZC_SET_ATIME_NOW 0x40
 #define ZC_SET_MTIME_NOW 0x80
 
+/* OPEN flags */
+#define ZC_OPEN_TRUNC	0x01	/* O_TRUNC: size 0, mtime and ctime now */
+#define ZC_OPEN_WRITE	0x02
+
+/* RELEASE flags */
+#define ZC_REL_SIZE	0x01
+
+/* Locks: kind, type, and the end of a range that runs to the end of file. */
+#define ZC_LK_POSIX	0
+#define ZC_LK_FLOCK	1
+#define ZC_LK_UNLOCK	0
+#define ZC_LK_READ	1
+#define ZC_LK_WRITE	2
+#define ZC_LK_EOF	INT64_MAX
+
 /* RENAME flags (as renameat2) */
 #define ZC_RENAME_NOREPLACE 1
 #define ZC_RENAME_EXCHANGE  2
@@ -143,6 +183,8 @@ enum zc_status {
 	ZC_ST_NOTSUP,
 	ZC_ST_FBIG,
 	ZC_ST_AGAIN,		/* busy, try again */
+	ZC_ST_BADSESSION,	/* unknown or expired session: start a new one */
+	ZC_ST_BUSY,
 	ZC_ST_MAX
 };
 

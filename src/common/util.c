@@ -37,6 +37,8 @@ static const struct {
 	{ ZC_ST_NOTSUP, EOPNOTSUPP, "not supported" },
 	{ ZC_ST_FBIG, EFBIG, "file too large" },
 	{ ZC_ST_AGAIN, EAGAIN, "busy, try again" },
+	{ ZC_ST_BADSESSION, ENOLINK, "unknown session" },
+	{ ZC_ST_BUSY, EBUSY, "busy" },
 };
 
 int zc_status_errno(int status)
