@@ -79,7 +79,7 @@ enum zc_type {
 	ZC_CLTOMA_SETGOAL,	/* ino:64 goal:8 -> attr (replicas wanted; a directory
 				   passes it on to what is created in it) */
 	ZC_CLTOMA_LAYOUT,	/* ino:64 -> text (goal, chunks, replicas, states) */
-	ZC_CLTOMA_SESSION_NEW,	/* name -> session:64 lease_ms:32 boot:64 */
+	ZC_CLTOMA_SESSION_NEW,	/* name -> session:64 boot:64 lease_ms:32 */
 	ZC_CLTOMA_SESSION_RENEW, /* boot:64 declare:8 n:32 then n times (handle:64
 				   ino:64) -> boot:64 lease_ms:32.  A client seeing
 				   a new boot (the mds restarted) renews again with
@@ -185,6 +185,7 @@ enum zc_status {
 	ZC_ST_AGAIN,		/* busy, try again */
 	ZC_ST_BADSESSION,	/* unknown or expired session: start a new one */
 	ZC_ST_BUSY,
+	ZC_ST_NOLCK,		/* too many lock ranges */
 	ZC_ST_MAX
 };
 

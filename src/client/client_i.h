@@ -31,7 +31,11 @@ struct zc_client {
 	char mds_str[64];
 	bool zerocopy;
 	double attr_timeout, entry_timeout;
+	unsigned mds_timeout_s;	/* calls wait this long for an mds that is away */
+	volatile bool stopping;	/* unmounting: calls stop waiting */
 	char id[96];
+	uint8_t id_msg[128];	/* the id as a wire string, for new sessions */
+	size_t id_msg_len;
 	struct zc_counters n;
 };
 
@@ -53,7 +57,10 @@ struct zc_inode {
 	int opens;
 	pthread_mutex_t lock;
 	uint64_t size;		/* as this client knows it */
-	bool size_dirty;	/* grown by writes, not yet told to the mds */
+	bool size_dirty;	/* written (grown, or mtime moved), not yet told
+				   to the mds */
+	bool posix_locked;	/* this client took fcntl locks on it: a close
+				   releases its owner's */
 	int64_t mtime_s;
 	uint32_t mtime_ns;
 	uint32_t nlocs;
@@ -61,30 +68,65 @@ struct zc_inode {
 	struct zc_inode *next;
 };
 
+/* One open of a file (fi->fh). */
+struct zc_fh {
+	struct zc_inode *in;
+	uint64_t handle;	/* names it at the mds */
+	uint32_t flags;		/* open(2) flags */
+	struct zc_fh *next, *prev;
+};
+
+/* session.c */
+/*
+ * Runs a call to the mds and waits for the answer, riding out an mds that
+ * is away for up to mds_timeout (then -EIO); req (may be NULL) lets the
+ * application's Ctrl-C stop the wait (-EINTR).  Returns 0 or -errno; on 0
+ * the caller frees call->resp with zc_call_free_resp().
+ */
+int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
+		struct zc_call *call);
+/* Sets the name sessions are started under (from zc_cl.id). */
+void zc_session_init(void);
+int zc_session_start(void);
+/* Renews the lease; declares the open files again after an mds restart. */
+void zc_session_renew(void);
+unsigned zc_session_renew_ms(void);
+void zc_session_end(void);
+struct zc_fh *zc_fh_new(struct zc_inode *in, uint32_t flags);
+void zc_fh_set_inode(struct zc_fh *fh, struct zc_inode *in);
+void zc_fh_free(struct zc_fh *fh);
+
 /* mount.c */
-/* Runs a call to the mds and waits.  Returns 0 or -errno; on 0 the caller
- * frees call->resp with zc_call_free_resp(). */
-int zc_mds_call(uint16_t type, const void *req, size_t len, struct zc_call *call);
 /* Runs a call to the mds whose answer is an attr.  Returns 0 or -errno. */
-int zc_mds_attr_call(uint16_t type, const void *req, size_t len, struct zc_attr *a);
+int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
+		     struct zc_attr *a);
 void zc_attr_to_stat(const struct zc_attr *a, struct stat *st);
 
 /* io.c */
-struct zc_inode *zc_inode_open(uint64_t ino, uint64_t size);
+struct zc_inode *zc_inode_open(uint64_t ino);
 /* The open inode, referenced (zc_inode_close() it), or NULL. */
 struct zc_inode *zc_inode_find(uint64_t ino);
 void zc_inode_close(struct zc_inode *in);
-/* Pushes a size grown by writes to the mds.  Returns 0 or -errno. */
-int zc_inode_flush_size(struct zc_inode *in);
-/* Pushes every open inode's size (at shutdown). */
+/* Pushes a size grown by writes, and the mtime, to the mds.  Returns 0 or
+ * -errno. */
+int zc_inode_flush_size(fuse_req_t req, struct zc_inode *in);
+/* Pushes every open inode's size and mtime (each second, and at unmount). */
 void zc_inode_flush_all(void);
+/* Takes what the mds says at open or create: its size, unless this client
+ * wrote more; after O_TRUNC, nothing this client knew of the data holds. */
+void zc_inode_opened(struct zc_inode *in, uint64_t size, bool truncated);
+/* The size and mtime a release leaves with the mds (and clears them). */
+bool zc_inode_take_dirty(struct zc_inode *in, uint64_t *size, int64_t *mtime_s,
+			 uint32_t *mtime_ns);
 /* Shrinks or grows the file: truncates the chunk at the new end on its
  * chunk servers, then sets the size at the mds.  Returns 0 or -errno. */
-int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out);
+int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *out);
 /* Pipes currently open for zero-copy reads (tests count leaks). */
 int zc_io_pipes_open(void);
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
-void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off);
-int zc_io_fsync(struct zc_inode *in);
+/* append: at the end of the file as the mds knows it, whatever off says. */
+void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,
+		 bool append);
+int zc_io_fsync(fuse_req_t req, struct zc_inode *in);
 
 #endif

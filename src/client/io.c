@@ -34,7 +34,7 @@ static struct zc_inode *inodes[INODE_BUCKETS];
 
 /* ---- open inodes ---- */
 
-struct zc_inode *zc_inode_open(uint64_t ino, uint64_t size)
+struct zc_inode *zc_inode_open(uint64_t ino)
 {
 	struct zc_inode *in;
 
@@ -51,20 +51,41 @@ struct zc_inode *zc_inode_open(uint64_t ino, uint64_t size)
 		in->next = inodes[ino % INODE_BUCKETS];
 		inodes[ino % INODE_BUCKETS] = in;
 	}
-	pthread_mutex_lock(&in->lock);
-	/* Close-to-open: what the mds says at open wins, unless this client
-	 * has grown the file and not told the mds yet. */
-	if (!in->size_dirty)
-		in->size = size;
-	/* Layouts may have changed since the last open. */
-	for (uint32_t i = 0; i < in->nlocs; i++)
-		if (!in->locs[i].dirty)
-			in->locs[i].valid = false;
-	pthread_mutex_unlock(&in->lock);
 	in->opens++;
 out:
 	pthread_mutex_unlock(&inodes_lock);
 	return in;
+}
+
+void zc_inode_opened(struct zc_inode *in, uint64_t size, bool truncated)
+{
+	pthread_mutex_lock(&in->lock);
+	if (truncated)
+		in->size_dirty = false;
+	/* Close-to-open: what the mds says at open wins, unless this client
+	 * has written and not told the mds yet. */
+	if (!in->size_dirty)
+		in->size = size;
+	/* Layouts may have changed since the last open. */
+	for (uint32_t i = 0; i < in->nlocs; i++)
+		if (truncated || !in->locs[i].dirty)
+			in->locs[i].valid = in->locs[i].dirty = false;
+	pthread_mutex_unlock(&in->lock);
+}
+
+bool zc_inode_take_dirty(struct zc_inode *in, uint64_t *size, int64_t *mtime_s,
+			 uint32_t *mtime_ns)
+{
+	bool dirty;
+
+	pthread_mutex_lock(&in->lock);
+	dirty = in->size_dirty;
+	*size = in->size;
+	*mtime_s = in->mtime_s;
+	*mtime_ns = in->mtime_ns;
+	in->size_dirty = false;
+	pthread_mutex_unlock(&in->lock);
+	return dirty;
 }
 
 struct zc_inode *zc_inode_find(uint64_t ino)
@@ -99,10 +120,10 @@ void zc_inode_close(struct zc_inode *in)
 	free(in);
 }
 
-int zc_inode_flush_size(struct zc_inode *in)
+int zc_inode_flush_size(fuse_req_t req, struct zc_inode *in)
 {
-	uint8_t req[32];
-	struct zc_cur c = zc_cur_init(req, sizeof(req));
+	uint8_t buf[32];
+	struct zc_cur c = zc_cur_init(buf, sizeof(buf));
 	struct zc_call call;
 	int err;
 
@@ -117,7 +138,7 @@ int zc_inode_flush_size(struct zc_inode *in)
 	zc_put_u32(&c, in->mtime_ns);
 	in->size_dirty = false;
 	pthread_mutex_unlock(&in->lock);
-	err = zc_mds_call(ZC_CLTOMA_SETSIZE, req, c.pos, &call);
+	err = zc_mds_call(req, ZC_CLTOMA_SETSIZE, buf, c.pos, &call);
 	if (err) {
 		pthread_mutex_lock(&in->lock);
 		in->size_dirty = true;
@@ -130,12 +151,34 @@ int zc_inode_flush_size(struct zc_inode *in)
 
 void zc_inode_flush_all(void)
 {
+	struct zc_inode **dirty = NULL;
+	size_t n = 0, cap = 0;
+
+	/* Referenced under the table lock, flushed outside it: a slow mds
+	 * must not hold up opens. */
 	pthread_mutex_lock(&inodes_lock);
 	for (int b = 0; b < INODE_BUCKETS; b++)
-		for (struct zc_inode *in = inodes[b]; in; in = in->next)
-			if (zc_inode_flush_size(in))
-				zc_err("client: inode %" PRIu64 ": size not saved", in->ino);
+		for (struct zc_inode *in = inodes[b]; in; in = in->next) {
+			if (!in->size_dirty)
+				continue;
+			if (n == cap) {
+				struct zc_inode **nd = realloc(dirty, (cap = cap ? 2 * cap : 16) *
+							       sizeof(*nd));
+
+				if (!nd)
+					break;
+				dirty = nd;
+			}
+			in->opens++;
+			dirty[n++] = in;
+		}
 	pthread_mutex_unlock(&inodes_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (zc_inode_flush_size(NULL, dirty[i]))
+			zc_err("client: inode %" PRIu64 ": size not saved", dirty[i]->ino);
+		zc_inode_close(dirty[i]);
+	}
+	free(dirty);
 }
 
 /* ---- chunk locations ---- */
@@ -181,11 +224,11 @@ static int take_loc(struct zc_inode *in, uint32_t idx, struct zc_call *call, str
 /* Copies the location of chunk idx into *l, asking the mds (and with
  * alloc, creating the chunk) when it is not cached, or when fresh is set.
  * Returns 0 or -errno (-EAGAIN: the chunk is being copied, write later). */
-static int fetch_loc(struct zc_inode *in, uint32_t idx, bool alloc, bool fresh,
+static int fetch_loc(fuse_req_t req, struct zc_inode *in, uint32_t idx, bool alloc, bool fresh,
 		     struct zc_loc *l)
 {
-	uint8_t req[16];
-	struct zc_cur c = zc_cur_init(req, sizeof(req));
+	uint8_t args[16];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	struct zc_call call;
 	int err;
 
@@ -200,17 +243,19 @@ static int fetch_loc(struct zc_inode *in, uint32_t idx, bool alloc, bool fresh,
 
 	zc_put_u64(&c, in->ino);
 	zc_put_u32(&c, idx);
-	err = zc_mds_call(alloc ? ZC_CLTOMA_CHUNK_ALLOC : ZC_CLTOMA_CHUNK_GET, req, c.pos, &call);
+	err = zc_mds_call(req, alloc ? ZC_CLTOMA_CHUNK_ALLOC : ZC_CLTOMA_CHUNK_GET, args, c.pos,
+			  &call);
 	return err ? err : take_loc(in, idx, &call, l, alloc);
 }
 
 /* Tells the mds that replicas failed (reason 0: missed a write, 1: bad
  * data, 2: unreachable) and takes the layout it answers. */
-static int report_failed(struct zc_inode *in, uint32_t idx, const struct zc_loc *l,
-			 const uint32_t *cs, int n, int reason, struct zc_loc *out)
+static int report_failed(fuse_req_t req, struct zc_inode *in, uint32_t idx,
+			 const struct zc_loc *l, const uint32_t *cs, int n, int reason,
+			 struct zc_loc *out)
 {
-	uint8_t req[32 + 4 * ZC_MAX_REPLICAS];
-	struct zc_cur c = zc_cur_init(req, sizeof(req));
+	uint8_t args[32 + 4 * ZC_MAX_REPLICAS];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	struct zc_call call;
 	int err;
 
@@ -222,7 +267,7 @@ static int report_failed(struct zc_inode *in, uint32_t idx, const struct zc_loc 
 	zc_put_u8(&c, n);
 	for (int i = 0; i < n; i++)
 		zc_put_u32(&c, cs[i]);
-	err = zc_mds_call(ZC_CLTOMA_CHUNK_FAILED, req, c.pos, &call);
+	err = zc_mds_call(req, ZC_CLTOMA_CHUNK_FAILED, args, c.pos, &call);
 	return err ? err : take_loc(in, idx, &call, out, reason == 0);
 }
 
@@ -580,7 +625,7 @@ static void *seg_retry(void *arg)
 		if (s->refetches < 40) {
 			usleep(5000 * ZC_MIN(s->refetches, 10));
 			s->refetches++;
-			if (!fetch_loc(s->in, s->idx, false, true, &l) && l.id) {
+			if (!fetch_loc(rd->req, s->in, s->idx, false, true, &l) && l.id) {
 				s->loc = l;
 				order_replicas(&s->loc);
 				s->tries = 0;
@@ -593,7 +638,8 @@ static void *seg_retry(void *arg)
 		uint32_t cs = r->cs_id;
 		bool bad = call->status == ZC_ST_CRC || call->status == ZC_ST_NOENT;
 
-		if (!report_failed(s->in, s->idx, &s->loc, &cs, 1, bad ? 1 : 2, &l) && l.id &&
+		if (!report_failed(rd->req, s->in, s->idx, &s->loc, &cs, 1, bad ? 1 : 2, &l) &&
+		    l.id &&
 		    l.version != s->loc.version && s->refetches++ < 40) {
 			/* Without the bad replica; the others are worth a try again. */
 			s->loc = l;
@@ -690,7 +736,7 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		s->coff = at % ZC_CHUNK_SIZE;
 		s->len = ZC_MIN(size - pos, ZC_CHUNK_SIZE - s->coff);
 		pos += s->len;
-		err = fetch_loc(in, at / ZC_CHUNK_SIZE, false, false, &s->loc);
+		err = fetch_loc(req, in, at / ZC_CHUNK_SIZE, false, false, &s->loc);
 		if (err)
 			break;
 		order_replicas(&s->loc);
@@ -726,8 +772,8 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
  * then sent again.  Returns 0 once every replica of the current layout has
  * it, or -EIO.
  */
-static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const char *buf,
-		       uint32_t len)
+static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32_t coff,
+		       const char *buf, uint32_t len)
 {
 	uint64_t deadline = zc_now_ns() + 60 * 1000000000ULL;
 	bool fresh = false;
@@ -741,10 +787,16 @@ static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const c
 		int nfailed = 0, stale = 0;
 		struct zc_conn *conn;
 		struct zc_loc l;
+		uint64_t asked = zc_now_ns();
 
-		err = fetch_loc(in, idx, true, fresh, &l);
+		err = fetch_loc(req, in, idx, true, fresh, &l);
 		fresh = false;
-		if (err == -EAGAIN) {	/* being copied: the mds holds writers */
+		/* Time spent waiting for an mds that was away is not held
+		 * against the chunk servers. */
+		deadline += zc_now_ns() - asked;
+		if (err == -EINTR)
+			return err;
+		if (err == -EAGAIN) {	/* being copied, or the mds has just started */
 			usleep(50000);
 			fresh = true;
 			continue;
@@ -796,7 +848,7 @@ static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const c
 		if (nfailed) {
 			zc_warn("client: chunk %016" PRIx64 ": %d replicas missed a write; telling"
 				" the mds", l.id, nfailed);
-			if (report_failed(in, idx, &l, failed, nfailed, 0, &l)) {
+			if (report_failed(req, in, idx, &l, failed, nfailed, 0, &l)) {
 				usleep(50000);	/* busy or unreachable: ask again */
 				fresh = true;
 			}
@@ -817,13 +869,40 @@ static int write_piece(struct zc_inode *in, uint32_t idx, uint32_t coff, const c
 	return 0;
 }
 
-void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off)
+/* Where an O_APPEND write goes: the mds reserves the bytes at the end. */
+static int append_at(fuse_req_t req, struct zc_inode *in, size_t size, off_t *off)
+{
+	uint8_t args[12];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	int err;
+
+	/* What this client wrote before is part of the end. */
+	if ((err = zc_inode_flush_size(req, in)))
+		return err;
+	zc_put_u64(&c, in->ino);
+	zc_put_u32(&c, size);
+	if ((err = zc_mds_call(req, ZC_CLTOMA_APPEND, args, c.pos, &call)))
+		return err;
+	c = zc_cur_init(call.resp, call.resp_len);
+	*off = zc_get_u64(&c);
+	zc_call_free_resp(&call);
+	return c.err || *off < 0 ? -EIO : 0;
+}
+
+void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,
+		 bool append)
 {
 	struct timespec now;
 	size_t done = 0;
 	int err = 0;
 
 	zc_cl.n.writes++;
+	if (append && size && (err = append_at(req, in, size, &off))) {
+		zc_cl.n.errors++;
+		fuse_reply_err(req, -err);
+		return;
+	}
 	if (off < 0 || (uint64_t)off + size > (1ULL << 50)) {
 		fuse_reply_err(req, EFBIG);
 		return;
@@ -833,7 +912,7 @@ void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t si
 		uint32_t coff = at % ZC_CHUNK_SIZE;
 		uint32_t n = ZC_MIN(size - done, ZC_CHUNK_SIZE - coff);
 
-		err = write_piece(in, at / ZC_CHUNK_SIZE, coff, buf + done, n);
+		err = write_piece(req, in, at / ZC_CHUNK_SIZE, coff, buf + done, n);
 		if (err)
 			break;
 		done += n;
@@ -841,10 +920,9 @@ void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t si
 	if (done) {
 		clock_gettime(CLOCK_REALTIME, &now);
 		pthread_mutex_lock(&in->lock);
-		if ((uint64_t)off + done > in->size) {
+		if ((uint64_t)off + done > in->size)
 			in->size = off + done;
-			in->size_dirty = true;
-		}
+		in->size_dirty = true;	/* the size, or at least the mtime, moved */
 		in->mtime_s = now.tv_sec;
 		in->mtime_ns = now.tv_nsec;
 		pthread_mutex_unlock(&in->lock);
@@ -880,7 +958,7 @@ static int to_replicas(const struct zc_loc *l, uint16_t type, const void *args, 
 	return err;
 }
 
-int zc_io_fsync(struct zc_inode *in)
+int zc_io_fsync(fuse_req_t req, struct zc_inode *in)
 {
 	int err = 0;
 
@@ -910,26 +988,26 @@ int zc_io_fsync(struct zc_inode *in)
 		}
 	}
 	if (!err)
-		err = zc_inode_flush_size(in);
-	return err ? -EIO : 0;
+		err = zc_inode_flush_size(req, in);
+	return err == -EINTR ? err : err ? -EIO : 0;
 }
 
-int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out)
+int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *out)
 {
 	struct zc_inode *in = zc_inode_find(ino);
-	uint8_t req[96];
-	struct zc_cur c = zc_cur_init(req, sizeof(req));
+	uint8_t args[96];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	struct zc_call call;
 	struct zc_loc l;
 	int err;
 
 	/* Tell the mds what was written first, so that its size is the one we
 	 * cut from. */
-	if (in && (err = zc_inode_flush_size(in)))
+	if (in && (err = zc_inode_flush_size(req, in)))
 		goto out_put;
 	zc_put_u64(&c, ino);
 	zc_put_u64(&c, size);
-	if ((err = zc_mds_call(ZC_CLTOMA_TRUNC_PREP, req, c.pos, &call)))
+	if ((err = zc_mds_call(req, ZC_CLTOMA_TRUNC_PREP, args, c.pos, &call)))
 		goto out_put;
 	c = zc_cur_init(call.resp, call.resp_len);
 	zc_get_loc(&c, &l);
@@ -941,16 +1019,16 @@ int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out)
 	if (l.id) {
 		/* Cut the chunk holding the new end before the size moves, so that
 		 * growing the file later never shows bytes from before the cut. */
-		c = zc_cur_init(req, sizeof(req));
+		c = zc_cur_init(args, sizeof(args));
 		zc_put_u64(&c, l.id);
 		zc_put_u32(&c, l.version);
 		zc_put_u32(&c, size % ZC_CHUNK_SIZE);
-		if ((err = to_replicas(&l, ZC_CLTOCS_TRUNCATE, req, c.pos))) {
+		if ((err = to_replicas(&l, ZC_CLTOCS_TRUNCATE, args, c.pos))) {
 			err = -EIO;
 			goto out_put;
 		}
 	}
-	c = zc_cur_init(req, sizeof(req));
+	c = zc_cur_init(args, sizeof(args));
 	zc_put_u64(&c, ino);
 	zc_put_u32(&c, ZC_SET_SIZE);
 	zc_put_u32(&c, 0);
@@ -961,7 +1039,7 @@ int zc_io_truncate(uint64_t ino, uint64_t size, struct zc_attr *out)
 	zc_put_u32(&c, 0);
 	zc_put_u64(&c, 0);
 	zc_put_u32(&c, 0);
-	if ((err = zc_mds_attr_call(ZC_CLTOMA_SETATTR, req, c.pos, out)))
+	if ((err = zc_mds_attr_call(req, ZC_CLTOMA_SETATTR, args, c.pos, out)))
 		goto out_put;
 	if (in) {
 		pthread_mutex_lock(&in->lock);

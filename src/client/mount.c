@@ -18,26 +18,7 @@
 #include "common/log.h"
 #include "common/util.h"
 
-struct zc_client zc_cl = { .attr_timeout = 1.0, .entry_timeout = 1.0, .zerocopy = false };
-
-int zc_mds_call(uint16_t type, const void *req, size_t len, struct zc_call *call)
-{
-	struct zc_conn *conn;
-	int err;
-
-	memset(call, 0, sizeof(*call));
-	call->type = type;
-	call->req[0] = (struct iovec){ (void *)req, len };
-	zc_cl.n.meta_ops++;
-	conn = zc_conn_get(&zc_cl.mds, &err);
-	if (!conn)
-		return err == -EHOSTUNREACH || err == -ECONNREFUSED ? -EIO : err;
-	err = zc_call_sync(conn, call);
-	zc_conn_put(conn);
-	if (err == -ECONNRESET || err == -ETIMEDOUT || err == -ENOTCONN)
-		err = -EIO;
-	return err;
-}
+struct zc_client zc_cl = { .attr_timeout = 1.0, .entry_timeout = 1.0, .mds_timeout_s = 300 };
 
 void zc_attr_to_stat(const struct zc_attr *a, struct stat *st)
 {
@@ -59,11 +40,12 @@ void zc_attr_to_stat(const struct zc_attr *a, struct stat *st)
 	st->st_ctim.tv_nsec = a->ctime_ns;
 }
 
-int zc_mds_attr_call(uint16_t type, const void *req, size_t len, struct zc_attr *a)
+int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
+		     struct zc_attr *a)
 {
 	struct zc_call call;
 	struct zc_cur c;
-	int err = zc_mds_call(type, req, len, &call);
+	int err = zc_mds_call(req, type, args, len, &call);
 
 	if (err)
 		return err;
@@ -90,11 +72,14 @@ static void merge_local(struct zc_attr *a)
 	zc_inode_close(in);
 }
 
+static void release_fh(fuse_req_t req, struct zc_fh *fh, uint64_t flock_owner, bool flock);
+static void unlock_owner(fuse_req_t req, uint64_t ino, uint64_t owner, int kind);
+
 static void reply_err(fuse_req_t req, int err)
 {
 	/* Answers, not failures: these do not count as errors. */
 	if (err && err != -ENOENT && err != -EEXIST && err != -ENOTEMPTY && err != -ENODATA &&
-	    err != -EOPNOTSUPP)
+	    err != -EOPNOTSUPP && err != -EAGAIN && err != -EINTR)
 		zc_cl.n.errors++;
 	fuse_reply_err(req, -err);
 }
@@ -104,7 +89,7 @@ static void entry_call(fuse_req_t req, uint16_t type, const void *args, size_t l
 {
 	struct fuse_entry_param e = { .generation = 1 };
 	struct zc_attr a;
-	int err = zc_mds_attr_call(type, args, len, &a);
+	int err = zc_mds_attr_call(req, type, args, len, &a);
 
 	if (err == -ENOENT && type == ZC_CLTOMA_LOOKUP) {
 		/* negative entry, cached like a positive one */
@@ -129,7 +114,7 @@ static void attr_call(fuse_req_t req, uint16_t type, const void *args, size_t le
 {
 	struct zc_attr a;
 	struct stat st;
-	int err = zc_mds_attr_call(type, args, len, &a);
+	int err = zc_mds_attr_call(req, type, args, len, &a);
 
 	if (err) {
 		reply_err(req, err);
@@ -175,7 +160,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 
 	(void)fi;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		err = zc_io_truncate(ino, st->st_size, &a);
+		err = zc_io_truncate(req, ino, st->st_size, &a);
 		if (err) {
 			reply_err(req, err);
 			return;
@@ -216,15 +201,26 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		     dev_t rdev, struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	uint8_t args[8 + 16 + 2 + ZC_MAX_NAME];
+	uint8_t args[8 + 8 + 16 + 2 + ZC_MAX_NAME];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	struct fuse_entry_param e = { .generation = 1 };
+	struct zc_inode *in = NULL;
+	struct zc_fh *fh = NULL;
 	struct zc_attr a;
 	int err;
 
 	if (strlen(name) > ZC_MAX_NAME) {
 		reply_err(req, -ENAMETOOLONG);
 		return;
+	}
+	if (fi) {
+		/* create: the file is made and opened in one step. */
+		fh = zc_fh_new(NULL, fi->flags);
+		if (!fh) {
+			reply_err(req, -ENOMEM);
+			return;
+		}
+		zc_put_u64(&c, fh->handle);
 	}
 	zc_put_u64(&c, parent);
 	zc_put_u32(&c, mode & ~ctx->umask);
@@ -236,23 +232,25 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		entry_call(req, ZC_CLTOMA_MKNOD, args, c.pos);
 		return;
 	}
-	/* create: make the file, then open it */
-	err = zc_mds_attr_call(ZC_CLTOMA_MKNOD, args, c.pos, &a);
+	err = zc_mds_attr_call(req, ZC_CLTOMA_CREATE, args, c.pos, &a);
+	in = err ? NULL : zc_inode_open(a.ino);
+	if (!err && !in)
+		err = -ENOMEM;
 	if (err) {
+		zc_fh_free(fh);
 		reply_err(req, err);
 		return;
 	}
-	fi->fh = (uintptr_t)zc_inode_open(a.ino, a.size);
-	if (!fi->fh) {
-		reply_err(req, -ENOMEM);
-		return;
-	}
+	zc_inode_opened(in, a.size, true);
+	zc_fh_set_inode(fh, in);
+	fi->fh = (uintptr_t)fh;
+	fi->direct_io = (fi->flags & O_APPEND) != 0;
 	e.ino = a.ino;
 	e.attr_timeout = zc_cl.attr_timeout;
 	e.entry_timeout = zc_cl.entry_timeout;
 	zc_attr_to_stat(&a, &e.attr);
 	if (fuse_reply_create(req, &e, fi))
-		zc_inode_close((struct zc_inode *)(uintptr_t)fi->fh);
+		release_fh(NULL, fh, 0, 0);
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -318,7 +316,7 @@ static void do_remove(fuse_req_t req, uint16_t type, fuse_ino_t parent, const ch
 	}
 	zc_put_u64(&c, parent);
 	zc_put_str(&c, name, strlen(name));
-	err = zc_mds_call(type, args, c.pos, &call);
+	err = zc_mds_call(req, type, args, c.pos, &call);
 	if (!err)
 		zc_call_free_resp(&call);
 	reply_err(req, err);
@@ -351,7 +349,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	zc_put_u64(&c, nparent);
 	zc_put_str(&c, nname, strlen(nname));
 	zc_put_u32(&c, flags);
-	err = zc_mds_call(ZC_CLTOMA_RENAME, args, c.pos, &call);
+	err = zc_mds_call(req, ZC_CLTOMA_RENAME, args, c.pos, &call);
 	if (!err)
 		zc_call_free_resp(&call);
 	reply_err(req, err);
@@ -366,7 +364,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	int err;
 
 	zc_put_u64(&c, ino);
-	err = zc_mds_call(ZC_CLTOMA_READLINK, args, c.pos, &call);
+	err = zc_mds_call(req, ZC_CLTOMA_READLINK, args, c.pos, &call);
 	if (err) {
 		reply_err(req, err);
 		return;
@@ -410,7 +408,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	zc_put_u64(&c, ino);
 	zc_put_u64(&c, off - 2);
 	zc_put_u32(&c, ZC_MIN(size * 2 + 4096, 256U << 10));
-	err = zc_mds_call(ZC_CLTOMA_READDIR, args, c.pos, &call);
+	err = zc_mds_call(req, ZC_CLTOMA_READDIR, args, c.pos, &call);
 	if (err) {
 		free(buf);
 		reply_err(req, err);
@@ -462,70 +460,254 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, true);
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Tells the mds a handle is gone, with what it wrote, and frees it. */
+static void release_fh(fuse_req_t req, struct zc_fh *fh, uint64_t flock_owner, bool flock)
 {
-	uint8_t args[8];
+	struct zc_inode *in = fh->in;
+	uint8_t args[48];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_attr a;
-	struct zc_inode *in;
+	struct zc_call call;
+	uint64_t size;
+	int64_t ms;
+	uint32_t mns;
+	bool dirty;
 	int err;
 
-	/* Close-to-open: fetch the size the mds has now. */
-	zc_put_u64(&c, ino);
-	err = zc_mds_attr_call(ZC_CLTOMA_GETATTR, args, c.pos, &a);
-	if (err) {
-		reply_err(req, err);
-		return;
-	}
-	in = zc_inode_open(ino, a.size);
-	if (!in) {
+	if (flock)
+		unlock_owner(req, in->ino, flock_owner, ZC_LK_FLOCK);
+	dirty = zc_inode_take_dirty(in, &size, &ms, &mns);
+	zc_put_u64(&c, in->ino);
+	zc_put_u64(&c, fh->handle);
+	zc_put_u64(&c, size);
+	zc_put_u64(&c, ms);
+	zc_put_u32(&c, mns);
+	zc_put_u32(&c, dirty ? ZC_REL_SIZE : 0);
+	err = zc_mds_call(req, ZC_CLTOMA_RELEASE, args, c.pos, &call);
+	if (!err)
+		zc_call_free_resp(&call);
+	else
+		zc_err("client: inode %" PRIu64 ": release not told to the mds%s: %s", in->ino,
+		       dirty ? " (size not saved)" : "", strerror(-err));
+	zc_fh_free(fh);
+	zc_inode_close(in);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	uint8_t args[20];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	bool trunc = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct zc_attr a;
+	struct zc_inode *in;
+	struct zc_fh *fh;
+	int err;
+
+	in = zc_inode_open(ino);
+	fh = in ? zc_fh_new(in, fi->flags) : NULL;
+	if (!fh) {
+		if (in)
+			zc_inode_close(in);
 		reply_err(req, -ENOMEM);
 		return;
 	}
-	fi->fh = (uintptr_t)in;
-	fi->keep_cache = 0;	/* drop pages cached before: close-to-open */
-	if (fuse_reply_open(req, fi))
+	/* Close-to-open: the size the mds has now.  O_TRUNC (which libfuse
+	 * asks the kernel to pass here) cuts the file in the same call. */
+	zc_put_u64(&c, ino);
+	zc_put_u64(&c, fh->handle);
+	zc_put_u32(&c, (trunc ? ZC_OPEN_TRUNC : 0) |
+		       ((fi->flags & O_ACCMODE) != O_RDONLY ? ZC_OPEN_WRITE : 0));
+	err = zc_mds_attr_call(req, ZC_CLTOMA_OPEN, args, c.pos, &a);
+	if (err) {
+		zc_fh_free(fh);
 		zc_inode_close(in);
+		reply_err(req, err);
+		return;
+	}
+	zc_inode_opened(in, a.size, trunc);
+	fi->fh = (uintptr_t)fh;
+	fi->keep_cache = 0;	/* drop pages cached before: close-to-open */
+	/* O_APPEND writes go where the mds says the end is, not where this
+	 * kernel thinks it is: past the page cache, so that it never holds
+	 * bytes at the place the kernel guessed. */
+	fi->direct_io = (fi->flags & O_APPEND) != 0;
+	if (fuse_reply_open(req, fi))
+		release_fh(NULL, fh, 0, false);
+}
+
+static struct zc_fh *fh_of(struct fuse_file_info *fi)
+{
+	return (struct zc_fh *)(uintptr_t)fi->fh;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	(void)ino;
-	zc_io_read(req, (struct zc_inode *)(uintptr_t)fi->fh, size, off);
+	zc_io_read(req, fh_of(fi)->in, size, off);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
+	struct zc_fh *fh = fh_of(fi);
+
 	(void)ino;
-	zc_io_write(req, (struct zc_inode *)(uintptr_t)fi->fh, buf, size, off);
+	zc_io_write(req, fh->in, buf, size, off, (fh->flags & O_APPEND) != 0);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct zc_inode *in = fh_of(fi)->in;
+	int err;
+
 	(void)ino;
-	reply_err(req, zc_inode_flush_size((struct zc_inode *)(uintptr_t)fi->fh));
+	/* close(2): a process's fcntl locks on the file go with any of its
+	 * descriptors (POSIX), and others see what it wrote. */
+	if (in->posix_locked)
+		unlock_owner(req, in->ino, fi->lock_owner, ZC_LK_POSIX);
+	err = zc_inode_flush_size(req, in);
+	reply_err(req, err);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	(void)ino;
 	(void)datasync;
-	reply_err(req, zc_io_fsync((struct zc_inode *)(uintptr_t)fi->fh));
+	reply_err(req, zc_io_fsync(req, fh_of(fi)->in));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct zc_inode *in = (struct zc_inode *)(uintptr_t)fi->fh;
-	int err = zc_inode_flush_size(in);
-
 	(void)ino;
-	if (err)
-		zc_err("client: inode %" PRIu64 ": size not saved at close: %s", in->ino,
-		       strerror(-err));
-	zc_inode_close(in);
+	release_fh(req, fh_of(fi), fi->lock_owner, fi->flock_release);
 	fuse_reply_err(req, 0);
+}
+
+/* ---- locks: held by the mds for the whole cluster ---- */
+
+static int lock_call(fuse_req_t req, uint64_t ino, uint64_t owner, uint32_t pid, int kind,
+		     int type, int64_t lo, int64_t hi)
+{
+	uint8_t args[48];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	int err;
+
+	zc_put_u64(&c, ino);
+	zc_put_u64(&c, owner);
+	zc_put_u32(&c, pid);
+	zc_put_u8(&c, kind);
+	zc_put_u8(&c, type);
+	zc_put_u64(&c, lo);
+	zc_put_u64(&c, hi);
+	err = zc_mds_call(req, ZC_CLTOMA_LOCK, args, c.pos, &call);
+	if (!err)
+		zc_call_free_resp(&call);
+	return err;
+}
+
+static void unlock_owner(fuse_req_t req, uint64_t ino, uint64_t owner, int kind)
+{
+	int err = lock_call(req, ino, owner, 0, kind, ZC_LK_UNLOCK, 0, ZC_LK_EOF);
+
+	if (err && err != -ENOENT)
+		zc_err("client: inode %" PRIu64 ": locks of owner %" PRIx64 " not released: %s",
+		       ino, owner, strerror(-err));
+}
+
+/*
+ * Takes a lock, waiting if asked: the mds answers a conflict at once, so
+ * a waiter asks again, a little less often each time, until it gets the
+ * lock or the application's signal interrupts it (EINTR).
+ */
+static int lock_wait(fuse_req_t req, uint64_t ino, uint64_t owner, uint32_t pid, int kind,
+		     int type, int64_t lo, int64_t hi, bool wait)
+{
+	unsigned pause_us = 2000;
+	int err;
+
+	for (;;) {
+		err = lock_call(req, ino, owner, pid, kind, type, lo, hi);
+		if (err != -EAGAIN || !wait)
+			return err;
+		if (fuse_req_interrupted(req))
+			return -EINTR;
+		usleep(pause_us);
+		pause_us = ZC_MIN(pause_us * 2, 100000);
+	}
+}
+
+static int lk_type(short t)
+{
+	return t == F_RDLCK ? ZC_LK_READ : t == F_WRLCK ? ZC_LK_WRITE : ZC_LK_UNLOCK;
+}
+
+static void op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	uint8_t args[48];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_call call;
+	int64_t lo = lock->l_start, hi = lock->l_len ? lock->l_start + lock->l_len - 1 : ZC_LK_EOF;
+	int err;
+
+	zc_put_u64(&c, ino);
+	zc_put_u64(&c, fi->lock_owner);
+	zc_put_u8(&c, lk_type(lock->l_type));
+	zc_put_u64(&c, lo);
+	zc_put_u64(&c, hi);
+	err = zc_mds_call(req, ZC_CLTOMA_GETLK, args, c.pos, &call);
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	c = zc_cur_init(call.resp, call.resp_len);
+	if (zc_get_u8(&c)) {
+		uint8_t type = zc_get_u8(&c);
+
+		lo = zc_get_u64(&c);
+		hi = zc_get_u64(&c);
+		lock->l_type = type == ZC_LK_WRITE ? F_WRLCK : F_RDLCK;
+		lock->l_whence = SEEK_SET;
+		lock->l_start = lo;
+		lock->l_len = hi == ZC_LK_EOF ? 0 : hi - lo + 1;
+		lock->l_pid = zc_get_u32(&c);
+	} else {
+		lock->l_type = F_UNLCK;
+	}
+	zc_call_free_resp(&call);
+	if (c.err)
+		reply_err(req, -EIO);
+	else
+		fuse_reply_lock(req, lock);
+}
+
+static void op_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	struct zc_inode *in = fh_of(fi)->in;
+	int type = lk_type(lock->l_type);
+	int64_t lo = lock->l_start, hi = lock->l_len ? lock->l_start + lock->l_len - 1 : ZC_LK_EOF;
+	int err;
+
+	if (lo < 0 || hi < lo) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	if (type != ZC_LK_UNLOCK)
+		in->posix_locked = true;	/* before: a close racing the grant unlocks */
+	err = lock_wait(req, ino, fi->lock_owner, lock->l_pid, ZC_LK_POSIX, type, lo, hi, sleep);
+	reply_err(req, err);
+}
+
+static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op)
+{
+	int type = (op & LOCK_SH) ? ZC_LK_READ : (op & LOCK_EX) ? ZC_LK_WRITE : ZC_LK_UNLOCK;
+	int err;
+
+	err = lock_wait(req, ino, fi->lock_owner, fuse_req_ctx(req)->pid, ZC_LK_FLOCK, type, 0,
+			ZC_LK_EOF, !(op & LOCK_NB));
+	reply_err(req, err);
 }
 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -536,7 +718,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	int err;
 
 	(void)ino;
-	err = zc_mds_call(ZC_CLTOMA_STATFS, NULL, 0, &call);
+	err = zc_mds_call(req, ZC_CLTOMA_STATFS, NULL, 0, &call);
 	if (err) {
 		reply_err(req, err);
 		return;
@@ -590,7 +772,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	}
 	zc_put_u64(&c, ino);
 	zc_put_u8(&c, goal);
-	err = zc_mds_call(ZC_CLTOMA_SETGOAL, args, c.pos, &call);
+	err = zc_mds_call(req, ZC_CLTOMA_SETGOAL, args, c.pos, &call);
 	if (!err)
 		zc_call_free_resp(&call);
 	reply_err(req, err);
@@ -610,7 +792,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		return;
 	}
 	zc_put_u64(&c, ino);
-	err = zc_mds_call(ZC_CLTOMA_LAYOUT, args, c.pos, &call);
+	err = zc_mds_call(req, ZC_CLTOMA_LAYOUT, args, c.pos, &call);
 	if (err) {
 		reply_err(req, err);
 		return;
@@ -680,6 +862,9 @@ static const struct fuse_lowlevel_ops ops = {
 	.fsync = op_fsync,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
+	.getlk = op_getlk,
+	.setlk = op_setlk,
+	.flock = op_flock,
 	.statfs = op_statfs,
 	.create = op_create,
 	.setxattr = op_setxattr,
@@ -771,6 +956,16 @@ static void raise_readahead(const char *mnt)
 
 /* ---- counters to the mds ---- */
 
+static void *session_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		usleep(zc_session_renew_ms() * 1000);
+		zc_session_renew();
+	}
+	return NULL;
+}
+
 static void *stats_thread(void *arg)
 {
 	static const struct {
@@ -792,6 +987,8 @@ static void *stats_thread(void *arg)
 		struct zc_call call;
 
 		sleep(1);
+		/* A writer that never closes still shows its file growing. */
+		zc_inode_flush_all();
 		zc_put_str(&c, zc_cl.id, strlen(zc_cl.id));
 		zc_put_u16(&c, ZC_ARRAY_SIZE(names) + 4);
 		for (size_t i = 0; i < ZC_ARRAY_SIZE(names); i++) {
@@ -807,7 +1004,7 @@ static void *stats_thread(void *arg)
 		zc_put_u64(&c, zc_rpc_pipe_fallbacks);
 		zc_put_str(&c, "rpc_bad_frames", 14);
 		zc_put_u64(&c, zc_rpc_bad_frames);
-		if (!zc_mds_call(ZC_CLTOMA_STATS, buf, c.pos, &call))
+		if (!zc_mds_call(NULL, ZC_CLTOMA_STATS, buf, c.pos, &call))
 			zc_call_free_resp(&call);
 	}
 	return NULL;
@@ -820,6 +1017,8 @@ struct mount_opts {
 	char *log;
 	char *log_level;
 	int zerocopy;
+	double attr_timeout, entry_timeout;
+	unsigned mds_timeout;
 	int help;
 };
 
@@ -830,6 +1029,9 @@ static const struct fuse_opt mount_optspec[] = {
 	MOPT("--log=%s", log),
 	MOPT("--log-level=%s", log_level),
 	MOPT("zerocopy=%d", zerocopy),
+	MOPT("attr_timeout=%lf", attr_timeout),
+	MOPT("entry_timeout=%lf", entry_timeout),
+	MOPT("mds_timeout=%u", mds_timeout),
 	MOPT("--help", help),
 	MOPT("-h", help),
 	FUSE_OPT_END
@@ -847,7 +1049,8 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 int zc_cmd_mount(int argc, char **argv)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct mount_opts mo = { .zerocopy = 1 };
+	struct mount_opts mo = { .zerocopy = 1, .attr_timeout = 1.0, .entry_timeout = 1.0,
+				 .mds_timeout = 300 };
 	struct fuse_cmdline_opts fo;
 	struct fuse_session *se;
 	struct fuse_loop_config *lc;
@@ -875,7 +1078,12 @@ int zc_cmd_mount(int argc, char **argv)
 		return 2;
 	if (mo.help) {
 		printf("usage: zcfs mount --mds ADDR:PORT MOUNTPOINT [-f] [-o opt,...]\n"
-		       "  zcfs options: -o zerocopy=0|1, --log FILE, --log-level LEVEL\n\n");
+		       "  zcfs options: --log FILE, --log-level LEVEL, -o\n"
+		       "    zerocopy=0|1        zero-copy reads (default 1)\n"
+		       "    attr_timeout=S      how long attributes are cached (default 1 s)\n"
+		       "    entry_timeout=S     how long names are cached (default 1 s)\n"
+		       "    mds_timeout=S       how long operations wait for an mds that is away\n"
+		       "                        before failing with EIO (default 300 s)\n\n");
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
 		fuse_opt_free_args(&args);
@@ -893,10 +1101,14 @@ int zc_cmd_mount(int argc, char **argv)
 		return 1;
 	}
 	zc_cl.zerocopy = mo.zerocopy != 0;
+	zc_cl.attr_timeout = ZC_MAX(mo.attr_timeout, 0.0);
+	zc_cl.entry_timeout = ZC_MAX(mo.entry_timeout, 0.0);
+	zc_cl.mds_timeout_s = mo.mds_timeout;
 	snprintf(zc_cl.mds_str, sizeof(zc_cl.mds_str), "%s", mo.mds);
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = 0;
 	snprintf(zc_cl.id, sizeof(zc_cl.id), "%s:%s", host, fo.mountpoint);
+	zc_session_init();
 	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=zcfs,subtype=zcfs");
 	if (getuid() == 0)
 		fuse_opt_add_arg(&args, "-oallow_other");
@@ -915,14 +1127,31 @@ int zc_cmd_mount(int argc, char **argv)
 	}
 	zc_info("mount: %s mounted, mds %s, zerocopy=%d", fo.mountpoint, mo.mds, zc_cl.zerocopy);
 	fuse_daemonize(fo.foreground);
+	/* After daemonizing: the session's connection has a thread. */
+	zc_cl.mds_timeout_s = ZC_MIN(mo.mds_timeout, 15);
+	if (zc_session_start()) {
+		zc_err("mount: no session with the mds %s; unmounting", mo.mds);
+		goto out_unmount;
+	}
+	zc_cl.mds_timeout_s = mo.mds_timeout;
 	pthread_create(&st, NULL, stats_thread, fo.mountpoint);
 	pthread_detach(st);
+	pthread_create(&st, NULL, session_thread, NULL);
+	pthread_detach(st);
 	lc = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_max_threads(lc, 16);
+	/* Lock waiters and calls waiting for a restarting mds each hold a
+	 * worker; an interrupt (Ctrl-C) needs one more to be read. */
+	fuse_loop_cfg_set_max_threads(lc, 64);
 	fuse_loop_cfg_set_idle_threads(lc, 8);
 	ret = fo.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
+	/* Leaving: what was written and the session's end, but do not wait
+	 * long for an mds that is away. */
+	zc_cl.mds_timeout_s = ZC_MIN(mo.mds_timeout, 5);
 	zc_inode_flush_all();
+	zc_session_end();
+	zc_cl.stopping = true;
+out_unmount:
 	fuse_session_unmount(se);
 	zc_info("mount: %s unmounted", fo.mountpoint);
 out_signals:

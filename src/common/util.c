@@ -39,6 +39,7 @@ static const struct {
 	{ ZC_ST_AGAIN, EAGAIN, "busy, try again" },
 	{ ZC_ST_BADSESSION, ENOLINK, "unknown session" },
 	{ ZC_ST_BUSY, EBUSY, "busy" },
+	{ ZC_ST_NOLCK, ENOLCK, "too many locks" },
 };
 
 int zc_status_errno(int status)

@@ -42,6 +42,8 @@ struct cs_info css[MDS_MAX_CS];
 int ncs;
 unsigned replicas_goal = 1;
 static struct client_info clients[MAX_CLIENTS];
+static uint64_t started_ns;
+#define WARMUP_NS (15ULL * 1000000000ULL)
 
 /* ---- helpers ---- */
 
@@ -137,8 +139,21 @@ static int drop_chunks(uint64_t ino, uint64_t first)
 	return ZC_OK;
 }
 
-/* Drops one link to ino; the inode and its chunks go with the last one.
- * TODO(open-unlinked): a file unlinked while open loses its data now. */
+int mds_free_inode(uint64_t ino)
+{
+	int st = drop_chunks(ino, 0);
+
+	if (!st && (mds_locks_drop_ino(ino) ||
+		    mds_run("DELETE FROM inode WHERE ino=?", "i", (int64_t)ino)))
+		st = ZC_ST_IO;
+	return st;
+}
+
+/*
+ * Drops one link to ino.  With the last one a directory goes at once; a
+ * file becomes an orphan (nlink 0, no name), freed now unless a session
+ * has it open (then at its last release, see session.c).
+ */
 static int unlink_ino(uint64_t ino)
 {
 	struct zc_attr a;
@@ -148,15 +163,59 @@ static int unlink_ino(uint64_t ino)
 
 	if (st)
 		return st;
-	if (a.nlink <= 1 || S_ISDIR(a.mode)) {
-		st = drop_chunks(ino, 0);
-		if (!st)
-			st = st_of(mds_run("DELETE FROM inode WHERE ino=?", "i", (int64_t)ino));
-		return st;
-	}
+	if (S_ISDIR(a.mode))
+		return mds_free_inode(ino);
 	now_ts(&s, &ns);
-	return st_of(mds_run("UPDATE inode SET nlink=nlink-1, ctime_s=?, ctime_ns=? WHERE ino=?",
-			     "iii", s, (int64_t)ns, (int64_t)ino));
+	if (mds_run("UPDATE inode SET nlink=max(nlink-1, 0), ctime_s=?, ctime_ns=? WHERE ino=?",
+		    "iii", s, (int64_t)ns, (int64_t)ino))
+		return ZC_ST_IO;
+	return a.nlink <= 1 ? mds_orphan_check(ino) : ZC_OK;
+}
+
+int mds_truncate(uint64_t ino, uint64_t size, bool touch, struct zc_attr *out)
+{
+	struct zc_attr a;
+	int64_t s;
+	uint32_t ns;
+	int st = get_attr(ino, &a);
+
+	if (st)
+		return st;
+	if (S_ISDIR(a.mode))
+		return ZC_ST_ISDIR;
+	if (!S_ISREG(a.mode))
+		return ZC_ST_INVAL;
+	if (size > (1ULL << 50))
+		return ZC_ST_FBIG;
+	if (size < a.size && (st = drop_chunks(ino, (size + ZC_CHUNK_SIZE - 1) / ZC_CHUNK_SIZE)))
+		return st;
+	now_ts(&s, &ns);
+	if (size != a.size || touch) {
+		if (mds_run("UPDATE inode SET size=?, mtime_s=?, mtime_ns=?, ctime_s=?, ctime_ns=?"
+			    " WHERE ino=?", "iiiiii", (int64_t)size, s, (int64_t)ns, s, (int64_t)ns,
+			    (int64_t)ino))
+			return ZC_ST_IO;
+	}
+	return get_attr(ino, out);
+}
+
+int mds_grow(uint64_t ino, uint64_t size, int64_t mtime_s, uint32_t mtime_ns)
+{
+	if (mds_run("UPDATE inode SET size=max(size, ?), mtime_s=?, mtime_ns=?, ctime_s=?,"
+		    " ctime_ns=? WHERE ino=?", "iiiiii", (int64_t)size, mtime_s, (int64_t)mtime_ns,
+		    mtime_s, (int64_t)mtime_ns, (int64_t)ino))
+		return ZC_ST_IO;
+	return ZC_OK;
+}
+
+/*
+ * "." and ".." are in every directory and are never entries: making one
+ * finds it there (EEXIST), removing or renaming one is refused as Linux
+ * refuses it.  (A slash or a NUL never passes the decoder.)
+ */
+static bool dots(const char *name)
+{
+	return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
 }
 
 /* ---- namespace operations (mds_lock held, inside a transaction) ---- */
@@ -171,7 +230,7 @@ static int op_mknod(uint64_t parent, const char *name, uint32_t mode, uint32_t u
 
 	if (st)
 		return st;
-	if (!lookup_ino(parent, name, &ino))
+	if (dots(name) || !lookup_ino(parent, name, &ino))
 		return ZC_ST_EXIST;
 	switch (mode & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFIFO: case S_IFSOCK:
@@ -210,7 +269,7 @@ static int op_link(uint64_t ino, uint64_t parent, const char *name, struct zc_at
 		return st;
 	if (S_ISDIR(a.mode))
 		return ZC_ST_PERM;
-	if (!lookup_ino(parent, name, &other))
+	if (dots(name) || !lookup_ino(parent, name, &other))
 		return ZC_ST_EXIST;
 	now_ts(&s, &ns);
 	if (mds_run("INSERT INTO dentry(parent, name, ino) VALUES(?, ?, ?)", "iti",
@@ -226,9 +285,11 @@ static int op_remove(uint64_t parent, const char *name, bool dir)
 {
 	struct zc_attr a;
 	uint64_t ino;
-	int st = lookup_ino(parent, name, &ino);
+	int st;
 
-	if (st || (st = get_attr(ino, &a)))
+	if (dots(name))	/* as rmdir(2) and unlink(2) answer */
+		return !dir ? ZC_ST_ISDIR : name[1] ? ZC_ST_NOTEMPTY : ZC_ST_INVAL;
+	if ((st = lookup_ino(parent, name, &ino)) || (st = get_attr(ino, &a)))
 		return st;
 	if (dir && !S_ISDIR(a.mode))
 		return ZC_ST_NOTDIR;
@@ -267,6 +328,8 @@ static int op_rename(uint64_t parent, const char *name, uint64_t nparent, const 
 
 	if (flags & ~ZC_RENAME_NOREPLACE)
 		return ZC_ST_INVAL;	/* RENAME_EXCHANGE, RENAME_WHITEOUT */
+	if (dots(name) || dots(nname))	/* as rename(2) answers */
+		return ZC_ST_BUSY;
 	if ((st = need_dir(nparent)) || (st = lookup_ino(parent, name, &ino)) ||
 	    (st = get_attr(ino, &a)))
 		return st;
@@ -325,6 +388,8 @@ static int op_setattr(uint64_t ino, uint32_t valid, struct zc_cur *in, struct zc
 		return ZC_ST_INVAL;
 	if ((st = get_attr(ino, &a)))
 		return st;
+	if ((valid & ZC_SET_SIZE) && (st = mds_truncate(ino, size, false, &a)))
+		return st;
 	now_ts(&now_s, &now_ns);
 	if (valid & ZC_SET_MODE)
 		a.mode = (a.mode & S_IFMT) | (mode & 07777);
@@ -332,22 +397,6 @@ static int op_setattr(uint64_t ino, uint32_t valid, struct zc_cur *in, struct zc
 		a.uid = uid;
 	if (valid & ZC_SET_GID)
 		a.gid = gid;
-	if (valid & ZC_SET_SIZE) {
-		if (S_ISDIR(a.mode))
-			return ZC_ST_ISDIR;
-		if (!S_ISREG(a.mode))
-			return ZC_ST_INVAL;
-		if (size > (1ULL << 50))
-			return ZC_ST_FBIG;
-		if (size < a.size &&
-		    (st = drop_chunks(ino, (size + ZC_CHUNK_SIZE - 1) / ZC_CHUNK_SIZE)))
-			return st;
-		if (size != a.size) {
-			a.mtime_s = now_s;
-			a.mtime_ns = now_ns;
-		}
-		a.size = size;
-	}
 	if (valid & ZC_SET_ATIME_NOW) {
 		a.atime_s = now_s;
 		a.atime_ns = now_ns;
@@ -483,8 +532,8 @@ int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)
 	if (l->id)
 		return chunk_busy(l->id) ? ZC_ST_AGAIN : ZC_OK;
 	n = pick_servers(up, inode_goal(ino), NULL);
-	if (!n)
-		return ZC_ST_NOCS;
+	if (!n)	/* just started: the servers have not all come back yet */
+		return zc_now_ns() - started_ns < WARMUP_NS ? ZC_ST_AGAIN : ZC_ST_NOCS;
 	id = mds_meta_next("next_chunk");
 	if (id < 0 || mds_run("INSERT INTO chunk(ino, idx, id, version) VALUES(?, ?, ?, 1)",
 			      "iii", (int64_t)ino, (int64_t)idx, id))
@@ -508,6 +557,7 @@ static void status_text(struct zc_cur *o, bool json)
 	uint64_t now = zc_now_ns();
 	int64_t files = mds_int(0, "SELECT count(*) FROM inode", "");
 	int64_t chunks = mds_int(0, "SELECT count(*) FROM chunk", "");
+	int64_t orphans = mds_int(0, "SELECT count(*) FROM inode WHERE nlink=0", "");
 
 	for (int i = 0; i < ncs; i++)
 		up += cs_up(&css[i]);
@@ -517,17 +567,21 @@ static void status_text(struct zc_cur *o, bool json)
 		OUT("{\"cs_up\":%d,\"cs_down\":%d,\"inodes\":%lld,\"chunks\":%lld,"
 		    "\"chunks_under_replicated\":%llu,\"chunks_bad\":%llu,"
 		    "\"recovery_bytes_left\":%llu,\"copies_done\":%llu,\"copies_failed\":%llu,"
+		    "\"sessions\":%d,\"open_files\":%llu,\"orphans\":%lld,"
 		    "\"chunk_servers\":[", up, ncs - up, (long long)files, (long long)chunks,
 		    (unsigned long long)mds_rec.under_replicated, (unsigned long long)mds_rec.bad,
 		    (unsigned long long)mds_rec.bytes_left,
 		    (unsigned long long)mds_rec.copies_done,
-		    (unsigned long long)mds_rec.copies_failed);
+		    (unsigned long long)mds_rec.copies_failed, mds_session_count(),
+		    (unsigned long long)mds_open_count(), (long long)orphans);
 	else
 		OUT("chunk servers: %d up, %d down; inodes: %lld; chunks: %lld\n"
+		    "clients: %d sessions, %llu open files, %lld orphans%s\n"
 		    "health: %s; %llu chunks under-replicated, %llu unreadable;"
 		    " recovery: %llu MiB left, %llu copies done\n"
 		    "  %-4s %-21s %-5s %12s %12s %8s\n", up, ncs - up, (long long)files,
-		    (long long)chunks,
+		    (long long)chunks, mds_session_count(), (unsigned long long)mds_open_count(),
+		    (long long)orphans, mds_in_grace() ? " (grace period after a restart)" : "",
 		    mds_rec.bad ? "DATA UNAVAILABLE" : mds_rec.under_replicated ? "DEGRADED" : "OK",
 		    (unsigned long long)mds_rec.under_replicated, (unsigned long long)mds_rec.bad,
 		    (unsigned long long)(mds_rec.bytes_left >> 20),
@@ -614,16 +668,62 @@ static int layout_text(uint64_t ino, struct zc_cur *o)
 /* Reply payloads are built here: big enough for a READDIR batch. */
 #define OUT_CAP (256U << 10)
 
-static int handle_client(const struct zc_hdr *h, struct zc_cur *in, struct zc_cur *o)
+/* The prefix of every client request (proto.h). */
+struct creq {
+	uint64_t session, seq, ack;
+};
+
+/* Namespace changes that must not run twice: their answers are kept. */
+static bool replayed_type(uint16_t type)
+{
+	switch (type) {
+	case ZC_CLTOMA_MKNOD: case ZC_CLTOMA_CREATE: case ZC_CLTOMA_SYMLINK:
+	case ZC_CLTOMA_LINK: case ZC_CLTOMA_UNLINK: case ZC_CLTOMA_RMDIR:
+	case ZC_CLTOMA_RENAME:
+		return true;
+	}
+	return false;
+}
+
+/* APPEND: reserves len bytes at the end of the file; answers where. */
+static int op_append(uint64_t ino, uint32_t len, struct zc_cur *o)
+{
+	struct zc_attr a;
+	int64_t s;
+	uint32_t ns;
+	int st = get_attr(ino, &a);
+
+	if (st)
+		return st;
+	if (!S_ISREG(a.mode))
+		return ZC_ST_INVAL;
+	if (a.size + len > (1ULL << 50))
+		return ZC_ST_FBIG;
+	now_ts(&s, &ns);
+	if ((st = mds_grow(ino, a.size + len, s, ns)))
+		return st;
+	zc_put_u64(o, a.size);
+	return ZC_OK;
+}
+
+static int handle_client(const struct zc_hdr *h, const struct creq *rq, struct zc_cur *in,
+			 struct zc_cur *o)
 {
 	char name[ZC_MAX_NAME + 1], name2[ZC_MAX_NAME + 1], target[ZC_MAX_PATH + 1];
 	struct zc_attr a;
 	struct zc_loc l;
-	uint64_t ino, ino2;
+	uint64_t ino, ino2, handle = 0;
 	uint32_t u1, u2, u3, u4;
+	size_t start = o->pos;
+	bool replay;
 	int st = ZC_OK;
 
 	switch (h->type) {
+	case ZC_CLTOMA_SESSION_NEW: case ZC_CLTOMA_SESSION_RENEW: case ZC_CLTOMA_SESSION_END:
+	case ZC_CLTOMA_OPEN: case ZC_CLTOMA_RELEASE:
+		return mds_session_handle(h->type, rq->session, in, o);
+	case ZC_CLTOMA_LOCK: case ZC_CLTOMA_GETLK:
+		return mds_lock_handle(h->type, rq->session, in, o);
 	case ZC_CLTOMA_LOOKUP:
 		ino = zc_get_u64(in);
 		zc_get_str(in, name, sizeof(name), true);
@@ -765,9 +865,30 @@ static int handle_client(const struct zc_hdr *h, struct zc_cur *in, struct zc_cu
 	}
 	}
 
+	if (h->type == ZC_CLTOMA_CREATE) {
+		handle = zc_get_u64(in);
+		if (!mds_session_known(rq->session))
+			return ZC_ST_BADSESSION;
+	}
 	/* Everything below changes the store: one transaction each. */
 	if (mds_begin())
 		return ZC_ST_IO;
+	replay = replayed_type(h->type) && rq->seq && mds_session_known(rq->session);
+	if (replay) {
+		bool found;
+
+		st = mds_replay_find(rq->session, rq->seq, o, &found);
+		if (!st && found) {
+			/* A retry of a change that ran: the first answer again. */
+			struct zc_cur r = zc_cur_init(o->p + start, o->pos - start);
+
+			if (h->type == ZC_CLTOMA_CREATE)
+				st = mds_open_created(rq->session, handle, zc_get_u64(&r));
+			return mds_end(st) < 0 ? ZC_ST_IO : st;
+		}
+		if (st)
+			return mds_end(st) < 0 ? ZC_ST_IO : st;
+	}
 	switch (h->type) {
 	case ZC_CLTOMA_SETATTR:
 		ino = zc_get_u64(in);
@@ -777,14 +898,17 @@ static int handle_client(const struct zc_hdr *h, struct zc_cur *in, struct zc_cu
 			zc_put_attr(o, &a);
 		break;
 	case ZC_CLTOMA_MKNOD:
+	case ZC_CLTOMA_CREATE:
 		ino = zc_get_u64(in);
 		u1 = zc_get_u32(in);
 		u2 = zc_get_u32(in);
 		u3 = zc_get_u32(in);
 		u4 = zc_get_u32(in);
 		zc_get_str(in, name, sizeof(name), true);
-		st = in->err || S_ISLNK(u1) ? ZC_ST_INVAL
-					    : op_mknod(ino, name, u1, u2, u3, u4, NULL, &a);
+		st = in->err || S_ISLNK(u1) || (h->type == ZC_CLTOMA_CREATE && !S_ISREG(u1))
+			? ZC_ST_INVAL : op_mknod(ino, name, u1, u2, u3, u4, NULL, &a);
+		if (!st && h->type == ZC_CLTOMA_CREATE)
+			st = mds_open_created(rq->session, handle, a.ino);
 		if (!st)
 			zc_put_attr(o, &a);
 		break;
@@ -846,14 +970,15 @@ static int handle_client(const struct zc_hdr *h, struct zc_cur *in, struct zc_cu
 			st = ZC_ST_INVAL;
 			break;
 		}
-		if (mds_run("UPDATE inode SET size=max(size, ?), mtime_s=?, mtime_ns=?,"
-			    " ctime_s=?, ctime_ns=? WHERE ino=?", "iiiiii", (int64_t)size, ms,
-			    (int64_t)mns, ms, (int64_t)mns, (int64_t)ino))
-			st = ZC_ST_IO;
-		else if (!(st = get_attr(ino, &a)))
+		if (!(st = mds_grow(ino, size, ms, mns)) && !(st = get_attr(ino, &a)))
 			zc_put_attr(o, &a);
 		break;
 	}
+	case ZC_CLTOMA_APPEND:
+		ino = zc_get_u64(in);
+		u1 = zc_get_u32(in);
+		st = in->err || u1 > ZC_MAX_IO ? ZC_ST_INVAL : op_append(ino, u1, o);
+		break;
 	case ZC_CLTOMA_SETGOAL:
 		ino = zc_get_u64(in);
 		u1 = zc_get_u8(in);
@@ -888,6 +1013,8 @@ static int handle_client(const struct zc_hdr *h, struct zc_cur *in, struct zc_cu
 	}
 	if (!st && o->err)
 		st = ZC_ST_IO;
+	if (!st && replay)
+		st = mds_replay_save(rq->session, rq->seq, rq->ack, o->p + start, o->pos - start);
 	return mds_end(st) < 0 ? ZC_ST_IO : st;
 }
 
@@ -1088,6 +1215,7 @@ static int handle_failed(struct zc_cur *in, struct zc_cur *o)
 static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
 {
 	struct zc_cur in = zc_cur_init(payload, h->len);
+	struct creq rq = { 0 };
 	struct zc_cur o;
 	uint8_t *out = c->priv;
 	int st, err;
@@ -1098,14 +1226,21 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 			return -ENOMEM;
 	}
 	o = zc_cur_init(out, OUT_CAP);
-	if (h->type == ZC_CLTOMA_CHUNK_FAILED) {
+	if (h->type < ZC_CSTOMA_REGISTER) {
+		rq.session = zc_get_u64(&in);
+		rq.seq = zc_get_u64(&in);
+		rq.ack = zc_get_u64(&in);
+	}
+	if (in.err) {
+		st = ZC_ST_INVAL;
+	} else if (h->type == ZC_CLTOMA_CHUNK_FAILED) {
 		st = handle_failed(&in, &o);
 	} else {
 		pthread_mutex_lock(&mds_lock);
 		if (h->type >= ZC_CSTOMA_REGISTER && h->type < ZC_CLTOCS_READ)
 			st = handle_cs(h, c, &in, &o);
 		else
-			st = handle_client(h, &in, &o);
+			st = handle_client(h, &rq, &in, &o);
 		pthread_mutex_unlock(&mds_lock);
 	}
 	if (st == ZC_ST_INVAL)
@@ -1145,6 +1280,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: zcfs mds --dir DIR --listen ADDR:PORT [--replicas R]"
 			" [--grace SECONDS] [--recovery-rate MIB_PER_S]\n"
+			"                [--lease SECONDS]\n"
 			"                [--log FILE] [--log-level LEVEL] [-f]\n");
 }
 
@@ -1156,6 +1292,7 @@ int zc_cmd_mds(int argc, char **argv)
 		{ "replicas", required_argument, NULL, 'r' },
 		{ "grace", required_argument, NULL, 'g' },
 		{ "recovery-rate", required_argument, NULL, 'R' },
+		{ "lease", required_argument, NULL, 'e' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1173,6 +1310,7 @@ int zc_cmd_mds(int argc, char **argv)
 		case 'r': replicas_goal = atoi(optarg); break;
 		case 'g': mds_grace_s = atoi(optarg); break;
 		case 'R': mds_recovery_rate = atoi(optarg); break;
+		case 'e': mds_lease_s = atoi(optarg); break;
 		case 'L': log = optarg; break;
 		case 'v': level = zc_log_parse_level(optarg); break;
 		case 'f': break;	/* always in the foreground */
@@ -1180,6 +1318,7 @@ int zc_cmd_mds(int argc, char **argv)
 		}
 	}
 	if (!dir || level < 0 || replicas_goal < 1 || replicas_goal > ZC_MAX_REPLICAS ||
+	    mds_lease_s < 1 || mds_lease_s > 3600 ||
 	    zc_parse_addr(listen_at, &sa)) {
 		usage();
 		return 2;
@@ -1195,7 +1334,8 @@ int zc_cmd_mds(int argc, char **argv)
 		       lockfd == -EBUSY ? "another mds uses it" : strerror(-lockfd));
 		return 1;
 	}
-	if (mds_store_open(dir))
+	started_ns = zc_now_ns();
+	if (mds_store_open(dir) || mds_sessions_load())
 		return 1;
 	load_registry();
 	lfd = zc_tcp_listen(&sa);
@@ -1211,12 +1351,12 @@ int zc_cmd_mds(int argc, char **argv)
 
 		getsockname(lfd, (struct sockaddr *)&sa, &sl);
 	}
-	if (mds_recovery_start()) {
-		zc_err("mds: no recovery thread");
+	if (mds_recovery_start() || mds_sessions_start()) {
+		zc_err("mds: no recovery or session thread");
 		return 1;
 	}
-	zc_info("mds: serving %s on %s, %u replicas by default, grace %u s", dir,
-		zc_fmt_addr(&sa, addr, sizeof(addr)), replicas_goal, mds_grace_s);
+	zc_info("mds: serving %s on %s, %u replicas by default, grace %u s, session lease %u s",
+		dir, zc_fmt_addr(&sa, addr, sizeof(addr)), replicas_goal, mds_grace_s, mds_lease_s);
 	zc_srv_run(lfd, handle, conn_closed, NULL);
 	pthread_mutex_lock(&mds_lock);
 	mds_store_close();

@@ -89,6 +89,63 @@ int mds_recovery_start(void);
 /* Wakes it now (a server came or went, a replica failed, a goal changed). */
 void mds_recovery_kick(void);
 
+/* ---- mds.c: changes shared with sessions (mds_lock held, in a transaction) ---- */
+
+/* Frees an inode: its chunks (queued for deletion), its locks, its row. */
+int mds_free_inode(uint64_t ino);
+/* Sets a regular file's size, dropping chunks past it; with touch, mtime
+ * and ctime become now even if the size stays.  Answers the new attr. */
+int mds_truncate(uint64_t ino, uint64_t size, bool touch, struct zc_attr *out);
+/* A writer's size (grows only) and mtime.  Returns a zc_status. */
+int mds_grow(uint64_t ino, uint64_t size, int64_t mtime_s, uint32_t mtime_ns);
+
+/* ---- session.c: sessions, open files, orphans, replay (mds_lock held) ---- */
+
+extern unsigned mds_lease_s;	/* a session not renewed this long ends */
+extern uint64_t mds_boot_id;	/* changes at every start */
+/* Loads the sessions of the store, each with a fresh lease.  0 or -errno. */
+int mds_sessions_load(void);
+/* Starts the thread that expires sessions.  0 or -errno. */
+int mds_sessions_start(void);
+/* Ends sessions past their lease; after the grace period, sweeps orphans. */
+void mds_sessions_tick(void);
+bool mds_session_known(uint64_t id);
+int mds_session_count(void);
+uint64_t mds_open_count(void);
+/* Since the start, less than a lease: clients may not have declared their
+ * open files yet, so no orphan is freed. */
+bool mds_in_grace(void);
+/* SESSION_NEW / RENEW / END, OPEN, RELEASE.  Returns a zc_status. */
+int mds_session_handle(uint16_t type, uint64_t session, struct zc_cur *in, struct zc_cur *o);
+int mds_open_created(uint64_t session, uint64_t handle, uint64_t ino);
+bool mds_ino_open(uint64_t ino);
+/* Frees ino if it is an orphan nobody has open (in a transaction). */
+int mds_orphan_check(uint64_t ino);
+/* The stored answer of (session, seq), if that change already ran. */
+int mds_replay_find(uint64_t session, uint64_t seq, struct zc_cur *o, bool *found);
+/* Stores an answer; forgets the session's answers below ack. */
+int mds_replay_save(uint64_t session, uint64_t seq, uint64_t ack, const void *p, size_t len);
+
+/* ---- locks.c ---- */
+
+struct lk_range {
+	int64_t lo, hi;		/* inclusive; hi ZC_LK_EOF: to the end of file */
+	uint32_t pid;
+	uint8_t type;		/* ZC_LK_READ, ZC_LK_WRITE (ZC_LK_UNLOCK in requests) */
+};
+
+/*
+ * One owner's POSIX locks after a request: ranges cut where the request
+ * covers them, the request added (unless it unlocks), neighbours of one
+ * type merged; sorted.  Returns the count, or -ENOLCK past max.
+ */
+int lk_apply(const struct lk_range *cur, int n, const struct lk_range *req, struct lk_range *out,
+	     int max);
+/* LOCK and GETLK.  Returns a zc_status (ZC_ST_AGAIN: a conflict). */
+int mds_lock_handle(uint16_t type, uint64_t session, struct zc_cur *in, struct zc_cur *o);
+int mds_locks_drop_session(uint64_t session);
+int mds_locks_drop_ino(uint64_t ino);
+
 int zc_cmd_mds(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -481,6 +482,56 @@ int zc_call_end(struct zc_call *call, struct zc_wait *w)
 	pthread_mutex_lock(&w->m);
 	while (!w->done)
 		pthread_cond_wait(&w->cv, &w->m);
+	pthread_mutex_unlock(&w->m);
+	pthread_mutex_destroy(&w->m);
+	pthread_cond_destroy(&w->cv);
+	return call->err;
+}
+
+/* Takes a call out of pending if the receiver has not taken it yet. */
+static bool withdraw(struct zc_conn *c, struct zc_call *call)
+{
+	struct zc_call **pp;
+	bool found = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (pp = &c->pending; *pp; pp = &(*pp)->next)
+		if (*pp == call) {
+			*pp = call->next;
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+int zc_call_end_or(struct zc_conn *c, struct zc_call *call, struct zc_wait *w,
+		   uint64_t deadline, bool (*stop)(void *arg), void *arg)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&w->m);
+	while (!w->done) {
+		struct timespec ts;
+
+		if (zc_now_ns() >= deadline)
+			err = -ETIMEDOUT;
+		else if (stop && stop(arg))
+			err = -EINTR;
+		if (err && withdraw(c, call)) {
+			call->err = err;
+			break;
+		}
+		/* Already taken by the receiver: its answer is on the way. */
+		err = 0;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->cv, &w->m, &ts);
+	}
 	pthread_mutex_unlock(&w->m);
 	pthread_mutex_destroy(&w->m);
 	pthread_cond_destroy(&w->cv);

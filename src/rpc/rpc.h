@@ -97,6 +97,11 @@ struct zc_wait {
 };
 int zc_call_begin(struct zc_conn *c, struct zc_call *call, struct zc_wait *w);
 int zc_call_end(struct zc_call *call, struct zc_wait *w);
+/* As zc_call_end, but gives up waiting at deadline (monotonic ns) or when
+ * stop(arg) says so: then the call is withdrawn (its answer, if one
+ * comes, is dropped) and -ETIMEDOUT or -EINTR returned. */
+int zc_call_end_or(struct zc_conn *c, struct zc_call *call, struct zc_wait *w,
+		   uint64_t deadline, bool (*stop)(void *arg), void *arg);
 void zc_call_free_resp(struct zc_call *call);
 
 /* ---- server side ---- */

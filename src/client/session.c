@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The client's side of the mds: calls that ride out an mds restart, the
+ * mount's session, and the table of open handles.
+ *
+ * Every call to the mds waits while the mds is away (refused, reset,
+ * timed out), retrying, for up to mds_timeout seconds, and gives up at
+ * once when the application's request is interrupted (Ctrl-C).  Namespace
+ * changes carry a sequence number so that a retry of a change whose
+ * answer was lost gets the first answer back instead of running twice.
+ *
+ * The session is created at mount and renewed every quarter lease.  When
+ * a renewal answers a new boot id (the mds restarted), the client declares
+ * every handle it has open again, so that files unlinked while open keep
+ * their data; a session that expired (the client was away too long) is
+ * replaced by a new one, and its locks are gone.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client_i.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define MAX_INFLIGHT 256
+
+/* Recursive: declaring opens again may find the session gone and start a
+ * new one, which declares them. */
+static pthread_mutex_t sess_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static _Atomic uint64_t session;
+static uint64_t boot;		/* the mds boot id our opens were declared to */
+static uint32_t lease_ms = 20000;
+
+/* Sequence numbers of namespace changes still waiting for an answer. */
+static pthread_mutex_t seq_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t next_seq = 1, inflight[MAX_INFLIGHT];
+
+/* Open handles, for declaring them again. */
+static pthread_mutex_t fh_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zc_fh *fhs;
+static size_t nfh;
+static atomic_ullong next_handle = 1;
+
+static bool replayed(uint16_t type)
+{
+	switch (type) {
+	case ZC_CLTOMA_MKNOD: case ZC_CLTOMA_CREATE: case ZC_CLTOMA_SYMLINK:
+	case ZC_CLTOMA_LINK: case ZC_CLTOMA_UNLINK: case ZC_CLTOMA_RMDIR:
+	case ZC_CLTOMA_RENAME:
+		return true;
+	}
+	return false;
+}
+
+/* Takes a sequence number; *ack is the lowest one still in flight. */
+static uint64_t seq_take(uint64_t *ack)
+{
+	uint64_t seq, low;
+	int slot = -1;
+
+	pthread_mutex_lock(&seq_lock);
+	seq = next_seq++;
+	low = seq;
+	for (int i = 0; i < MAX_INFLIGHT; i++) {
+		if (!inflight[i] && slot < 0)
+			slot = i;
+		else if (inflight[i] && inflight[i] < low)
+			low = inflight[i];
+	}
+	if (slot >= 0)
+		inflight[slot] = seq;
+	else
+		low = 0;	/* table full: let the mds keep everything */
+	pthread_mutex_unlock(&seq_lock);
+	*ack = low;
+	return seq;
+}
+
+static void seq_done(uint64_t seq)
+{
+	pthread_mutex_lock(&seq_lock);
+	for (int i = 0; i < MAX_INFLIGHT; i++)
+		if (inflight[i] == seq)
+			inflight[i] = 0;
+	pthread_mutex_unlock(&seq_lock);
+}
+
+static bool interrupted(void *req)
+{
+	return zc_cl.stopping || (req && fuse_req_interrupted(req));
+}
+
+/* The mds did not answer: it is away (restarting) rather than saying no. */
+static bool away(int err)
+{
+	return err == -ECONNREFUSED || err == -ECONNRESET || err == -ETIMEDOUT ||
+	       err == -ENOTCONN || err == -EHOSTUNREACH || err == -EPIPE ||
+	       err == -ECONNABORTED || err == -ENETUNREACH;
+}
+
+/* One attempt, waiting for the answer until deadline or an interrupt. */
+static int call_once(fuse_req_t req, struct zc_call *call, uint64_t deadline)
+{
+	struct zc_conn *conn;
+	struct zc_wait w;
+	int err;
+
+	conn = zc_conn_get(&zc_cl.mds, &err);
+	if (!conn)
+		return err;
+	if (!zc_call_begin(conn, call, &w))
+		err = zc_call_end_or(conn, call, &w, deadline, interrupted, req);
+	else
+		err = zc_call_end(call, &w);
+	zc_conn_put(conn);
+	return err;
+}
+
+static int session_recover(uint64_t failed);
+
+int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
+		struct zc_call *call)
+{
+	uint64_t start = zc_now_ns();
+	uint64_t deadline = start + (uint64_t)zc_cl.mds_timeout_s * 1000000000ULL;
+	uint64_t seq = 0, ack = 0, sess;
+	uint8_t pre[24];
+	bool warned = false;
+	int err, tries = 0;
+
+	if (replayed(type))
+		seq = seq_take(&ack);
+	zc_cl.n.meta_ops++;
+	for (;;) {
+		struct zc_cur c = zc_cur_init(pre, sizeof(pre));
+
+		sess = atomic_load(&session);
+		zc_put_u64(&c, sess);
+		zc_put_u64(&c, seq);
+		zc_put_u64(&c, ack);
+		memset(call, 0, sizeof(*call));
+		call->type = type;
+		call->req[0] = (struct iovec){ pre, sizeof(pre) };
+		call->req[1] = (struct iovec){ (void *)args, len };
+		err = call_once(req, call, deadline);
+		if (err == -ENOLINK && type != ZC_CLTOMA_SESSION_NEW && tries++ < 3 &&
+		    !session_recover(sess))
+			continue;
+		if (!away(err) || interrupted(req) || zc_now_ns() >= deadline)
+			break;
+		if (!warned) {
+			zc_warn("client: mds %s unreachable (%s); request %u waits for it",
+				zc_cl.mds_str, strerror(-err), type);
+			warned = true;
+		}
+		usleep(200000);
+	}
+	if (warned && !err)
+		zc_info("client: mds %s answered request %u after %llu ms", zc_cl.mds_str, type,
+			(unsigned long long)((zc_now_ns() - start) / 1000000));
+	if (seq)
+		seq_done(seq);
+	if (err == -EINTR)
+		return -EINTR;
+	return away(err) ? -EIO : err;
+}
+
+/* ---- open handles ---- */
+
+struct zc_fh *zc_fh_new(struct zc_inode *in, uint32_t flags)
+{
+	struct zc_fh *fh = calloc(1, sizeof(*fh));
+
+	if (!fh)
+		return NULL;
+	fh->in = in;
+	fh->flags = flags;
+	fh->handle = atomic_fetch_add(&next_handle, 1);
+	pthread_mutex_lock(&fh_lock);
+	fh->next = fhs;
+	if (fhs)
+		fhs->prev = fh;
+	fhs = fh;
+	nfh++;
+	pthread_mutex_unlock(&fh_lock);
+	return fh;
+}
+
+void zc_fh_set_inode(struct zc_fh *fh, struct zc_inode *in)
+{
+	pthread_mutex_lock(&fh_lock);
+	fh->in = in;
+	pthread_mutex_unlock(&fh_lock);
+}
+
+void zc_fh_free(struct zc_fh *fh)
+{
+	pthread_mutex_lock(&fh_lock);
+	if (fh->prev)
+		fh->prev->next = fh->next;
+	else
+		fhs = fh->next;
+	if (fh->next)
+		fh->next->prev = fh->prev;
+	nfh--;
+	pthread_mutex_unlock(&fh_lock);
+	free(fh);
+}
+
+/* ---- the session ---- */
+
+/* Reads "boot:64 lease_ms:32" (renewals, and new sessions after their
+ * id).  Returns 1 when the boot is new (the mds restarted), 0, or -EIO. */
+static int take_renewal(struct zc_cur *c)
+{
+	uint64_t b = zc_get_u64(c);
+	uint32_t l = zc_get_u32(c);
+
+	if (c->err || !b || !l)
+		return -EIO;
+	lease_ms = l;
+	if (b == boot)
+		return 0;
+	boot = b;
+	return 1;
+}
+
+/* Starts a session: "name" -> "session:64 boot:64 lease_ms:32". */
+static int session_new(void)
+{
+	struct zc_call call;
+	struct zc_cur c;
+	uint64_t s;
+	int err = zc_mds_call(NULL, ZC_CLTOMA_SESSION_NEW, zc_cl.id_msg, zc_cl.id_msg_len, &call);
+
+	if (err)
+		return err;
+	c = zc_cur_init(call.resp, call.resp_len);
+	s = zc_get_u64(&c);
+	err = take_renewal(&c);
+	zc_call_free_resp(&call);
+	if (err < 0 || !s)
+		return -EIO;
+	atomic_store(&session, s);
+	return 0;
+}
+
+/* Declares every open handle to the mds (after it restarted). */
+static int declare(void)
+{
+	struct zc_call call;
+	struct zc_cur c, fix;
+	uint8_t *buf;
+	size_t cap, n_at;
+	uint32_t n = 0;
+	int err;
+
+	pthread_mutex_lock(&fh_lock);
+	cap = 8 + 1 + 4 + nfh * 16;
+	buf = malloc(cap);
+	if (!buf) {
+		pthread_mutex_unlock(&fh_lock);
+		return -ENOMEM;
+	}
+	c = zc_cur_init(buf, cap);
+	zc_put_u64(&c, boot);
+	zc_put_u8(&c, 1);
+	n_at = c.pos;
+	zc_put_u32(&c, 0);
+	for (struct zc_fh *fh = fhs; fh; fh = fh->next) {
+		if (!fh->in)	/* a create still on its way */
+			continue;
+		zc_put_u64(&c, fh->handle);
+		zc_put_u64(&c, fh->in->ino);
+		n++;
+	}
+	pthread_mutex_unlock(&fh_lock);
+	fix = zc_cur_init(buf + n_at, 4);
+	zc_put_u32(&fix, n);
+	err = zc_mds_call(NULL, ZC_CLTOMA_SESSION_RENEW, buf, c.pos, &call);
+	free(buf);
+	if (!err)
+		zc_call_free_resp(&call);
+	return err;
+}
+
+/* The session is unknown to the mds (it expired): start a new one. */
+static int session_recover(uint64_t failed)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&sess_lock);
+	if (atomic_load(&session) == failed) {
+		zc_err("client: session %" PRIu64 " is gone at the mds (expired while this client"
+		       " was away): its locks are lost; starting a new one", failed);
+		err = session_new();
+		if (!err)
+			err = declare();
+	}
+	pthread_mutex_unlock(&sess_lock);
+	return err;
+}
+
+void zc_session_init(void)
+{
+	struct zc_cur c = zc_cur_init(zc_cl.id_msg, sizeof(zc_cl.id_msg));
+
+	zc_put_str(&c, zc_cl.id, strlen(zc_cl.id));
+	zc_cl.id_msg_len = c.pos;
+}
+
+int zc_session_start(void)
+{
+	int err;
+
+	pthread_mutex_lock(&sess_lock);
+	/* An operation may have found no session and made one already. */
+	err = atomic_load(&session) ? 0 : session_new();
+	pthread_mutex_unlock(&sess_lock);
+	if (err)
+		return err;
+	zc_info("client: session %" PRIu64 " with the mds, lease %u ms",
+		(uint64_t)atomic_load(&session), lease_ms);
+	return 0;
+}
+
+void zc_session_renew(void)
+{
+	uint8_t buf[16];
+	struct zc_cur c = zc_cur_init(buf, sizeof(buf));
+	struct zc_call call;
+	int err;
+
+	pthread_mutex_lock(&sess_lock);
+	zc_put_u64(&c, boot);
+	zc_put_u8(&c, 0);
+	zc_put_u32(&c, 0);
+	pthread_mutex_unlock(&sess_lock);
+	err = zc_mds_call(NULL, ZC_CLTOMA_SESSION_RENEW, buf, c.pos, &call);
+	if (err) {
+		if (err != -EINTR)
+			zc_warn("client: session renewal failed: %s", strerror(-err));
+		return;
+	}
+	pthread_mutex_lock(&sess_lock);
+	c = zc_cur_init(call.resp, call.resp_len);
+	err = take_renewal(&c);
+	zc_call_free_resp(&call);
+	if (err > 0) {
+		zc_info("client: the mds restarted; declaring %zu open files again", nfh);
+		err = declare();
+		if (err)
+			zc_err("client: open files not declared: %s", strerror(-err));
+	}
+	pthread_mutex_unlock(&sess_lock);
+}
+
+unsigned zc_session_renew_ms(void)
+{
+	return ZC_MAX(lease_ms / 4, 100);
+}
+
+void zc_session_end(void)
+{
+	struct zc_call call;
+
+	if (!atomic_load(&session))
+		return;
+	if (!zc_mds_call(NULL, ZC_CLTOMA_SESSION_END, NULL, 0, &call))
+		zc_call_free_resp(&call);
+	atomic_store(&session, 0);
+}

@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sessions, open files, orphans and the replay cache.
+ *
+ * A mount is a session: created at mount, renewed by the client every few
+ * seconds, ended at unmount or when its lease runs out.  Session rows are
+ * in the store, so a restarted mds knows every session and gives each a
+ * fresh lease (the grace period) to come back.
+ *
+ * Open files are kept in memory only, as (session, handle, ino): opening
+ * and closing cost no disk write.  A client that sees a new mds boot id
+ * in a renewal answer declares every file it has open again, and nothing
+ * is freed on the strength of the open table during the grace period.
+ *
+ * An inode whose last name goes while some session has it open is an
+ * orphan (nlink 0, no dentry): it keeps its chunks until the last handle
+ * is released, its session ends, or (after a restart) the grace period
+ * passes without anyone declaring it.
+ *
+ * The replay cache makes namespace changes exactly-once across retries:
+ * the answer of each change is stored, in the change's own transaction,
+ * under (session, seq); a retry with the same pair gets it back.
+ *
+ * Everything here runs under mds_lock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "mds.h"
+
+#define OPEN_BUCKETS 4096
+#define MAX_SESSIONS 4096
+
+struct session {
+	uint64_t id;
+	uint64_t expires;	/* monotonic ns */
+	char name[96];
+	struct session *next;
+};
+
+struct open_rec {
+	uint64_t session, handle, ino;
+	struct open_rec *next;
+};
+
+unsigned mds_lease_s = 20;
+uint64_t mds_boot_id;
+static uint64_t grace_until;	/* monotonic ns: orphans are not swept before */
+static bool swept;		/* the sweep after the grace period is done */
+static struct session *sessions;
+static int nsessions;
+static struct open_rec *opens[OPEN_BUCKETS];
+static uint64_t nopens;
+
+static uint64_t lease_ns(void)
+{
+	return (uint64_t)mds_lease_s * 1000000000ULL;
+}
+
+static struct session *find(uint64_t id)
+{
+	for (struct session *s = sessions; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+bool mds_session_known(uint64_t id)
+{
+	return id && find(id);
+}
+
+int mds_session_count(void)
+{
+	return nsessions;
+}
+
+uint64_t mds_open_count(void)
+{
+	return nopens;
+}
+
+static struct session *add(uint64_t id, const char *name)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->id = id;
+	s->expires = zc_now_ns() + lease_ns();
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->next = sessions;
+	sessions = s;
+	nsessions++;
+	return s;
+}
+
+int mds_sessions_load(void)
+{
+	sqlite3_stmt *q = mds_q("SELECT id, name FROM session", "");
+
+	if (getrandom(&mds_boot_id, sizeof(mds_boot_id), 0) != sizeof(mds_boot_id))
+		mds_boot_id = zc_now_ns() ^ ((uint64_t)getpid() << 32);
+	mds_boot_id |= 1;	/* never 0: a client that saw no boot yet */
+	grace_until = zc_now_ns() + lease_ns();
+	swept = false;
+	while (q && sqlite3_step(q) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(q, 1);
+
+		if (!add(sqlite3_column_int64(q, 0), name ? name : "?"))
+			break;
+	}
+	if (q)
+		sqlite3_reset(q);
+	if (nsessions)
+		zc_info("mds: %d sessions from before the restart have %u s to come back",
+			nsessions, mds_lease_s);
+	else
+		grace_until = 0;	/* nobody to wait for */
+	return q ? 0 : -EIO;
+}
+
+bool mds_in_grace(void)
+{
+	return !swept;
+}
+
+/* ---- open handles, by inode ---- */
+
+bool mds_ino_open(uint64_t ino)
+{
+	for (struct open_rec *r = opens[ino % OPEN_BUCKETS]; r; r = r->next)
+		if (r->ino == ino)
+			return true;
+	return false;
+}
+
+static int open_add(uint64_t session, uint64_t handle, uint64_t ino)
+{
+	struct open_rec **head = &opens[ino % OPEN_BUCKETS], *r;
+
+	for (r = *head; r; r = r->next)
+		if (r->session == session && r->handle == handle && r->ino == ino)
+			return 0;	/* a retry */
+	r = malloc(sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	*r = (struct open_rec){ session, handle, ino, *head };
+	*head = r;
+	nopens++;
+	return 0;
+}
+
+static void open_del(uint64_t session, uint64_t handle, uint64_t ino)
+{
+	for (struct open_rec **pp = &opens[ino % OPEN_BUCKETS], *r; (r = *pp); pp = &r->next)
+		if (r->session == session && r->handle == handle && r->ino == ino) {
+			*pp = r->next;
+			free(r);
+			nopens--;
+			return;
+		}
+}
+
+/*
+ * Drops every handle of a session.  Returns the inodes it had open (the
+ * caller frees the array) so that orphans among them can go.
+ */
+static uint64_t *open_drop_session(uint64_t session, size_t *n)
+{
+	uint64_t *inos = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	for (int b = 0; b < OPEN_BUCKETS; b++)
+		for (struct open_rec **pp = &opens[b], *r; (r = *pp);) {
+			if (r->session != session) {
+				pp = &r->next;
+				continue;
+			}
+			if (*n == cap) {
+				uint64_t *ni = realloc(inos, (cap = cap ? 2 * cap : 64) *
+							     sizeof(*ni));
+
+				if (ni)
+					inos = ni;
+			}
+			if (*n < cap)
+				inos[(*n)++] = r->ino;
+			*pp = r->next;
+			free(r);
+			nopens--;
+		}
+	return inos;
+}
+
+/* ---- orphans ---- */
+
+int mds_orphan_check(uint64_t ino)
+{
+	int64_t nlink = mds_int(-1, "SELECT nlink FROM inode WHERE ino=?", "i", (int64_t)ino);
+
+	if (nlink != 0 || mds_ino_open(ino) || mds_in_grace())
+		return ZC_OK;
+	zc_debug("mds: orphan inode %" PRIu64 " freed", ino);
+	return mds_free_inode(ino);
+}
+
+/* Frees what the sessions' ends left unopened, in one transaction. */
+static void orphans_check_all(const uint64_t *inos, size_t n)
+{
+	int st = ZC_OK;
+
+	if (!n || mds_begin())
+		return;
+	for (size_t i = 0; i < n && !st; i++)
+		st = mds_orphan_check(inos[i]);
+	if (mds_end(st))
+		zc_err("mds: freeing orphans failed");
+}
+
+/* After the grace period: orphans nobody declared open are freed. */
+static void sweep(void)
+{
+	sqlite3_stmt *q = mds_q("SELECT ino FROM inode WHERE nlink=0", "");
+	uint64_t *inos = NULL;
+	size_t n = 0, cap = 0;
+
+	swept = true;
+	while (q && sqlite3_step(q) == SQLITE_ROW) {
+		if (n == cap) {
+			uint64_t *ni = realloc(inos, (cap = cap ? 2 * cap : 64) * sizeof(*ni));
+
+			if (!ni)
+				break;
+			inos = ni;
+		}
+		inos[n++] = sqlite3_column_int64(q, 0);
+	}
+	if (q)
+		sqlite3_reset(q);
+	if (n)
+		zc_info("mds: grace period over; %zu orphan inodes to check", n);
+	orphans_check_all(inos, n);
+	free(inos);
+}
+
+/* ---- session life ---- */
+
+static int session_end(struct session *s, const char *why)
+{
+	struct session **pp;
+	uint64_t *inos;
+	size_t n;
+	int st;
+
+	zc_info("mds: session %" PRIu64 " (%s) %s", s->id, s->name, why);
+	inos = open_drop_session(s->id, &n);
+	if (mds_begin())
+		st = ZC_ST_IO;
+	else
+		st = mds_end(mds_locks_drop_session(s->id) ||
+			     mds_run("DELETE FROM replay WHERE session=?", "i", (int64_t)s->id) ||
+			     mds_run("DELETE FROM session WHERE id=?", "i", (int64_t)s->id)
+			     ? -EIO : 0) ? ZC_ST_IO : ZC_OK;
+	for (pp = &sessions; *pp != s; pp = &(*pp)->next)
+		;
+	*pp = s->next;
+	nsessions--;
+	free(s);
+	orphans_check_all(inos, n);
+	free(inos);
+	return st;
+}
+
+void mds_sessions_tick(void)
+{
+	uint64_t now = zc_now_ns();
+	struct session *s, *next;
+
+	for (s = sessions; s; s = next) {
+		next = s->next;
+		if (now > s->expires)
+			session_end(s, "expired: its locks and open files are released");
+	}
+	if (!swept && now > grace_until)
+		sweep();
+}
+
+static int do_new(struct zc_cur *in, struct zc_cur *o)
+{
+	char name[96];
+	int64_t id;
+
+	zc_get_str(in, name, sizeof(name), false);
+	if (in->err || !name[0])
+		return ZC_ST_INVAL;
+	if (nsessions >= MAX_SESSIONS)
+		return ZC_ST_NOSPACE;
+	if (mds_begin())
+		return ZC_ST_IO;
+	id = mds_meta_next("next_session");
+	if (mds_end(id < 0 || mds_run("INSERT INTO session(id, name) VALUES(?, ?)", "it", id,
+				      name) ? -EIO : 0))
+		return ZC_ST_IO;
+	if (!add(id, name))
+		return ZC_ST_NOSPACE;
+	zc_info("mds: session %" PRId64 " started by %s", id, name);
+	zc_put_u64(o, id);
+	zc_put_u64(o, mds_boot_id);
+	zc_put_u32(o, mds_lease_s * 1000);
+	return ZC_OK;
+}
+
+static int do_renew(struct session *s, struct zc_cur *in, struct zc_cur *o)
+{
+	uint64_t boot = zc_get_u64(in);
+	uint8_t declare = zc_get_u8(in);
+	uint32_t n = zc_get_u32(in);
+
+	if (in->err || n > zc_cur_left(in) / 16)
+		return ZC_ST_INVAL;
+	if (declare) {
+		size_t dropped;
+
+		free(open_drop_session(s->id, &dropped));
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t handle = zc_get_u64(in), ino = zc_get_u64(in);
+
+			if (open_add(s->id, handle, ino))
+				return ZC_ST_NOSPACE;
+		}
+		zc_info("mds: session %" PRIu64 " (%s) is back with %u open files", s->id,
+			s->name, n);
+	}
+	(void)boot;
+	s->expires = zc_now_ns() + lease_ns();
+	zc_put_u64(o, mds_boot_id);
+	zc_put_u32(o, mds_lease_s * 1000);
+	return ZC_OK;
+}
+
+/* OPEN: ino handle flags -> attr.  O_TRUNC cuts the file in the same step. */
+static int do_open(struct session *s, struct zc_cur *in, struct zc_cur *o)
+{
+	uint64_t ino = zc_get_u64(in), handle = zc_get_u64(in);
+	uint32_t flags = zc_get_u32(in);
+	struct zc_attr a;
+	int st;
+
+	if (in->err)
+		return ZC_ST_INVAL;
+	if ((st = get_attr(ino, &a)))
+		return st;
+	if ((flags & ZC_OPEN_TRUNC) && S_ISREG(a.mode)) {
+		if (mds_begin())
+			return ZC_ST_IO;
+		st = mds_truncate(ino, 0, true, &a);
+		if ((st = mds_end(st) < 0 ? ZC_ST_IO : st))
+			return st;
+	}
+	if (S_ISREG(a.mode) && open_add(s->id, handle, ino))
+		return ZC_ST_NOSPACE;
+	zc_put_attr(o, &a);
+	return ZC_OK;
+}
+
+/* Records a handle opened by CREATE (mds.c makes the file). */
+int mds_open_created(uint64_t session, uint64_t handle, uint64_t ino)
+{
+	return open_add(session, handle, ino) ? ZC_ST_NOSPACE : ZC_OK;
+}
+
+/* RELEASE: the size and mtime a writer leaves, then the handle goes. */
+static int do_release(struct session *s, struct zc_cur *in)
+{
+	uint64_t ino = zc_get_u64(in), handle = zc_get_u64(in), size = zc_get_u64(in);
+	int64_t ms = zc_get_u64(in);
+	uint32_t mns = zc_get_u32(in), flags = zc_get_u32(in);
+	int st = ZC_OK;
+
+	if (in->err || mns >= 1000000000U || size > (1ULL << 50))
+		return ZC_ST_INVAL;
+	open_del(s->id, handle, ino);
+	if (!(flags & ZC_REL_SIZE) && mds_ino_open(ino))
+		return ZC_OK;
+	if (mds_begin())
+		return ZC_ST_IO;
+	if (flags & ZC_REL_SIZE)
+		st = mds_grow(ino, size, ms, mns);
+	if (!st)
+		st = mds_orphan_check(ino);
+	return mds_end(st) < 0 ? ZC_ST_IO : st;
+}
+
+static void *session_thread(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		usleep(250000);
+		pthread_mutex_lock(&mds_lock);
+		mds_sessions_tick();
+		pthread_mutex_unlock(&mds_lock);
+	}
+	return NULL;
+}
+
+int mds_sessions_start(void)
+{
+	pthread_t t;
+	int err = pthread_create(&t, NULL, session_thread, NULL);
+
+	if (err)
+		return -err;
+	pthread_detach(t);
+	return 0;
+}
+
+int mds_session_handle(uint16_t type, uint64_t session, struct zc_cur *in, struct zc_cur *o)
+{
+	struct session *s;
+
+	if (type == ZC_CLTOMA_SESSION_NEW)
+		return do_new(in, o);
+	s = session ? find(session) : NULL;
+	if (!s)
+		return ZC_ST_BADSESSION;
+	switch (type) {
+	case ZC_CLTOMA_SESSION_RENEW:
+		return do_renew(s, in, o);
+	case ZC_CLTOMA_SESSION_END:
+		return session_end(s, "ended by its client");
+	case ZC_CLTOMA_OPEN:
+		return do_open(s, in, o);
+	case ZC_CLTOMA_RELEASE:
+		return do_release(s, in);
+	}
+	return ZC_ST_NOTSUP;
+}
+
+/* ---- replay cache ---- */
+
+int mds_replay_find(uint64_t session, uint64_t seq, struct zc_cur *o, bool *found)
+{
+	sqlite3_stmt *q = mds_q("SELECT reply FROM replay WHERE session=? AND seq=?", "ii",
+				(int64_t)session, (int64_t)seq);
+
+	*found = false;
+	if (!q)
+		return ZC_ST_IO;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		*found = true;
+		if (sqlite3_column_bytes(q, 0))
+			zc_put_bytes(o, sqlite3_column_blob(q, 0), sqlite3_column_bytes(q, 0));
+	}
+	sqlite3_reset(q);
+	return ZC_OK;
+}
+
+int mds_replay_save(uint64_t session, uint64_t seq, uint64_t ack, const void *p, size_t len)
+{
+	if (mds_run("DELETE FROM replay WHERE session=? AND seq<?", "ii", (int64_t)session,
+		    (int64_t)ack) ||
+	    mds_run("INSERT OR REPLACE INTO replay(session, seq, reply) VALUES(?, ?, ?)", "iib",
+		    (int64_t)session, (int64_t)seq, p, (int)len))
+		return ZC_ST_IO;
+	return ZC_OK;
+}
