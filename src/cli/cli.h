@@ -2,10 +2,23 @@
 #ifndef ZC_CLI_H
 #define ZC_CLI_H
 
+#include <stddef.h>
+
 int zc_cmd_up(int argc, char **argv);
 int zc_cmd_down(int argc, char **argv);
 int zc_cmd_status(int argc, char **argv);
 int zc_cmd_setattr(int argc, char **argv);
 int zc_cmd_getattr(int argc, char **argv);
+
+/* The mds address of the cluster recorded in dir.  Returns 0 or -errno. */
+int zc_cluster_mds(const char *dir, char *out, size_t len);
+/*
+ * Records / forgets a client mounted at mnt by process pid (extra mounts,
+ * `zcfs mount --dir`), so that `zcfs down` stops it too.  pid is the
+ * process that serves the mount (the one left after daemonizing); an
+ * absolute mnt is recorded as given, never looked at.  Returns 0 or -errno.
+ */
+int zc_cluster_add_mount(const char *dir, int pid, const char *mnt);
+void zc_cluster_del_mount(const char *dir, int pid);
 
 #endif

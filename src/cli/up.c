@@ -4,9 +4,12 @@
  *
  * `up` starts an mds and N chunk servers on 127.0.0.1 and mounts, each a
  * child in its own session logging to DIR/NAME.log, and records them in
- * DIR/cluster.conf.  `down` stops exactly the processes recorded there
- * (checked against /proc/PID/cmdline, so a reused pid is never hit).
+ * DIR/cluster.conf.  Run again, it starts only what is not running, on the
+ * recorded ports and with the recorded options.  `down` stops exactly the
+ * processes recorded there (checked against /proc/PID/cmdline, so a reused
+ * pid is never hit), and the extra clients recorded in DIR/mounts/.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -36,6 +39,8 @@ struct cluster {
 	char mnt[PATH_MAX];
 	char mds[64];
 	char opts[512];
+	/* What a restart must pass again; an empty lease is not passed. */
+	char replicas[16], grace[16], lease[16], scrub[16];
 	int ncs;
 	pid_t mds_pid, mount_pid, cs_pid[MAX_CS];
 	int cs_port[MAX_CS];
@@ -46,6 +51,7 @@ static void conf_path(const char *dir, char *out, size_t len)
 	snprintf(out, len, "%s/cluster.conf", dir);
 }
 
+/* Loads dir/cluster.conf into cl; what it lacks keeps the defaults of up. */
 static int conf_load(const char *dir, struct cluster *cl)
 {
 	char path[PATH_MAX + 32], line[PATH_MAX + 64];
@@ -53,6 +59,9 @@ static int conf_load(const char *dir, struct cluster *cl)
 
 	memset(cl, 0, sizeof(*cl));
 	snprintf(cl->dir, sizeof(cl->dir), "%s", dir);
+	strcpy(cl->replicas, "3");
+	strcpy(cl->grace, "10");
+	strcpy(cl->scrub, "30");
 	conf_path(dir, path, sizeof(path));
 	f = fopen(path, "r");
 	if (!f)
@@ -72,6 +81,14 @@ static int conf_load(const char *dir, struct cluster *cl)
 			snprintf(cl->mnt, sizeof(cl->mnt), "%s", v);
 		else if (!strcmp(line, "opts"))
 			snprintf(cl->opts, sizeof(cl->opts), "%s", v);
+		else if (!strcmp(line, "replicas"))
+			snprintf(cl->replicas, sizeof(cl->replicas), "%s", v);
+		else if (!strcmp(line, "grace"))
+			snprintf(cl->grace, sizeof(cl->grace), "%s", v);
+		else if (!strcmp(line, "lease"))
+			snprintf(cl->lease, sizeof(cl->lease), "%s", v);
+		else if (!strcmp(line, "scrub-interval"))
+			snprintf(cl->scrub, sizeof(cl->scrub), "%s", v);
 		else if (!strcmp(line, "cs"))
 			cl->ncs = ZC_MIN(atoi(v), MAX_CS);
 		else if (!strcmp(line, "pid.mds"))
@@ -99,6 +116,8 @@ static int conf_save(const struct cluster *cl)
 		return -errno;
 	fprintf(f, "mds=%s\nmount=%s\nopts=%s\ncs=%d\npid.mds=%d\npid.mount=%d\n", cl->mds,
 		cl->mnt, cl->opts, cl->ncs, cl->mds_pid, cl->mount_pid);
+	fprintf(f, "replicas=%s\ngrace=%s\nlease=%s\nscrub-interval=%s\n", cl->replicas,
+		cl->grace, cl->lease, cl->scrub);
 	for (int i = 0; i < cl->ncs; i++)
 		fprintf(f, "pid.cs%d=%d\nport.cs%d=%d\n", i + 1, cl->cs_pid[i], i + 1,
 			cl->cs_port[i]);
@@ -176,14 +195,15 @@ static bool mounted(const char *mnt)
 /*
  * Takes away a mount left by a client that is gone.  With force (the
  * client was ours and is stopped) any mount there goes; otherwise only a
- * dead one, which answers ENOTCONN.
+ * dead one, which answers ENOTCONN.  Asked with statfs, which always goes
+ * to the client: a stat may be answered from cached attributes.
  */
 static void clear_stale_mount(const char *mnt, bool force)
 {
-	struct stat st;
+	struct statfs sf;
 	char cmd[2 * PATH_MAX + 128];
 
-	if (!mounted(mnt) || (!force && !(stat(mnt, &st) && errno == ENOTCONN)))
+	if (!mounted(mnt) || (!force && !(statfs(mnt, &sf) && errno == ENOTCONN)))
 		return;
 	fprintf(stderr, "zcfs: removing stale mount at %s\n", mnt);
 	snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null || umount -l '%s'", mnt,
@@ -199,6 +219,8 @@ static pid_t spawn(const char *log, char *const argv[])
 	char self[PATH_MAX];
 	pid_t pid = fork();
 
+	if (pid < 0)
+		return -errno;
 	if (pid)
 		return pid;
 	/* Exec the binary by its real path, so that ps and top say "zcfs"
@@ -300,6 +322,10 @@ static int cs_up_count(const char *mds)
 static int wait_for(const char *what, int seconds, bool (*ok)(const void *), const void *arg,
 		    pid_t pid)
 {
+	if (pid < 0) {
+		fprintf(stderr, "zcfs: cannot start the %s: %s\n", what, strerror((int)-pid));
+		return pid;
+	}
 	for (int i = 0; i < seconds * 10; i++) {
 		if (ok(arg))
 			return 0;
@@ -337,12 +363,20 @@ static bool mount_ready(const void *arg)
 
 static void up_usage(void)
 {
-	fprintf(stderr, "usage: zcfs up [--dir DIR] [--mount MNT] [--cs N] [--replicas R]"
-			" [--grace S] [--scrub-interval S] [-o opts]\n"
-			"  starts an mds and N chunk servers (default 3) on 127.0.0.1 with data\n"
-			"  under DIR (default ./zcfs-data) and mounts at MNT (default ./zcfs-mnt);\n"
-			"  every chunk is kept R times (default 3, at most N); a chunk server\n"
-			"  silent for S seconds (default 10) has its chunks copied elsewhere\n");
+	fprintf(stderr,
+		"usage: zcfs up [--dir DIR] [--mount MNT] [--cs N] [--replicas R] [--grace S]\n"
+		"               [--lease S] [--scrub-interval S] [-o opts]\n"
+		"  starts an mds and N chunk servers (default 3) on 127.0.0.1 with data\n"
+		"  under DIR (default ./zcfs-data) and mounts at MNT (default ./zcfs-mnt);\n"
+		"  every chunk is kept R times (default 3, at most N); a chunk server\n"
+		"  silent for S seconds (default 10) has its chunks copied elsewhere;\n"
+		"  --lease S: the mds's client session lease (default: the mds's own);\n"
+		"  chunk servers scrub every S seconds (default 30); -o opts go to the\n"
+		"  client (-o zerocopy=0: the copying read path)\n"
+		"  run again, it starts only what is not running, on the same ports and\n"
+		"  with the options recorded in DIR/cluster.conf (options given again\n"
+		"  replace them); a running client is never stopped or unmounted, nor\n"
+		"  are clients added with `zcfs mount --dir DIR MNT`\n");
 }
 
 static int abs_path(const char *p, char *out)
@@ -354,6 +388,330 @@ static int abs_path(const char *p, char *out)
 	return 0;
 }
 
+/* Option values are recorded in cluster.conf and passed on: digits only. */
+static bool num_ok(const char *v, bool empty_ok)
+{
+	if (!v)
+		return true;
+	if (!v[0])
+		return empty_ok;
+	return strlen(v) < 16 && strspn(v, "0123456789") == strlen(v);
+}
+
+static int addr_port(const char *addr)
+{
+	const char *p = strrchr(addr, ':');
+
+	return p ? atoi(p + 1) : 0;
+}
+
+/*
+ * A process killed a moment ago may still hold its port: its command line
+ * is gone (so it no longer counts as ours) before its sockets are closed.
+ */
+static bool port_free_soon(int port)
+{
+	for (int i = 0; i < 30; i++) {
+		if (port_free(port))
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* The recorded port while it is free (logs and scripts stay valid), else a new one. */
+static int pick_port(int recorded)
+{
+	if (recorded > 0 && port_free_soon(recorded))
+		return recorded;
+	return free_port();
+}
+
+static pid_t spawn_mds(struct cluster *cl)
+{
+	char path[PATH_MAX + 64], log[PATH_MAX + 64];
+	char *av[16] = { "zcfs", "mds", "-f", "--dir", path, "--listen", cl->mds,
+			 "--replicas", cl->replicas, "--grace", cl->grace };
+	int n = 11;
+
+	if (cl->lease[0]) {
+		av[n++] = "--lease";
+		av[n++] = cl->lease;
+	}
+	av[n] = NULL;
+	snprintf(path, sizeof(path), "%s/mds", cl->dir);
+	snprintf(log, sizeof(log), "%s/mds.log", cl->dir);
+	return spawn(log, av);
+}
+
+static pid_t spawn_cs(struct cluster *cl, int i)
+{
+	char path[PATH_MAX + 64], log[PATH_MAX + 64], listen_at[64];
+
+	snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", cl->cs_port[i]);
+	snprintf(path, sizeof(path), "%s/cs%d", cl->dir, i + 1);
+	snprintf(log, sizeof(log), "%s/cs%d.log", cl->dir, i + 1);
+	return spawn(log, (char *[]){ "zcfs", "cs", "-f", "--dir", path, "--listen", listen_at,
+				      "--mds", cl->mds, "--scrub-interval", cl->scrub, NULL });
+}
+
+static pid_t spawn_mount(struct cluster *cl)
+{
+	char log[PATH_MAX + 64];
+	char *av[12] = { "zcfs", "mount", "-f", "--mds", cl->mds, cl->mnt };
+	int n = 6;
+
+	if (cl->opts[0]) {
+		av[n++] = "-o";
+		av[n++] = cl->opts;
+	}
+	av[n] = NULL;
+	snprintf(log, sizeof(log), "%s/mount.log", cl->dir);
+	return spawn(log, av);
+}
+
+static bool mount_running(const struct cluster *cl)
+{
+	return ours(cl->mount_pid, "mount", cl->mnt);
+}
+
+static bool any_running(const struct cluster *cl)
+{
+	if (ours(cl->mds_pid, "mds", cl->dir) || mount_running(cl))
+		return true;
+	for (int i = 0; i < cl->ncs; i++)
+		if (ours(cl->cs_pid[i], "cs", cl->dir))
+			return true;
+	return false;
+}
+
+/* The argument after opt on pid's command line; "" if opt is not there. */
+static void cmdline_arg(pid_t pid, const char *opt, char *out, size_t len)
+{
+	char path[64], cmd[8192];
+	ssize_t n;
+	int fd;
+
+	out[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, cmd, sizeof(cmd) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	cmd[n] = 0;
+	for (char *p = cmd; p < cmd + n; p += strlen(p) + 1)
+		if (!strcmp(p, opt) && p + strlen(p) + 1 < cmd + n) {
+			snprintf(out, len, "%s", p + strlen(p) + 1);
+			return;
+		}
+}
+
+/*
+ * An option given again is recorded now, but a running process (pid, 0 if
+ * none runs) keeps the one it started with: compared with its command line,
+ * as the record may already hold an earlier change.
+ */
+static void note_kept(pid_t pid, const char *who, const char *opt, const char *now)
+{
+	char was[512];
+
+	if (pid <= 0)
+		return;
+	cmdline_arg(pid, opt, was, sizeof(was));
+	if (strcmp(was, now))
+		printf("zcfs: %s %s recorded for the next start of the %s (running with %s)\n",
+		       opt, now[0] ? now : "(none)", who, was[0] ? was : "(none)");
+}
+
+/* Nothing of the cluster runs: start it all. */
+static int up_fresh(struct cluster *cl, const struct cluster *old, int ncs)
+{
+	char self[PATH_MAX];
+	int err, port;
+
+	if (old && old->mnt[0])
+		clear_stale_mount(old->mnt, false);
+	clear_stale_mount(cl->mnt, false);
+	if (is_fuse_mount(cl->mnt)) {
+		fprintf(stderr, "zcfs: %s is already a FUSE mount\n", cl->mnt);
+		return 1;
+	}
+	if (!realpath("/proc/self/exe", self))
+		snprintf(self, sizeof(self), "zcfs");
+	cl->mds_pid = cl->mount_pid = 0;
+	for (int i = 0; i < MAX_CS; i++)
+		cl->cs_pid[i] = 0;
+	cl->ncs = ncs;
+	port = pick_port(addr_port(cl->mds));
+	if (port < 0) {
+		fprintf(stderr, "zcfs: no free port for the mds: %s\n", strerror(-port));
+		return 1;
+	}
+	snprintf(cl->mds, sizeof(cl->mds), "127.0.0.1:%d", port);
+	cl->mds_pid = spawn_mds(cl);
+	conf_save(cl);
+	if ((err = wait_for("mds", 15, mds_ready, cl->mds, cl->mds_pid)))
+		goto out_fail;
+	for (int i = 0; i < ncs; i++) {
+		cl->cs_port[i] = pick_port(cl->cs_port[i]);
+		cl->cs_pid[i] = cl->cs_port[i] < 0 ? cl->cs_port[i] : spawn_cs(cl, i);
+		if (cl->cs_pid[i] < 0) {
+			fprintf(stderr, "zcfs: cannot start chunk server %d: %s\n", i + 1,
+				strerror(-cl->cs_pid[i]));
+			goto out_fail;
+		}
+	}
+	conf_save(cl);
+	if ((err = wait_for("chunk servers", 20, cs_ready, &(struct cs_wait){ cl->mds, ncs },
+			    0)))
+		goto out_fail;
+	cl->mount_pid = spawn_mount(cl);
+	conf_save(cl);
+	if ((err = wait_for("mount", 15, mount_ready, cl->mnt, cl->mount_pid)))
+		goto out_fail;
+	printf("zcfs is up:\n"
+	       "  mounted at     %s\n"
+	       "  mds            %s (pid %d, log %s/mds.log)\n"
+	       "  chunk servers  %d (data %s/csN, logs %s/csN.log)\n"
+	       "  client log     %s/mount.log\n"
+	       "  status:        %s status --dir %s\n"
+	       "  stop:          %s down --dir %s\n",
+	       cl->mnt, cl->mds, (int)cl->mds_pid, cl->dir, ncs, cl->dir, cl->dir, cl->dir, self,
+	       cl->dir, self, cl->dir);
+	return 0;
+out_fail:
+	fprintf(stderr, "zcfs: start-up failed; logs are in %s; stopping what started\n", cl->dir);
+	stop_pid(cl->mount_pid, "mount", NULL, "mount");
+	for (int i = 0; i < ncs; i++)
+		stop_pid(cl->cs_pid[i], "cs", cl->dir, "chunk server");
+	stop_pid(cl->mds_pid, "mds", cl->dir, "mds");
+	return 1;
+}
+
+/*
+ * Part of the cluster still runs: start only what does not, each with the
+ * recorded options and on its recorded port.  The mds must come back on
+ * its address, as the chunk servers and clients know it by that alone.  A
+ * running client is never stopped or unmounted: programs may have files
+ * open in it, and it picks the mds up again by itself.  want_mnt is a
+ * mount point given again, NULL if none was.
+ */
+static int up_again(struct cluster *cl, const struct cluster *old, int ncs, const char *want_mnt)
+{
+	bool mds_up = ours(old->mds_pid, "mds", old->dir), mount_up = mount_running(old);
+	bool cs_started = false;
+	pid_t a_cs = 0;
+	int err, n = ZC_MAX(ncs, old->ncs);
+
+	for (int i = 0; i < old->ncs && !a_cs; i++)
+		if (ours(old->cs_pid[i], "cs", old->dir))
+			a_cs = old->cs_pid[i];
+	note_kept(mds_up ? old->mds_pid : 0, "mds", "--replicas", cl->replicas);
+	note_kept(mds_up ? old->mds_pid : 0, "mds", "--grace", cl->grace);
+	note_kept(mds_up ? old->mds_pid : 0, "mds", "--lease", cl->lease);
+	note_kept(a_cs, "chunk servers", "--scrub-interval", cl->scrub);
+	note_kept(mount_up ? old->mount_pid : 0, "client", "-o", cl->opts);
+	if (ncs < old->ncs)
+		printf("zcfs: %d chunk servers are recorded; --cs %d stops none of them\n",
+		       old->ncs, ncs);
+
+	if (!mds_up) {
+		int port = addr_port(cl->mds);
+
+		if (port <= 0) {
+			fprintf(stderr, "zcfs: no mds address in %s/cluster.conf\n", cl->dir);
+			return 1;
+		}
+		if (!port_free_soon(port)) {
+			fprintf(stderr,
+				"zcfs: cannot restart the mds: %s is taken by another process.\n"
+				"  The chunk servers and clients know the mds at that address, so it\n"
+				"  must come back there: free the port, or stop the whole cluster\n"
+				"  (zcfs down --dir %s) and start it again.\n",
+				cl->mds, cl->dir);
+			return 1;
+		}
+		cl->mds_pid = spawn_mds(cl);
+		conf_save(cl);
+		if ((err = wait_for("mds", 15, mds_ready, cl->mds, cl->mds_pid))) {
+			/* Stopped, so that the next up tries again rather than trusting it. */
+			stop_pid(cl->mds_pid, "mds", cl->dir, "mds");
+			goto out_fail;
+		}
+		printf("zcfs: mds was not running: restarted on %s (pid %d)\n", cl->mds,
+		       (int)cl->mds_pid);
+	}
+
+	for (int i = 0; i < n; i++) {
+		bool added = i >= old->ncs;
+		int port;
+
+		if (!added && ours(cl->cs_pid[i], "cs", cl->dir))
+			continue;
+		/* The mds takes a chunk server's new address when it registers. */
+		port = pick_port(added ? 0 : cl->cs_port[i]);
+		if (!added && port != cl->cs_port[i])
+			fprintf(stderr, "zcfs: chunk server %d: port %d is taken; it moves to %d\n",
+				i + 1, cl->cs_port[i], port);
+		cl->cs_port[i] = port;
+		cl->cs_pid[i] = port < 0 ? port : spawn_cs(cl, i);
+		cl->ncs = ZC_MAX(cl->ncs, i + 1);
+		conf_save(cl);
+		if (cl->cs_pid[i] < 0) {
+			fprintf(stderr, "zcfs: cannot start chunk server %d: %s\n", i + 1,
+				strerror(-cl->cs_pid[i]));
+			goto out_fail;
+		}
+		printf("zcfs: chunk server %d %s on port %d (pid %d)\n", i + 1,
+		       added ? "added" : "was not running: restarted", port, (int)cl->cs_pid[i]);
+		cs_started = true;
+	}
+	/* A restarted mds knows a chunk server only once it registered again. */
+	if ((!mds_up || cs_started) &&
+	    (err = wait_for("chunk servers", 20, cs_ready, &(struct cs_wait){ cl->mds, cl->ncs },
+			    0)))
+		goto out_fail;
+
+	if (mount_up) {
+		if (want_mnt && strcmp(want_mnt, cl->mnt))
+			printf("zcfs: the client at %s runs on; --mount %s is not used\n", cl->mnt,
+			       want_mnt);
+		if (!mounted(cl->mnt))
+			fprintf(stderr, "zcfs: the client (pid %d) runs but %s is not mounted\n",
+				(int)cl->mount_pid, cl->mnt);
+	} else {
+		clear_stale_mount(cl->mnt, false);
+		if (want_mnt) {
+			snprintf(cl->mnt, sizeof(cl->mnt), "%s", want_mnt);
+			clear_stale_mount(cl->mnt, false);
+		}
+		if (is_fuse_mount(cl->mnt)) {
+			fprintf(stderr, "zcfs: %s is already a FUSE mount (not our client)\n",
+				cl->mnt);
+			goto out_fail;
+		}
+		cl->mount_pid = spawn_mount(cl);
+		conf_save(cl);
+		if ((err = wait_for("mount", 15, mount_ready, cl->mnt, cl->mount_pid))) {
+			stop_pid(cl->mount_pid, "mount", cl->mnt, "mount");
+			goto out_fail;
+		}
+		printf("zcfs: the client was not running: mounted again at %s (pid %d)\n", cl->mnt,
+		       (int)cl->mount_pid);
+	}
+	conf_save(cl);
+	printf("zcfs: up: mds %s, mounted at %s (zcfs down --dir %s stops it)\n", cl->mds,
+	       cl->mnt, cl->dir);
+	return 0;
+out_fail:
+	conf_save(cl);
+	fprintf(stderr, "zcfs: restart failed; logs are in %s\n", cl->dir);
+	return 1;
+}
+
 int zc_cmd_up(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -362,15 +720,16 @@ int zc_cmd_up(int argc, char **argv)
 		{ "cs", required_argument, NULL, 'n' },
 		{ "replicas", required_argument, NULL, 'r' },
 		{ "grace", required_argument, NULL, 'g' },
+		{ "lease", required_argument, NULL, 'l' },
 		{ "scrub-interval", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *dir = "./zcfs-data", *mnt = "./zcfs-mnt", *o = NULL;
-	char replicas[16] = "3", grace[16] = "10", scrub[16] = "30";
-	char self[PATH_MAX], path[PATH_MAX + 64], sub[PATH_MAX + 64], listen_at[64];
+	const char *dir = "./zcfs-data", *mnt = NULL, *o = NULL, *want_mnt = NULL;
+	const char *replicas = NULL, *grace = NULL, *lease = NULL, *scrub = NULL;
+	char dabs[PATH_MAX], want[PATH_MAX];
 	struct cluster cl, old;
-	int c, ncs = 3, err, mds_port;
+	int c, ncs = -1, err, lockfd, ret = 1;
 	bool have_old;
 
 	zc_log_init("up", ZC_LOG_ERR, NULL);
@@ -380,123 +739,215 @@ int zc_cmd_up(int argc, char **argv)
 		case 'm': mnt = optarg; break;
 		case 'n': ncs = atoi(optarg); break;
 		case 'o': o = optarg; break;
-		case 'r': snprintf(replicas, sizeof(replicas), "%s", optarg); break;
-		case 'g': snprintf(grace, sizeof(grace), "%s", optarg); break;
-		case 'S': snprintf(scrub, sizeof(scrub), "%s", optarg); break;
+		case 'r': replicas = optarg; break;
+		case 'g': grace = optarg; break;
+		case 'l': lease = optarg; break;
+		case 'S': scrub = optarg; break;
 		default: up_usage(); return c == 'h' ? 0 : 2;
 		}
 	}
-	if (ncs < 1 || ncs > MAX_CS || optind != argc) {
+	/* An empty --lease forgets a recorded one: the mds's default again. */
+	if ((ncs != -1 && (ncs < 1 || ncs > MAX_CS)) || optind != argc ||
+	    !num_ok(replicas, false) || !num_ok(grace, false) || !num_ok(scrub, false) ||
+	    !num_ok(lease, true) || (o && (strchr(o, '\n') || strlen(o) >= sizeof(cl.opts)))) {
 		up_usage();
 		return 2;
 	}
-	memset(&cl, 0, sizeof(cl));
-	if ((err = abs_path(dir, cl.dir)) || (err = abs_path(mnt, cl.mnt))) {
-		fprintf(stderr, "zcfs: %s: %s\n", err ? dir : mnt, strerror(-err));
+	if ((err = abs_path(dir, dabs))) {
+		fprintf(stderr, "zcfs: %s: %s\n", dir, strerror(-err));
 		return 1;
 	}
-	if (!realpath("/proc/self/exe", self))
+	/* Two ups (or an up and a down) at once would start things twice. */
+	lockfd = zc_lock_dir(dabs);
+	if (lockfd < 0) {
+		fprintf(stderr, "zcfs: %s: %s\n", dabs,
+			lockfd == -EBUSY ? "another zcfs up or down is at work there" :
+					   strerror(-lockfd));
 		return 1;
-	have_old = !conf_load(cl.dir, &old);
-	if (have_old && ours(old.mds_pid, "mds", cl.dir) && ours(old.mount_pid, "mount", NULL) &&
-	    is_fuse_mount(old.mnt)) {
-		/* Up already: bring back any chunk server that died. */
-		for (int i = 0; i < old.ncs; i++) {
-			if (ours(old.cs_pid[i], "cs", cl.dir))
-				continue;
-			snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", old.cs_port[i]);
-			snprintf(path, sizeof(path), "%s/cs%d", cl.dir, i + 1);
-			snprintf(sub, sizeof(sub), "%s/cs%d.log", cl.dir, i + 1);
-			old.cs_pid[i] = spawn(sub, (char *[]){ "zcfs", "cs", "-f", "--dir", path,
-							       "--listen", listen_at, "--mds",
-							       old.mds, "--scrub-interval", scrub,
-							       NULL });
-			printf("zcfs: chunk server %d was not running: restarted (pid %d)\n", i + 1,
-			       (int)old.cs_pid[i]);
+	}
+	err = conf_load(dabs, &old);
+	have_old = !err;
+	if (err && err != -ENOENT) {
+		fprintf(stderr, "zcfs: %s/cluster.conf: %s\n", dabs, strerror(-err));
+		goto out_unlock;
+	}
+	/* The record, or the defaults; options given again replace it. */
+	cl = old;
+	if (replicas)
+		snprintf(cl.replicas, sizeof(cl.replicas), "%s", replicas);
+	if (grace)
+		snprintf(cl.grace, sizeof(cl.grace), "%s", grace);
+	if (lease)
+		snprintf(cl.lease, sizeof(cl.lease), "%s", lease);
+	if (scrub)
+		snprintf(cl.scrub, sizeof(cl.scrub), "%s", scrub);
+	if (o)
+		snprintf(cl.opts, sizeof(cl.opts), "%s", o);
+	if (ncs == -1)
+		ncs = have_old && old.ncs >= 1 ? old.ncs : 3;
+	if (mnt || !old.mnt[0]) {
+		if ((err = abs_path(mnt ? mnt : "./zcfs-mnt", want))) {
+			fprintf(stderr, "zcfs: %s: %s\n", mnt ? mnt : "./zcfs-mnt", strerror(-err));
+			goto out_unlock;
 		}
-		conf_save(&old);
-		printf("zcfs: up: mds %s, mounted at %s (zcfs down --dir %s stops it)\n",
-		       old.mds, old.mnt, cl.dir);
+		want_mnt = want;
+	} else if (mkdir(old.mnt, 0755) && errno != EEXIST) {
+		fprintf(stderr, "zcfs: %s: %s\n", old.mnt, strerror(errno));
+		goto out_unlock;
+	}
+	if (have_old && any_running(&old)) {
+		ret = up_again(&cl, &old, ncs, want_mnt);
+	} else {
+		if (want_mnt)
+			snprintf(cl.mnt, sizeof(cl.mnt), "%s", want_mnt);
+		ret = up_fresh(&cl, have_old ? &old : NULL, ncs);
+	}
+out_unlock:
+	close(lockfd);
+	return ret;
+}
+
+/* ---- extra clients: `zcfs mount --dir DIR MNT` ---- */
+
+/* When pid started, in clock ticks since boot (0: unknown); a reused pid has another. */
+static unsigned long long proc_start(int pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long t = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return 0;
-	}
-	if (have_old) {
-		/* Left over from a crash: stop whatever still runs, clear the mount. */
-		stop_pid(old.mount_pid, "mount", NULL, "mount");
-		for (int i = 0; i < old.ncs; i++)
-			stop_pid(old.cs_pid[i], "cs", cl.dir, "chunk server");
-		stop_pid(old.mds_pid, "mds", cl.dir, "mds");
-		clear_stale_mount(old.mnt, true);
-	}
-	clear_stale_mount(cl.mnt, false);
-	if (is_fuse_mount(cl.mnt)) {
-		fprintf(stderr, "zcfs: %s is already a FUSE mount\n", cl.mnt);
-		return 1;
-	}
-	cl.ncs = ncs;
-	snprintf(cl.opts, sizeof(cl.opts), "%s", o ? o : "");
-	/* Keep the old ports when they are free: logs and scripts stay valid. */
-	mds_port = have_old && strrchr(old.mds, ':') ? atoi(strrchr(old.mds, ':') + 1) : 0;
-	if (!mds_port || !port_free(mds_port))
-		mds_port = free_port();
-	snprintf(cl.mds, sizeof(cl.mds), "127.0.0.1:%d", mds_port);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* The name (field 2) may hold spaces: count from its closing parenthesis. */
+	p = strrchr(buf, ')');
+	for (int i = 3; p && i <= 22; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu", &t) != 1)
+		return 0;
+	return t;
+}
 
-	snprintf(path, sizeof(path), "%s/mds", cl.dir);
-	snprintf(sub, sizeof(sub), "%s/mds.log", cl.dir);
-	cl.mds_pid = spawn(sub, (char *[]){ "zcfs", "mds", "-f", "--dir", path, "--listen",
-					    cl.mds, "--replicas", replicas, "--grace", grace,
-					    NULL });
-	conf_save(&cl);
-	if ((err = wait_for("mds", 15, mds_ready, cl.mds, cl.mds_pid)))
-		goto out_fail;
-	for (int i = 0; i < ncs; i++) {
-		int port = have_old && i < old.ncs ? old.cs_port[i] : 0;
+int zc_cluster_mds(const char *dir, char *out, size_t len)
+{
+	char abs[PATH_MAX];
+	struct cluster cl;
+	int err;
 
-		if (!port || !port_free(port))
-			port = free_port();
-		cl.cs_port[i] = port;
-		snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", port);
-		snprintf(path, sizeof(path), "%s/cs%d", cl.dir, i + 1);
-		snprintf(sub, sizeof(sub), "%s/cs%d.log", cl.dir, i + 1);
-		cl.cs_pid[i] = spawn(sub, (char *[]){ "zcfs", "cs", "-f", "--dir", path,
-						      "--listen", listen_at, "--mds", cl.mds,
-						      "--scrub-interval", scrub, NULL });
-	}
-	conf_save(&cl);
-	if ((err = wait_for("chunk servers", 20, cs_ready, &(struct cs_wait){ cl.mds, ncs },
-			    0)))
-		goto out_fail;
-	snprintf(sub, sizeof(sub), "%s/mount.log", cl.dir);
-	{
-		char *av[12] = { "zcfs", "mount", "-f", "--mds", cl.mds, cl.mnt };
-		int n = 6;
-
-		if (cl.opts[0]) {
-			av[n++] = "-o";
-			av[n++] = cl.opts;
-		}
-		av[n] = NULL;
-		cl.mount_pid = spawn(sub, av);
-	}
-	conf_save(&cl);
-	if ((err = wait_for("mount", 15, mount_ready, cl.mnt, cl.mount_pid)))
-		goto out_fail;
-	printf("zcfs is up:\n"
-	       "  mounted at     %s\n"
-	       "  mds            %s (pid %d, log %s/mds.log)\n"
-	       "  chunk servers  %d (data %s/csN, logs %s/csN.log)\n"
-	       "  client log     %s/mount.log\n"
-	       "  status:        %s status --dir %s\n"
-	       "  stop:          %s down --dir %s\n",
-	       cl.mnt, cl.mds, (int)cl.mds_pid, cl.dir, ncs, cl.dir, cl.dir, cl.dir, self, cl.dir,
-	       self, cl.dir);
+	if (!realpath(dir, abs))
+		return -errno;
+	err = conf_load(abs, &cl);
+	if (err)
+		return err;
+	if (!cl.mds[0])
+		return -ENOENT;
+	if (strlen(cl.mds) >= len)
+		return -ENAMETOOLONG;
+	strcpy(out, cl.mds);
 	return 0;
-out_fail:
-	fprintf(stderr, "zcfs: start-up failed; logs are in %s; stopping what started\n", cl.dir);
-	stop_pid(cl.mount_pid, "mount", NULL, "mount");
-	for (int i = 0; i < ncs; i++)
-		stop_pid(cl.cs_pid[i], "cs", cl.dir, "chunk server");
-	stop_pid(cl.mds_pid, "mds", cl.dir, "mds");
-	return 1;
+}
+
+/*
+ * One file per client, DIR/mounts/PID: its mount point, then its start
+ * time.  Clients come and go at once, so none rewrites a shared file; the
+ * start time tells a reused pid apart.
+ */
+int zc_cluster_add_mount(const char *dir, int pid, const char *mnt)
+{
+	char abs[PATH_MAX], at[PATH_MAX], path[PATH_MAX + 64], tmp[PATH_MAX + 64];
+	FILE *f;
+	int err;
+
+	if (pid <= 0)
+		return -EINVAL;
+	if (!realpath(dir, abs))
+		return -errno;
+	/* An absolute mount point is taken as it is: resolving it would ask the
+	 * client, which may be the caller, not serving yet. */
+	if (mnt[0] == '/')
+		snprintf(at, sizeof(at), "%s", mnt);
+	else if (!realpath(mnt, at))
+		return -errno;
+	if (strchr(at, '\n'))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s/mounts", abs);
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/mounts/%d", abs, pid);
+	snprintf(tmp, sizeof(tmp), "%s/mounts/.%d.tmp", abs, pid);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n%llu\n", at, proc_start(pid));
+	if (fclose(f) || rename(tmp, path)) {
+		err = -errno;
+		unlink(tmp);
+		return err;
+	}
+	return 0;
+}
+
+void zc_cluster_del_mount(const char *dir, int pid)
+{
+	char abs[PATH_MAX], path[PATH_MAX + 64];
+
+	if (!realpath(dir, abs))
+		snprintf(abs, sizeof(abs), "%s", dir);
+	snprintf(path, sizeof(path), "%s/mounts/%d", abs, pid);
+	unlink(path);
+}
+
+/*
+ * Stops every extra client recorded in dir (the client unmounts itself on
+ * SIGTERM) and forgets it.  A record whose client is gone only has its
+ * mount cleared, and only if that mount is dead.
+ */
+static void stop_extra_mounts(const char *dir)
+{
+	char path[PATH_MAX + 64], rec[PATH_MAX + 384], mnt[PATH_MAX + 2];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/mounts", dir);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		unsigned long long start = 0;
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		FILE *f;
+
+		/* Skips ".", ".." and a record being written. */
+		if (*end || pid <= 0 || pid > INT_MAX)
+			continue;
+		snprintf(rec, sizeof(rec), "%s/%s", path, de->d_name);
+		mnt[0] = 0;
+		f = fopen(rec, "r");
+		if (f) {
+			if (fgets(mnt, sizeof(mnt), f) && fscanf(f, "%llu", &start) != 1)
+				start = 0;
+			fclose(f);
+		}
+		mnt[strcspn(mnt, "\n")] = 0;
+		if (ours(pid, "mount", NULL) && (!start || proc_start(pid) == start)) {
+			stop_pid(pid, "mount", NULL, "mount");
+			if (mnt[0])
+				clear_stale_mount(mnt, true);
+			printf("zcfs: stopped the client at %s (pid %ld)\n", mnt, pid);
+		} else if (mnt[0]) {
+			clear_stale_mount(mnt, false);
+		}
+		unlink(rec);
+	}
+	closedir(d);
 }
 
 static const char *dir_arg(int argc, char **argv, bool *json, const char **mds)
@@ -527,6 +978,7 @@ int zc_cmd_down(int argc, char **argv)
 	const char *dir = dir_arg(argc, argv, NULL, NULL);
 	char abs[PATH_MAX];
 	struct cluster cl;
+	int lockfd;
 
 	if (!dir) {
 		fprintf(stderr, "usage: zcfs down [--dir DIR]\n");
@@ -536,7 +988,16 @@ int zc_cmd_down(int argc, char **argv)
 		fprintf(stderr, "zcfs: no cluster recorded in %s\n", dir);
 		return 1;
 	}
-	/* The client unmounts itself on SIGTERM, after saving file sizes. */
+	lockfd = zc_lock_dir(abs);
+	if (lockfd < 0) {
+		fprintf(stderr, "zcfs: %s: %s\n", abs,
+			lockfd == -EBUSY ? "another zcfs up or down is at work there" :
+					   strerror(-lockfd));
+		return 1;
+	}
+	/* Clients first, while the mds is there to take their file sizes; each
+	 * unmounts itself on SIGTERM. */
+	stop_extra_mounts(cl.dir);
 	stop_pid(cl.mount_pid, "mount", NULL, "mount");
 	clear_stale_mount(cl.mnt, true);
 	for (int i = 0; i < cl.ncs; i++)
@@ -546,6 +1007,7 @@ int zc_cmd_down(int argc, char **argv)
 	for (int i = 0; i < cl.ncs; i++)
 		cl.cs_pid[i] = 0;
 	conf_save(&cl);
+	close(lockfd);
 	printf("zcfs: stopped the cluster in %s\n", cl.dir);
 	return 0;
 }
