@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "client.h"
 #include "client_i.h"
 #include "common/log.h"
@@ -1012,8 +1013,19 @@ static void *stats_thread(void *arg)
 
 /* ---- main ---- */
 
+static struct fuse_session *stop_se;
+
+/* SIGTERM: operations waiting for the mds give up, and the loop ends. */
+static void on_stop(int sig)
+{
+	(void)sig;
+	zc_cl.stopping = true;
+	fuse_session_exit(stop_se);
+}
+
 struct mount_opts {
 	char *mds;
+	char *dir;
 	char *log;
 	char *log_level;
 	int zerocopy;
@@ -1026,6 +1038,7 @@ struct mount_opts {
 static const struct fuse_opt mount_optspec[] = {
 	MOPT("--mds=%s", mds),
 	MOPT("mds=%s", mds),
+	MOPT("--dir=%s", dir),
 	MOPT("--log=%s", log),
 	MOPT("--log-level=%s", log_level),
 	MOPT("zerocopy=%d", zerocopy),
@@ -1061,7 +1074,7 @@ int zc_cmd_mount(int argc, char **argv)
 	/* Accept "--mds ADDR" as well as "--mds=ADDR". */
 	for (int i = 0; i < argc; i++) {
 		if (i + 1 < argc && (!strcmp(argv[i], "--mds") || !strcmp(argv[i], "--log") ||
-				     !strcmp(argv[i], "--log-level"))) {
+				     !strcmp(argv[i], "--log-level") || !strcmp(argv[i], "--dir"))) {
 			char *joined = malloc(strlen(argv[i]) + strlen(argv[i + 1]) + 2);
 
 			if (!joined)
@@ -1077,7 +1090,8 @@ int zc_cmd_mount(int argc, char **argv)
 	if (fuse_opt_parse(&args, &mo, mount_optspec, opt_proc) == -1)
 		return 2;
 	if (mo.help) {
-		printf("usage: zcfs mount --mds ADDR:PORT MOUNTPOINT [-f] [-o opt,...]\n"
+		printf("usage: zcfs mount --mds ADDR:PORT | --dir DIR  MOUNTPOINT [-f] [-o opt,...]\n"
+		       "  --dir DIR: one more client of the cluster `zcfs up --dir DIR` runs\n"
 		       "  zcfs options: --log FILE, --log-level LEVEL, -o\n"
 		       "    zerocopy=0|1        zero-copy reads (default 1)\n"
 		       "    attr_timeout=S      how long attributes are cached (default 1 s)\n"
@@ -1089,10 +1103,21 @@ int zc_cmd_mount(int argc, char **argv)
 		fuse_opt_free_args(&args);
 		return 0;
 	}
+	if (mo.dir && !mo.mds) {
+		char addr[64];
+
+		if (zc_cluster_mds(mo.dir, addr, sizeof(addr))) {
+			fprintf(stderr, "zcfs: no cluster recorded in %s\n", mo.dir);
+			fuse_opt_free_args(&args);
+			return 1;
+		}
+		mo.mds = strdup(addr);
+	}
 	if (fuse_parse_cmdline(&args, &fo) || !fo.mountpoint || !mo.mds ||
 	    zc_parse_addr(mo.mds, &zc_cl.mds) ||
 	    (mo.log_level && (level = zc_log_parse_level(mo.log_level)) < 0)) {
-		fprintf(stderr, "usage: zcfs mount --mds ADDR:PORT MOUNTPOINT [-f] [-o opt,...]\n");
+		fprintf(stderr, "usage: zcfs mount --mds ADDR:PORT | --dir DIR  MOUNTPOINT [-f]"
+				" [-o opt,...]\n");
 		fuse_opt_free_args(&args);
 		return 2;
 	}
@@ -1121,6 +1146,9 @@ int zc_cmd_mount(int argc, char **argv)
 		goto out_args;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
+	stop_se = se;
+	signal(SIGTERM, on_stop);
+	signal(SIGINT, on_stop);
 	if (fuse_session_mount(se, fo.mountpoint)) {
 		zc_err("mount: cannot mount on %s", fo.mountpoint);
 		goto out_signals;
@@ -1134,6 +1162,9 @@ int zc_cmd_mount(int argc, char **argv)
 		goto out_unmount;
 	}
 	zc_cl.mds_timeout_s = mo.mds_timeout;
+	if (mo.dir && zc_cluster_add_mount(mo.dir, getpid(), fo.mountpoint))
+		zc_warn("mount: cannot record this mount in %s: `zcfs down` will not stop it",
+			mo.dir);
 	pthread_create(&st, NULL, stats_thread, fo.mountpoint);
 	pthread_detach(st);
 	pthread_create(&st, NULL, session_thread, NULL);
@@ -1146,11 +1177,14 @@ int zc_cmd_mount(int argc, char **argv)
 	ret = fo.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
 	/* Leaving: what was written and the session's end, but do not wait
-	 * long for an mds that is away. */
+	 * long for an mds that is away.  (The workers are gone.) */
+	zc_cl.stopping = false;
 	zc_cl.mds_timeout_s = ZC_MIN(mo.mds_timeout, 5);
 	zc_inode_flush_all();
 	zc_session_end();
 	zc_cl.stopping = true;
+	if (mo.dir)
+		zc_cluster_del_mount(mo.dir, getpid());
 out_unmount:
 	fuse_session_unmount(se);
 	zc_info("mount: %s unmounted", fo.mountpoint);
@@ -1162,6 +1196,7 @@ out_args:
 	free(fo.mountpoint);
 	fuse_opt_free_args(&args);
 	free(mo.mds);
+	free(mo.dir);
 	free(mo.log);
 	free(mo.log_level);
 	return ret ? 1 : 0;
