@@ -706,7 +706,7 @@ static int op_append(uint64_t ino, uint32_t len, struct zc_cur *o)
 	return ZC_OK;
 }
 
-static int handle_client(const struct zc_hdr *h, const struct creq *rq, struct zc_cur *in,
+static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in,
 			 struct zc_cur *o)
 {
 	char name[ZC_MAX_NAME + 1], name2[ZC_MAX_NAME + 1], target[ZC_MAX_PATH + 1];
@@ -718,12 +718,12 @@ static int handle_client(const struct zc_hdr *h, const struct creq *rq, struct z
 	bool replay;
 	int st = ZC_OK;
 
-	switch (h->type) {
+	switch (type) {
 	case ZC_CLTOMA_SESSION_NEW: case ZC_CLTOMA_SESSION_RENEW: case ZC_CLTOMA_SESSION_END:
 	case ZC_CLTOMA_OPEN: case ZC_CLTOMA_RELEASE:
-		return mds_session_handle(h->type, rq->session, in, o);
+		return mds_session_handle(type, rq->session, in, o);
 	case ZC_CLTOMA_LOCK: case ZC_CLTOMA_GETLK:
-		return mds_lock_handle(h->type, rq->session, in, o);
+		return mds_lock_handle(type, rq->session, in, o);
 	case ZC_CLTOMA_LOOKUP:
 		ino = zc_get_u64(in);
 		zc_get_str(in, name, sizeof(name), true);
@@ -865,7 +865,7 @@ static int handle_client(const struct zc_hdr *h, const struct creq *rq, struct z
 	}
 	}
 
-	if (h->type == ZC_CLTOMA_CREATE) {
+	if (type == ZC_CLTOMA_CREATE) {
 		handle = zc_get_u64(in);
 		if (!mds_session_known(rq->session))
 			return ZC_ST_BADSESSION;
@@ -873,7 +873,7 @@ static int handle_client(const struct zc_hdr *h, const struct creq *rq, struct z
 	/* Everything below changes the store: one transaction each. */
 	if (mds_begin())
 		return ZC_ST_IO;
-	replay = replayed_type(h->type) && rq->seq && mds_session_known(rq->session);
+	replay = replayed_type(type) && rq->seq && mds_session_known(rq->session);
 	if (replay) {
 		bool found;
 
@@ -882,14 +882,14 @@ static int handle_client(const struct zc_hdr *h, const struct creq *rq, struct z
 			/* A retry of a change that ran: the first answer again. */
 			struct zc_cur r = zc_cur_init(o->p + start, o->pos - start);
 
-			if (h->type == ZC_CLTOMA_CREATE)
+			if (type == ZC_CLTOMA_CREATE)
 				st = mds_open_created(rq->session, handle, zc_get_u64(&r));
 			return mds_end(st) < 0 ? ZC_ST_IO : st;
 		}
 		if (st)
 			return mds_end(st) < 0 ? ZC_ST_IO : st;
 	}
-	switch (h->type) {
+	switch (type) {
 	case ZC_CLTOMA_SETATTR:
 		ino = zc_get_u64(in);
 		u1 = zc_get_u32(in);
@@ -905,9 +905,9 @@ static int handle_client(const struct zc_hdr *h, const struct creq *rq, struct z
 		u3 = zc_get_u32(in);
 		u4 = zc_get_u32(in);
 		zc_get_str(in, name, sizeof(name), true);
-		st = in->err || S_ISLNK(u1) || (h->type == ZC_CLTOMA_CREATE && !S_ISREG(u1))
+		st = in->err || S_ISLNK(u1) || (type == ZC_CLTOMA_CREATE && !S_ISREG(u1))
 			? ZC_ST_INVAL : op_mknod(ino, name, u1, u2, u3, u4, NULL, &a);
-		if (!st && h->type == ZC_CLTOMA_CREATE)
+		if (!st && type == ZC_CLTOMA_CREATE)
 			st = mds_open_created(rq->session, handle, a.ino);
 		if (!st)
 			zc_put_attr(o, &a);
@@ -935,7 +935,7 @@ static int handle_client(const struct zc_hdr *h, const struct creq *rq, struct z
 	case ZC_CLTOMA_RMDIR:
 		ino = zc_get_u64(in);
 		zc_get_str(in, name, sizeof(name), true);
-		st = in->err ? ZC_ST_INVAL : op_remove(ino, name, h->type == ZC_CLTOMA_RMDIR);
+		st = in->err ? ZC_ST_INVAL : op_remove(ino, name, type == ZC_CLTOMA_RMDIR);
 		break;
 	case ZC_CLTOMA_RENAME:
 		ino = zc_get_u64(in);
@@ -1212,13 +1212,30 @@ static int handle_failed(struct zc_cur *in, struct zc_cur *o)
 	return st;
 }
 
+int mds_client_request(uint16_t type, uint8_t *payload, uint32_t len, struct zc_cur *o)
+{
+	struct zc_cur in = zc_cur_init(payload, len);
+	struct creq rq;
+	int st;
+
+	rq.session = zc_get_u64(&in);
+	rq.seq = zc_get_u64(&in);
+	rq.ack = zc_get_u64(&in);
+	if (in.err)
+		return ZC_ST_INVAL;
+	if (type == ZC_CLTOMA_CHUNK_FAILED)
+		return handle_failed(&in, o);
+	pthread_mutex_lock(&mds_lock);
+	st = handle_client(type, &rq, &in, o);
+	pthread_mutex_unlock(&mds_lock);
+	return st;
+}
+
 static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
 {
-	struct zc_cur in = zc_cur_init(payload, h->len);
-	struct creq rq = { 0 };
-	struct zc_cur o;
 	uint8_t *out = c->priv;
-	int st, err;
+	struct zc_cur o;
+	int st;
 
 	if (!out) {
 		out = c->priv = malloc(OUT_CAP);
@@ -1226,27 +1243,18 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 			return -ENOMEM;
 	}
 	o = zc_cur_init(out, OUT_CAP);
-	if (h->type < ZC_CSTOMA_REGISTER) {
-		rq.session = zc_get_u64(&in);
-		rq.seq = zc_get_u64(&in);
-		rq.ack = zc_get_u64(&in);
-	}
-	if (in.err) {
-		st = ZC_ST_INVAL;
-	} else if (h->type == ZC_CLTOMA_CHUNK_FAILED) {
-		st = handle_failed(&in, &o);
-	} else {
+	if (h->type >= ZC_CSTOMA_REGISTER && h->type < ZC_CLTOCS_READ) {
+		struct zc_cur in = zc_cur_init(payload, h->len);
+
 		pthread_mutex_lock(&mds_lock);
-		if (h->type >= ZC_CSTOMA_REGISTER && h->type < ZC_CLTOCS_READ)
-			st = handle_cs(h, c, &in, &o);
-		else
-			st = handle_client(h, &rq, &in, &o);
+		st = handle_cs(h, c, &in, &o);
 		pthread_mutex_unlock(&mds_lock);
+	} else {
+		st = mds_client_request(h->type, payload, h->len, &o);
 	}
 	if (st == ZC_ST_INVAL)
 		zc_warn("mds: %s: malformed request type %u (%u bytes)", c->name, h->type, h->len);
-	err = zc_srv_reply(c, h, st, out, o.pos);
-	return err;
+	return zc_srv_reply(c, h, st, out, o.pos);
 }
 
 static void conn_closed(struct zc_srv_conn *c)

@@ -146,6 +146,13 @@ int mds_lock_handle(uint16_t type, uint64_t session, struct zc_cur *in, struct z
 int mds_locks_drop_session(uint64_t session);
 int mds_locks_drop_ino(uint64_t ino);
 
+/*
+ * Serves one client request (CLTOMA: the session prefix, then the
+ * arguments), answering into o.  Takes mds_lock.  Returns a zc_status.
+ * The network loop calls it; unit tests call it straight.
+ */
+int mds_client_request(uint16_t type, uint8_t *payload, uint32_t len, struct zc_cur *o);
+
 int zc_cmd_mds(int argc, char **argv);
 
 #endif

@@ -107,11 +107,26 @@ int mds_sessions_load(void)
 {
 	sqlite3_stmt *q = mds_q("SELECT id, name FROM session", "");
 
+	/* What was in memory is gone with a restart (and between tests). */
+	while (sessions) {
+		struct session *s = sessions;
+
+		sessions = s->next;
+		free(s);
+	}
+	nsessions = 0;
+	for (int b = 0; b < OPEN_BUCKETS; b++)
+		while (opens[b]) {
+			struct open_rec *r = opens[b];
+
+			opens[b] = r->next;
+			free(r);
+		}
+	nopens = 0;
 	if (getrandom(&mds_boot_id, sizeof(mds_boot_id), 0) != sizeof(mds_boot_id))
 		mds_boot_id = zc_now_ns() ^ ((uint64_t)getpid() << 32);
 	mds_boot_id |= 1;	/* never 0: a client that saw no boot yet */
 	grace_until = zc_now_ns() + lease_ns();
-	swept = false;
 	while (q && sqlite3_step(q) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(q, 1);
 
@@ -123,8 +138,7 @@ int mds_sessions_load(void)
 	if (nsessions)
 		zc_info("mds: %d sessions from before the restart have %u s to come back",
 			nsessions, mds_lease_s);
-	else
-		grace_until = 0;	/* nobody to wait for */
+	swept = !nsessions;	/* nobody to wait for */
 	return q ? 0 : -EIO;
 }
 

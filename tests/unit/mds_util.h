@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for unit tests of the mds: a real store in a temporary folder,
+ * and client requests built and answered in process (no network).
+ */
+#ifndef ZC_TEST_MDS_UTIL_H
+#define ZC_TEST_MDS_UTIL_H
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/pack.h"
+#include "common/wire.h"
+#include "mds/mds.h"
+
+static char t_dir[] = "/tmp/zcfs-mds-test-XXXXXX";
+static uint8_t t_out[256 << 10];
+static size_t t_out_len;
+
+/* A request being built: the session prefix, then arguments. */
+struct treq {
+	uint8_t buf[8192];
+	struct zc_cur c;
+};
+
+static inline struct treq *treq_new(uint64_t session, uint64_t seq)
+{
+	static struct treq r;
+
+	r.c = zc_cur_init(r.buf, sizeof(r.buf));
+	zc_put_u64(&r.c, session);
+	zc_put_u64(&r.c, seq);
+	zc_put_u64(&r.c, seq);	/* ack: nothing older is awaited */
+	return &r;
+}
+
+/* Sends it; the answer is in t_out / t_out_len.  Returns the zc_status. */
+static inline int treq_send(struct treq *r, uint16_t type)
+{
+	struct zc_cur o = zc_cur_init(t_out, sizeof(t_out));
+	int st = mds_client_request(type, r->buf, r->c.pos, &o);
+
+	t_out_len = o.pos;
+	return st;
+}
+
+static inline struct zc_cur t_answer(void)
+{
+	return zc_cur_init(t_out, t_out_len);
+}
+
+static inline int t_store_open(void)
+{
+	if (!mkdtemp(t_dir))
+		return -1;
+	return mds_store_open(t_dir) || mds_sessions_load() ? -1 : 0;
+}
+
+/* Closes and opens the store again, as an mds restart does. */
+static inline int t_store_restart(void)
+{
+	mds_store_close();
+	return mds_store_open(t_dir) || mds_sessions_load() ? -1 : 0;
+}
+
+static inline void t_store_remove(void)
+{
+	char path[256];
+
+	mds_store_close();
+	for (const char *f = "meta.db\0meta.db-wal\0meta.db-shm\0"; *f; f += strlen(f) + 1) {
+		snprintf(path, sizeof(path), "%s/%s", t_dir, f);
+		unlink(path);
+	}
+	rmdir(t_dir);
+}
+
+static inline uint64_t t_session_new(const char *name)
+{
+	struct treq *r = treq_new(0, 0);
+	struct zc_cur a;
+
+	zc_put_str(&r->c, name, strlen(name));
+	if (treq_send(r, ZC_CLTOMA_SESSION_NEW))
+		return 0;
+	a = t_answer();
+	return zc_get_u64(&a);
+}
+
+/* CREATE of a regular file in the root, opened as handle; returns its ino. */
+static inline uint64_t t_create(uint64_t session, uint64_t seq, uint64_t handle, const char *name,
+				int *st)
+{
+	struct treq *r = treq_new(session, seq);
+	struct zc_attr a;
+	struct zc_cur c;
+
+	zc_put_u64(&r->c, handle);
+	zc_put_u64(&r->c, ZC_ROOT_INO);
+	zc_put_u32(&r->c, S_IFREG | 0644);
+	zc_put_u32(&r->c, 0);
+	zc_put_u32(&r->c, 0);
+	zc_put_u32(&r->c, 0);
+	zc_put_str(&r->c, name, strlen(name));
+	*st = treq_send(r, ZC_CLTOMA_CREATE);
+	if (*st)
+		return 0;
+	c = t_answer();
+	zc_get_attr(&c, &a);
+	return a.ino;
+}
+
+static inline int t_name_op(uint16_t type, uint64_t session, uint64_t seq, const char *name)
+{
+	struct treq *r = treq_new(session, seq);
+
+	zc_put_u64(&r->c, ZC_ROOT_INO);
+	zc_put_str(&r->c, name, strlen(name));
+	return treq_send(r, type);
+}
+
+#endif
