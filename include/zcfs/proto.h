@@ -147,7 +147,6 @@ enum zc_type {
 
 /* OPEN flags */
 #define ZC_OPEN_TRUNC	0x01	/* O_TRUNC: size 0, mtime and ctime now */
-#define ZC_OPEN_WRITE	0x02
 
 /* RELEASE flags */
 #define ZC_REL_SIZE	0x01

@@ -922,7 +922,10 @@ void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t si
 		pthread_mutex_lock(&in->lock);
 		if ((uint64_t)off + done > in->size)
 			in->size = off + done;
-		in->size_dirty = true;	/* the size, or at least the mtime, moved */
+		/* The size, or at least the mtime, moved; an append's the mds
+		 * set when it gave out the place. */
+		if (!append)
+			in->size_dirty = true;
 		in->mtime_s = now.tv_sec;
 		in->mtime_ns = now.tv_nsec;
 		pthread_mutex_unlock(&in->lock);

@@ -497,7 +497,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	uint8_t args[20];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	bool trunc = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
+	bool trunc = (fi->flags & O_TRUNC) != 0;	/* as Linux, even with O_RDONLY */
 	struct zc_attr a;
 	struct zc_inode *in;
 	struct zc_fh *fh;
@@ -515,8 +515,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * asks the kernel to pass here) cuts the file in the same call. */
 	zc_put_u64(&c, ino);
 	zc_put_u64(&c, fh->handle);
-	zc_put_u32(&c, (trunc ? ZC_OPEN_TRUNC : 0) |
-		       ((fi->flags & O_ACCMODE) != O_RDONLY ? ZC_OPEN_WRITE : 0));
+	zc_put_u32(&c, trunc ? ZC_OPEN_TRUNC : 0);
 	err = zc_mds_attr_call(req, ZC_CLTOMA_OPEN, args, c.pos, &a);
 	if (err) {
 		zc_fh_free(fh);
