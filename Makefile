@@ -25,11 +25,14 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/src/cli/main.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Helper programs the mount cases run (not unit tests: run.sh runs those).
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
 # keep test objects between runs
 .SECONDARY:
 
-.PHONY: all run test test-asan unit install clean fuzz deps bench
+.PHONY: all run test test-asan unit tools install clean fuzz deps bench
 all: $(BUILD)/zcfs
 
 deps: $(DEPS_OK)
@@ -55,9 +58,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libzcfs.a
 
 unit: $(UNIT_BIN)
 
-test: $(BUILD)/zcfs $(UNIT_BIN)
+# One source file each, libc only.
+$(BUILD)/tools/%: tests/tools/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+tools: $(TOOL_BIN)
+
+test: $(BUILD)/zcfs $(UNIT_BIN) tools
 	@tests/run.sh $(BUILD)
 
+# test builds the tools of build-asan too.
 test-asan:
 	$(MAKE) BUILD=build-asan SAN=1 test
 

@@ -3,7 +3,14 @@
 # on any exit.  Source it, then call start_cluster.
 set -u
 ZCFS=${ZCFS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/zcfs}
+# The lock and I/O script runner of tests/tools (make tools), next to zcfs.
+ZCFS_LOCKF=${ZCFS_LOCKF:-$(dirname "$ZCFS")/tools/zc_lockf}
 FAILS=0
+# Started by the case and killed by the cleanup: EXTRA_PIDS (test processes),
+# CLIENT_PIDS and CLIENT_MOUNTS (more clients of the cluster, mount_client).
+EXTRA_PIDS=
+CLIENT_PIDS=
+CLIENT_MOUNTS=
 
 need_fuse() {
 	if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
@@ -27,11 +34,41 @@ cluster_pids() {
 	[ -f "$D/cluster.conf" ] && sed -n 's/^pid\.[a-z0-9]*=\([1-9][0-9]*\)$/\1/p' "$D/cluster.conf"
 }
 
+# Is pid a live (not zombie) child of this shell?  Only such pids are
+# killed: a pid reaped and reused since is someone else's.
+mine() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	set -- ${st##*) }	# state ppid ...
+	[ "$1" != Z ] && [ "$2" = $$ ]
+}
+
+# kill_bg PID...: SIGKILL to background jobs of this shell, without the
+# shell's "Killed" notice.
+kill_bg() {
+	local p
+	for p in "$@"; do
+		mine "$p" || continue
+		disown "$p" 2>/dev/null
+		kill -9 "$p" 2>/dev/null
+	done
+}
+
 cleanup() {
 	local rc=$?
 	set +e
+	# Test processes first: they may hold files open on the mounts.
+	kill_bg $EXTRA_PIDS
+	# More clients: unmounting ends their session loop; then kill the rest.
+	for m in $CLIENT_MOUNTS; do
+		grep -q " $m " /proc/mounts && { fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m"; }
+	done
+	for p in $CLIENT_PIDS; do
+		for _ in $(seq 1 12); do mine "$p" || break; sleep 0.25; done
+		kill_bg "$p"
+	done
 	"$ZCFS" down --dir "$D" >/dev/null 2>&1
-	for p in $(cluster_pids) ${EXTRA_PIDS:-}; do
+	for p in $(cluster_pids); do
 		kill -9 "$p" 2>/dev/null
 	done
 	if grep -q " $M " /proc/mounts 2>/dev/null; then
@@ -113,6 +150,85 @@ restart_cluster() {
 # Writes N bytes of reproducible pseudo-random data to a file.
 mkdata() { # file bytes seed
 	head -c "$2" < <(openssl enc -aes-128-ctr -pass "pass:$3" -nosalt -pbkdf2 -in /dev/zero 2>/dev/null) > "$1"
+}
+
+# expect "what" WANT GOT: passes when GOT is WANT, else shows both.
+expect() {
+	if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: expected '$2', got '$3'"; fi
+}
+
+# within S "what" WANT command...: the command's output becomes WANT within
+# S seconds (it runs every 0.25 s); a failure shows the last output.
+within() {
+	local limit=$1 what=$2 want=$3 got
+	shift 3
+	for _ in $(seq 1 $(( limit * 4 ))); do
+		got=$("$@" 2>&1)
+		if [ "$got" = "$want" ]; then ok "$what"; return 0; fi
+		sleep 0.25
+	done
+	fail "$what: expected '$want' within $limit s, got '$got'"
+	return 1
+}
+
+# Is pid running (not a zombie)?
+running() { [ -e "/proc/$1" ] && ! grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/dev/null; }
+
+# wait_pid PID S: waits up to S seconds for a background job of this shell
+# to end and returns its exit status, or 124 (as timeout(1)) if it still runs.
+wait_pid() {
+	for _ in $(seq 1 $(( $2 * 4 ))); do
+		running "$1" || break
+		sleep 0.25
+	done
+	running "$1" && return 124
+	wait "$1"
+}
+
+need_lockf() {
+	[ -x "$ZCFS_LOCKF" ] || { echo "$ZCFS_LOCKF missing: make tools"; exit 1; }
+}
+
+# lockf ARGS...: runs zc_lockf (killed after $LOCKF_TIMEOUT s, default 60)
+# and prints its output lines joined by '|', e.g. "ok|EAGAIN".
+lockf() {
+	timeout -k 5 "${LOCKF_TIMEOUT:-60}" "$ZCFS_LOCKF" "$@" 2>&1 | paste -s -d '|'
+}
+
+# lockf_bg OUT ARGS...: runs zc_lockf in the background, its output in the
+# file OUT; its pid in $BG, killed by the cleanup.
+lockf_bg() {
+	local out=$1
+	shift
+	"$ZCFS_LOCKF" "$@" > "$out" 2>&1 &
+	BG=$!
+	EXTRA_PIDS="$EXTRA_PIDS $BG"
+}
+
+# lines FILE: the file's lines joined by '|' (compare with lockf's output).
+lines() { paste -s -d '|' "$1"; }
+
+# mount_client MNT [OPTS]: mounts one more client of the case's cluster at
+# MNT (in the foreground, as a background job of this shell; log in
+# $D/client-NAME.log) and waits until it is a FUSE mount.  Its pid is in
+# $CLIENT_PID; the cleanup unmounts it and kills it.  Returns 1 if it does
+# not come up within 15 s.
+mount_client() {
+	local mnt=$1 log
+	log=$D/client-$(basename "$1").log
+	mkdir -p "$mnt"
+	"$ZCFS" mount --dir "$D" "$mnt" -f -o "zerocopy=$ZCFS_ZEROCOPY${2:+,$2}" --log "$log" \
+		>> "$log" 2>&1 &
+	CLIENT_PID=$!
+	CLIENT_PIDS="$CLIENT_PIDS $CLIENT_PID"
+	CLIENT_MOUNTS="$CLIENT_MOUNTS $mnt"
+	for _ in $(seq 1 60); do
+		case $(stat -f -c %T "$mnt" 2>/dev/null) in fuse*) return 0 ;; esac
+		running "$CLIENT_PID" || break
+		sleep 0.25
+	done
+	echo "zcfs mount --dir $D $mnt did not come up (log: $log)"
+	return 1
 }
 
 finish() {
