@@ -15,7 +15,8 @@
  * An inode whose last name goes while some session has it open is an
  * orphan (nlink 0, no dentry): it keeps its chunks until the last handle
  * is released, its session ends, or (after a restart) the grace period
- * passes without anyone declaring it.
+ * passes without anyone declaring it.  The grace period ends early once
+ * every session from before the start has declared its open files.
  *
  * The replay cache makes namespace changes exactly-once across retries:
  * the answer of each change is stored, in the change's own transaction,
@@ -42,6 +43,7 @@
 struct session {
 	uint64_t id;
 	uint64_t expires;	/* monotonic ns */
+	bool pending;		/* from before the start, its opens not declared yet */
 	char name[96];
 	struct session *next;
 };
@@ -56,7 +58,7 @@ uint64_t mds_boot_id;
 static uint64_t grace_until;	/* monotonic ns: orphans are not swept before */
 static bool swept;		/* the sweep after the grace period is done */
 static struct session *sessions;
-static int nsessions;
+static int nsessions, npending;
 static struct open_rec *opens[OPEN_BUCKETS];
 static uint64_t nopens;
 
@@ -114,7 +116,7 @@ int mds_sessions_load(void)
 		sessions = s->next;
 		free(s);
 	}
-	nsessions = 0;
+	nsessions = npending = 0;
 	for (int b = 0; b < OPEN_BUCKETS; b++)
 		while (opens[b]) {
 			struct open_rec *r = opens[b];
@@ -130,8 +132,12 @@ int mds_sessions_load(void)
 	while (q && sqlite3_step(q) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(q, 1);
 
-		if (!add(sqlite3_column_int64(q, 0), name ? name : "?"))
+		struct session *s = add(sqlite3_column_int64(q, 0), name ? name : "?");
+
+		if (!s)
 			break;
+		s->pending = true;
+		npending++;
 	}
 	if (q)
 		sqlite3_reset(q);
@@ -289,6 +295,7 @@ static int session_end(struct session *s, const char *why)
 		;
 	*pp = s->next;
 	nsessions--;
+	npending -= s->pending;
 	free(s);
 	orphans_check_all(inos, n);
 	free(inos);
@@ -305,7 +312,9 @@ void mds_sessions_tick(void)
 		if (now > s->expires)
 			session_end(s, "expired: its locks and open files are released");
 	}
-	if (!swept && now > grace_until)
+	/* Once every session from before the start has declared its open
+	 * files (or is gone), the open table is whole: no need to wait. */
+	if (!swept && (!npending || now > grace_until))
 		sweep();
 }
 
@@ -354,6 +363,10 @@ static int do_renew(struct session *s, struct zc_cur *in, struct zc_cur *o)
 		}
 		zc_info("mds: session %" PRIu64 " (%s) is back with %u open files", s->id,
 			s->name, n);
+		if (s->pending) {
+			s->pending = false;
+			npending--;
+		}
 	}
 	(void)boot;
 	s->expires = zc_now_ns() + lease_ns();
