@@ -661,8 +661,6 @@ static void seg_done(struct zc_call *call)
 {
 	struct seg *s = (struct seg *)call;
 	struct rd *rd = s->rd;
-	pthread_attr_t attr;
-	pthread_t t;
 
 	if (!call->err) {
 		note_latency(s->loc.rep[s->tries - 1].cs_id, zc_now_ns() - s->started);
@@ -677,13 +675,10 @@ static void seg_done(struct zc_call *call)
 		rd_put(rd);
 		return;
 	}
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, seg_retry, s)) {
+	if (zc_thread_start(seg_retry, s)) {
 		atomic_store(&rd->err, -EIO);
 		rd_put(rd);
 	}
-	pthread_attr_destroy(&attr);
 }
 
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)

@@ -465,6 +465,7 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static void release_fh(fuse_req_t req, struct zc_fh *fh, uint64_t flock_owner, bool flock)
 {
 	struct zc_inode *in = fh->in;
+	uint64_t handle = fh->handle;
 	uint8_t args[48];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	struct zc_call call;
@@ -474,11 +475,14 @@ static void release_fh(fuse_req_t req, struct zc_fh *fh, uint64_t flock_owner, b
 	bool dirty;
 	int err;
 
+	/* Out of the table first: a declaration to a restarted mds must not
+	 * bring back a handle the mds has just let go. */
+	zc_fh_free(fh);
 	if (flock)
 		unlock_owner(req, in->ino, flock_owner, ZC_LK_FLOCK);
 	dirty = zc_inode_take_dirty(in, &size, &ms, &mns);
 	zc_put_u64(&c, in->ino);
-	zc_put_u64(&c, fh->handle);
+	zc_put_u64(&c, handle);
 	zc_put_u64(&c, size);
 	zc_put_u64(&c, ms);
 	zc_put_u32(&c, mns);
@@ -489,7 +493,6 @@ static void release_fh(fuse_req_t req, struct zc_fh *fh, uint64_t flock_owner, b
 	else
 		zc_err("client: inode %" PRIu64 ": release not told to the mds%s: %s", in->ino,
 		       dirty ? " (size not saved)" : "", strerror(-err));
-	zc_fh_free(fh);
 	zc_inode_close(in);
 }
 
@@ -1066,7 +1069,6 @@ int zc_cmd_mount(int argc, char **argv)
 	struct fuse_cmdline_opts fo;
 	struct fuse_session *se;
 	struct fuse_loop_config *lc;
-	pthread_t st;
 	char host[64];
 	int ret = 1, level = ZC_LOG_INFO;
 
@@ -1164,10 +1166,8 @@ int zc_cmd_mount(int argc, char **argv)
 	if (mo.dir && zc_cluster_add_mount(mo.dir, getpid(), fo.mountpoint))
 		zc_warn("mount: cannot record this mount in %s: `zcfs down` will not stop it",
 			mo.dir);
-	pthread_create(&st, NULL, stats_thread, fo.mountpoint);
-	pthread_detach(st);
-	pthread_create(&st, NULL, session_thread, NULL);
-	pthread_detach(st);
+	if (zc_thread_start(stats_thread, fo.mountpoint) || zc_thread_start(session_thread, NULL))
+		zc_err("mount: no stats or session thread");
 	lc = fuse_loop_cfg_create();
 	/* Lock waiters and calls waiting for a restarting mds each hold a
 	 * worker; an interrupt (Ctrl-C) needs one more to be read. */

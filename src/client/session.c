@@ -44,17 +44,6 @@ static struct zc_fh *fhs;
 static size_t nfh;
 static atomic_ullong next_handle = 1;
 
-static bool replayed(uint16_t type)
-{
-	switch (type) {
-	case ZC_CLTOMA_MKNOD: case ZC_CLTOMA_CREATE: case ZC_CLTOMA_SYMLINK:
-	case ZC_CLTOMA_LINK: case ZC_CLTOMA_UNLINK: case ZC_CLTOMA_RMDIR:
-	case ZC_CLTOMA_RENAME:
-		return true;
-	}
-	return false;
-}
-
 /* Takes a sequence number; *ack is the lowest one still in flight. */
 static uint64_t seq_take(uint64_t *ack)
 {
@@ -131,7 +120,7 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 	bool warned = false;
 	int err, tries = 0;
 
-	if (replayed(type))
+	if (zc_type_replayed(type))
 		seq = seq_take(&ack);
 	zc_cl.n.meta_ops++;
 	for (;;) {

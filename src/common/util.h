@@ -39,6 +39,9 @@ int zc_write_full(int fd, const void *buf, size_t len);
 int zc_pread_full(int fd, void *buf, size_t len, off_t off);
 int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
+/* Starts a detached thread.  Returns 0 or -errno. */
+int zc_thread_start(void *(*fn)(void *), void *arg);
+
 /* Locks DIR/LOCK so that one daemon at a time uses the folder.  Returns
  * the lock's fd, -EBUSY if another holds it, or -errno. */
 int zc_lock_dir(const char *dir);

@@ -71,3 +71,14 @@ void zc_get_loc(struct zc_cur *c, struct zc_loc *l)
 		l->rep[i].port = zc_get_u16(c);
 	}
 }
+
+bool zc_type_replayed(uint16_t type)
+{
+	switch (type) {
+	case ZC_CLTOMA_MKNOD: case ZC_CLTOMA_CREATE: case ZC_CLTOMA_SYMLINK:
+	case ZC_CLTOMA_LINK: case ZC_CLTOMA_UNLINK: case ZC_CLTOMA_RMDIR:
+	case ZC_CLTOMA_RENAME:
+		return true;
+	}
+	return false;
+}

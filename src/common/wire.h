@@ -30,6 +30,10 @@ struct zc_loc {
 	struct zc_replica rep[ZC_MAX_REPLICAS];
 };
 
+/* Namespace changes that must not run twice: the mds keeps their answers
+ * under (session, seq) and answers a retry with them. */
+bool zc_type_replayed(uint16_t type);
+
 void zc_put_attr(struct zc_cur *c, const struct zc_attr *a);
 void zc_get_attr(struct zc_cur *c, struct zc_attr *a);
 void zc_put_loc(struct zc_cur *c, const struct zc_loc *l);

@@ -673,18 +673,6 @@ struct creq {
 	uint64_t session, seq, ack;
 };
 
-/* Namespace changes that must not run twice: their answers are kept. */
-static bool replayed_type(uint16_t type)
-{
-	switch (type) {
-	case ZC_CLTOMA_MKNOD: case ZC_CLTOMA_CREATE: case ZC_CLTOMA_SYMLINK:
-	case ZC_CLTOMA_LINK: case ZC_CLTOMA_UNLINK: case ZC_CLTOMA_RMDIR:
-	case ZC_CLTOMA_RENAME:
-		return true;
-	}
-	return false;
-}
-
 /* APPEND: reserves len bytes at the end of the file; answers where. */
 static int op_append(uint64_t ino, uint32_t len, struct zc_cur *o)
 {
@@ -873,7 +861,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 	/* Everything below changes the store: one transaction each. */
 	if (mds_begin())
 		return ZC_ST_IO;
-	replay = replayed_type(type) && rq->seq && mds_session_known(rq->session);
+	replay = zc_type_replayed(type) && rq->seq && mds_session_known(rq->session);
 	if (replay) {
 		bool found;
 

@@ -466,11 +466,5 @@ static void *recovery_thread(void *arg)
 
 int mds_recovery_start(void)
 {
-	pthread_t t;
-	int err = pthread_create(&t, NULL, recovery_thread, NULL);
-
-	if (err)
-		return -err;
-	pthread_detach(t);
-	return 0;
+	return zc_thread_start(recovery_thread, NULL);
 }

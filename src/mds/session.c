@@ -39,6 +39,7 @@
 
 #define OPEN_BUCKETS 4096
 #define MAX_SESSIONS 4096
+#define MAX_OPENS (4U << 20)	/* open handles, all sessions together */
 
 struct session {
 	uint64_t id;
@@ -170,6 +171,8 @@ static int open_add(uint64_t session, uint64_t handle, uint64_t ino)
 	for (r = *head; r; r = r->next)
 		if (r->session == session && r->handle == handle && r->ino == ino)
 			return 0;	/* a retry */
+	if (nopens >= MAX_OPENS)
+		return -ENFILE;
 	r = malloc(sizeof(*r));
 	if (!r)
 		return -ENOMEM;
@@ -442,13 +445,7 @@ static void *session_thread(void *arg)
 
 int mds_sessions_start(void)
 {
-	pthread_t t;
-	int err = pthread_create(&t, NULL, session_thread, NULL);
-
-	if (err)
-		return -err;
-	pthread_detach(t);
-	return 0;
+	return zc_thread_start(session_thread, NULL);
 }
 
 int mds_session_handle(uint16_t type, uint64_t session, struct zc_cur *in, struct zc_cur *o)
