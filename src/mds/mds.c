@@ -576,7 +576,7 @@ static void status_text(struct zc_cur *o, bool json)
 		    (unsigned long long)mds_open_count(), (long long)orphans);
 	else
 		OUT("chunk servers: %d up, %d down; inodes: %lld; chunks: %lld\n"
-		    "clients: %d sessions, %llu open files, %lld orphans%s\n"
+		    "sessions: %d, %llu open files, %lld orphans%s\n"
 		    "health: %s; %llu chunks under-replicated, %llu unreadable;"
 		    " recovery: %llu MiB left, %llu copies done\n"
 		    "  %-4s %-21s %-5s %12s %12s %8s\n", up, ncs - up, (long long)files,
