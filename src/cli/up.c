@@ -379,8 +379,21 @@ static void up_usage(void)
 		"  are clients added with `zcfs mount --dir DIR MNT`\n");
 }
 
+/* Makes the folder p (and its parents, as mkdir -p) and resolves it. */
 static int abs_path(const char *p, char *out)
 {
+	char part[PATH_MAX];
+	size_t n = strlen(p);
+
+	if (n >= sizeof(part))
+		return -ENAMETOOLONG;
+	memcpy(part, p, n + 1);
+	for (char *s = strchr(part + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (mkdir(part, 0755) && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
 	if (mkdir(p, 0755) && errno != EEXIST)
 		return -errno;
 	if (!realpath(p, out))

@@ -1148,8 +1148,15 @@ int zc_cmd_mount(int argc, char **argv)
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
 	stop_se = se;
-	signal(SIGTERM, on_stop);
-	signal(SIGINT, on_stop);
+	{
+		/* No SA_RESTART (signal() would set it): the loop's wait must
+		 * return to see the session end. */
+		struct sigaction sa = { .sa_handler = on_stop };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	if (fuse_session_mount(se, fo.mountpoint)) {
 		zc_err("mount: cannot mount on %s", fo.mountpoint);
 		goto out_signals;
