@@ -269,6 +269,8 @@ static int op_link(uint64_t ino, uint64_t parent, const char *name, struct zc_at
 		return st;
 	if (S_ISDIR(a.mode))
 		return ZC_ST_PERM;
+	if (!a.nlink)		/* an orphan gets no new name, as on Linux */
+		return ZC_ST_NOENT;
 	if (dots(name) || !lookup_ino(parent, name, &other))
 		return ZC_ST_EXIST;
 	now_ts(&s, &ns);

@@ -56,7 +56,15 @@ kill -9 "$mds"
 at_kill="$(running $wr && echo writing) $(running $rd && echo reading)"
 echo "at the kill: $(pos $wr 1) bytes written, $(pos $rd 0) read, of $SIZE each"
 expect "the write and the read were still running when the mds died" "writing reading" "$at_kill"
-sleep 3	# the mds stays away a while; the client waits for it
+# While the mds is away an operation that needs it waits; Ctrl-C (SIGINT)
+# still ends it.
+t0=$(date +%s%N)
+timeout -s INT 1 stat "$M/never-made" > /dev/null 2>&1
+rc=$?
+took=$(( ($(date +%s%N) - t0) / 1000000 ))
+check "a lookup waiting for the mds ends at Ctrl-C (exit $rc after $took ms)" \
+	[ "$rc" = 124 -a "$took" -lt 4000 ]
+sleep 2	# the mds stays away a while; the client waits for it
 
 out=$("$ZCFS" up --dir "$D" --mount "$M" 2>&1)
 rc=$?
