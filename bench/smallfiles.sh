@@ -11,7 +11,7 @@ set -euo pipefail
 RUNS=${1:-3}
 N=${2:-1000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ZCFS=$ROOT/build/zcfs
+ZCFS=${ZCFS:-$ROOT/build/zcfs}
 T=$(mktemp -d /tmp/zcfs-sbench.XXXXXX)
 
 cleanup() {
