@@ -40,6 +40,7 @@
 #define ZC_MAX_NAME	255
 #define ZC_MAX_PATH	4096
 #define ZC_MAX_REPLICAS	8
+#define ZC_REPORT_PAGE	8192			/* chunks per REPORT */
 
 #define ZC_CHUNK_SIZE	(64ULL << 20)
 #define ZC_BLOCK_SIZE	(64U << 10)		/* one CRC32C per block */
@@ -107,7 +108,8 @@ enum zc_type {
 	ZC_CSTOMA_REPORT,	/* cs_id:32 n:32 then n times (chunk_id:64 version:32)
 				   -> n:32 then n times chunk_id:64 (delete), then
 				   m:32 then m times (chunk_id:64 version:32) (replicas
-				   to move to that version) */
+				   to move to that version).  Sent in pages of at most
+				   ZC_REPORT_PAGE chunks, each answered by itself */
 	ZC_CSTOMA_CHUNK_BAD,	/* cs_id:32 chunk_id:64 -> () (the scrubber found a
 				   checksum error) */
 
