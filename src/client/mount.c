@@ -1140,6 +1140,7 @@ int zc_cmd_mount(int argc, char **argv)
 		fuse_opt_add_arg(&args, "-oallow_other");
 	signal(SIGPIPE, SIG_IGN);
 
+	zc_raise_nofile("mount");
 	if (zc_cl.zerocopy)
 		raise_pipe_max();
 	se = fuse_session_new(&args, &ops, sizeof(ops), NULL);

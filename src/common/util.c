@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "util.h"
+#include "log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -250,4 +252,23 @@ int zc_thread_start(void *(*fn)(void *), void *arg)
 	err = pthread_create(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
 	return -err;
+}
+
+long zc_raise_nofile(const char *who)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+		else
+			zc_info("%s: open files limit raised from %llu to %llu", who,
+				(unsigned long long)was, (unsigned long long)rl.rlim_cur);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)ZC_MIN(rl.rlim_cur, 1UL << 30);
 }

@@ -39,6 +39,10 @@ int zc_write_full(int fd, const void *buf, size_t len);
 int zc_pread_full(int fd, void *buf, size_t len, off_t off);
 int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
+/* Raises the soft limit of open files to the hard one and logs it.
+ * Returns the limit now in force. */
+long zc_raise_nofile(const char *who);
+
 /* Starts a detached thread.  Returns 0 or -errno. */
 int zc_thread_start(void *(*fn)(void *), void *arg);
 

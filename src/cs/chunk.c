@@ -13,6 +13,14 @@
  * Locking: a chunk's rwlock is taken shared by reads (check + send) and
  * exclusive by writes, truncates and deletion, so a reader never sends
  * bytes that do not match the checksums it just verified.
+ *
+ * The table is a cache: a chunk in it holds an open file, a mapping and its
+ * checksums.  Chunks nobody uses sit on an LRU list and the oldest are
+ * closed past cs_chunk_max (sized from RLIMIT_NOFILE), so a server with a
+ * million chunks holds a bounded number of files and mappings.  The table
+ * lock is never held across disk I/O: a chunk being loaded or deleted is in
+ * the table in that state, and others wanting the same chunk wait for it
+ * (table_cv) while the rest go on.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -37,8 +45,13 @@
 
 static char base[4096];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t table_cv = PTHREAD_COND_INITIALIZER;	/* a load or delete ended */
 static struct cs_chunk *table[NBUCKETS];
-static unsigned nchunks;
+static struct cs_chunk lru = { .lru_prev = &lru, .lru_next = &lru };	/* unused, newest first */
+static unsigned ncached;	/* in the table */
+static unsigned nchunks;	/* on disk */
+static uint8_t dir_dirty[256 / 8];	/* folders with entries not yet synced */
+unsigned cs_chunk_max = 1024;
 
 static void chunk_path(uint64_t id, char *out, size_t len)
 {
@@ -82,53 +95,45 @@ static void chunk_free(struct cs_chunk *c)
 	free(c);
 }
 
-/* Opens (or with create, makes) a chunk file and loads its checksums. */
-static struct cs_chunk *chunk_load(uint64_t id, uint32_t version, bool create, int *err)
+/*
+ * Opens (or with create, makes) the chunk's file, loads its checksums and
+ * maps it.  *created tells whether the file is new.  No table lock held.
+ */
+static int chunk_load(struct cs_chunk *c, uint32_t version, bool create, bool *created)
 {
 	char path[4200];
-	struct cs_chunk *c = calloc(1, sizeof(*c));
 	struct stat st;
 	uint64_t fid;
 	uint8_t raw[CRC_OFF];
+	int err;
 
-	if (!c) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	c->fd = -1;
-	c->id = id;
-	pthread_rwlock_init(&c->lock, NULL);
-	chunk_path(id, path, sizeof(path));
+	*created = false;
+	chunk_path(c->id, path, sizeof(path));
 	c->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
 	if (c->fd < 0 && create && errno == EEXIST)
 		c->fd = open(path, O_RDWR | O_CLOEXEC);
-	if (c->fd < 0) {
-		*err = -errno;
-		goto out_free;
-	}
-	if (fstat(c->fd, &st)) {
-		*err = -errno;
-		goto out_free;
-	}
-	if (st.st_size == 0) {	/* new: header only */
+	if (c->fd < 0)
+		return -errno;
+	if (fstat(c->fd, &st))
+		return -errno;
+	if (st.st_size == 0) {	/* new: header only, no data and no 64 MiB file */
 		c->version = version;
-		c->fresh = true;
-		if ((*err = write_meta(c->fd, id, version)) ||
-		    (*err = ftruncate(c->fd, ZC_CHUNK_HDR) ? -errno : 0))
-			goto out_free;
+		*created = true;
+		if ((err = write_meta(c->fd, c->id, version)) ||
+		    (err = ftruncate(c->fd, ZC_CHUNK_HDR) ? -errno : 0))
+			return err;
 		st.st_size = ZC_CHUNK_HDR;
 	} else {
-		if ((*err = read_meta(c->fd, &fid, &c->version)))
-			goto out_free;
-		if (fid != id || st.st_size < ZC_CHUNK_HDR ||
+		if ((err = read_meta(c->fd, &fid, &c->version)))
+			return err;
+		if (fid != c->id || st.st_size < ZC_CHUNK_HDR ||
 		    st.st_size > (off_t)(ZC_CHUNK_HDR + ZC_CHUNK_SIZE)) {
 			zc_err("cs: chunk file %s is damaged (id %" PRIx64 ", size %lld)", path,
 			       fid, (long long)st.st_size);
-			*err = -EBADMSG;
-			goto out_free;
+			return -EBADMSG;
 		}
-		if ((*err = zc_pread_full(c->fd, raw, sizeof(raw), CRC_OFF)))
-			goto out_free;
+		if ((err = zc_pread_full(c->fd, raw, sizeof(raw), CRC_OFF)))
+			return err;
 		for (unsigned i = 0; i < ZC_BLOCKS_PER_CHUNK; i++) {
 			struct zc_cur cur = zc_cur_init(raw + 4 * i, 4);
 
@@ -136,54 +141,184 @@ static struct cs_chunk *chunk_load(uint64_t id, uint32_t version, bool create, i
 		}
 	}
 	c->len = st.st_size - ZC_CHUNK_HDR;
+	/* Address space only: pages come from the page cache as reads touch
+	 * them, and the mapping goes when the chunk leaves the cache. */
 	c->map = mmap(NULL, ZC_CHUNK_SIZE, PROT_READ, MAP_SHARED, c->fd, ZC_CHUNK_HDR);
-	if (c->map == MAP_FAILED) {
-		*err = -errno;
-		goto out_free;
+	if (c->map == MAP_FAILED)
+		return -errno;
+	return 0;
+}
+
+/* ---- the table (table_lock held) ---- */
+
+static struct cs_chunk **find(uint64_t id)
+{
+	struct cs_chunk **pp;
+
+	for (pp = &table[id % NBUCKETS]; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == id)
+			break;
+	return pp;
+}
+
+static void lru_del(struct cs_chunk *c)
+{
+	c->lru_prev->lru_next = c->lru_next;
+	c->lru_next->lru_prev = c->lru_prev;
+	c->lru_prev = c->lru_next = NULL;
+}
+
+/* At the head (newest), or with cold at the tail (the first to go). */
+static void lru_add(struct cs_chunk *c, bool cold)
+{
+	struct cs_chunk *after = cold ? lru.lru_prev : &lru;
+
+	c->lru_prev = after;
+	c->lru_next = after->lru_next;
+	after->lru_next->lru_prev = c;
+	after->lru_next = c;
+}
+
+static void unhash(struct cs_chunk *c)
+{
+	struct cs_chunk **pp = find(c->id);
+
+	if (*pp == c) {
+		*pp = c->next;
+		ncached--;
 	}
-	return c;
-out_free:
-	chunk_free(c);
-	return NULL;
+}
+
+/* Takes unused chunks out past the limit; the caller frees them unlocked. */
+static struct cs_chunk *evict(void)
+{
+	struct cs_chunk *gone = NULL;
+
+	while (ncached > cs_chunk_max && lru.lru_prev != &lru) {
+		struct cs_chunk *c = lru.lru_prev;
+
+		lru_del(c);
+		unhash(c);
+		c->next = gone;
+		gone = c;
+	}
+	return gone;
+}
+
+static void free_list(struct cs_chunk *c)
+{
+	while (c) {
+		struct cs_chunk *next = c->next;
+
+		chunk_free(c);
+		c = next;
+	}
+}
+
+static void mark_dir(uint64_t id, bool dirty)
+{
+	uint8_t bit = 1 << (id & 7);
+
+	if (dirty)
+		dir_dirty[(id & 0xff) / 8] |= bit;
+	else
+		dir_dirty[(id & 0xff) / 8] &= ~bit;
 }
 
 struct cs_chunk *cs_chunk_get(uint64_t id, uint32_t version, bool create, int *err)
 {
-	struct cs_chunk *c;
-	unsigned b = id % NBUCKETS;
+	struct cs_chunk **pp, *c, *gone;
+	bool created;
 
 	pthread_mutex_lock(&table_lock);
-	for (c = table[b]; c; c = c->next)
-		if (c->id == id)
+	for (;;) {
+		pp = find(id);
+		c = *pp;
+		if (!c || !(c->loading || c->deleting))
 			break;
-	if (!c) {
-		c = chunk_load(id, version, create, err);
-		if (!c) {
-			pthread_mutex_unlock(&table_lock);
-			return NULL;
-		}
-		if (c->fresh)
-			nchunks++;
-		c->next = table[b];
-		table[b] = c;
+		pthread_cond_wait(&table_cv, &table_lock);
 	}
-	c->refs++;
+	if (c) {
+		if (!c->refs++)
+			lru_del(c);
+		pthread_mutex_unlock(&table_lock);
+		return c;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		pthread_mutex_unlock(&table_lock);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	c->id = id;
+	c->fd = -1;
+	c->refs = 1;
+	c->loading = true;
+	pthread_rwlock_init(&c->lock, NULL);
+	c->next = table[id % NBUCKETS];
+	table[id % NBUCKETS] = c;
+	ncached++;
 	pthread_mutex_unlock(&table_lock);
+
+	*err = chunk_load(c, version, create, &created);
+
+	pthread_mutex_lock(&table_lock);
+	c->loading = false;
+	if (*err) {
+		unhash(c);	/* nobody took it meanwhile: they wait */
+	} else if (created) {
+		nchunks++;
+		mark_dir(id, true);
+	}
+	gone = evict();
+	pthread_cond_broadcast(&table_cv);
+	pthread_mutex_unlock(&table_lock);
+	free_list(gone);
+	if (*err) {
+		chunk_free(c);
+		return NULL;
+	}
 	return c;
+}
+
+static void put(struct cs_chunk *c, bool cold)
+{
+	struct cs_chunk *gone = NULL;
+
+	pthread_mutex_lock(&table_lock);
+	if (--c->refs) {
+		pthread_mutex_unlock(&table_lock);
+		return;
+	}
+	if (c->deleted) {	/* already out of the table */
+		c->next = gone;
+		gone = c;
+	} else {
+		lru_add(c, cold);
+		gone = evict();
+	}
+	pthread_mutex_unlock(&table_lock);
+	free_list(gone);
 }
 
 void cs_chunk_put(struct cs_chunk *c)
 {
-	pthread_mutex_lock(&table_lock);
-	c->refs--;
-	if (c->deleted && !c->refs)
-		chunk_free(c);
-	pthread_mutex_unlock(&table_lock);
+	put(c, false);
+}
+
+void cs_chunk_put_cold(struct cs_chunk *c)
+{
+	put(c, true);
 }
 
 unsigned cs_chunk_count(void)
 {
 	return nchunks;
+}
+
+unsigned cs_chunk_cached(void)
+{
+	return ncached;
 }
 
 /* Checks blocks [first, last] against their checksums. */
@@ -318,50 +453,90 @@ out_unlock:
 int cs_chunk_sync(struct cs_chunk *c)
 {
 	char path[4200];
-	int err = 0;
+	bool dirty;
+	int dfd, err = 0;
 
 	if (fdatasync(c->fd))
 		return -errno;
-	if (c->fresh) {	/* the directory entry of a new chunk file too */
-		int dfd;
-
-		chunk_path(c->id, path, sizeof(path));
-		*strrchr(path, '/') = 0;
-		dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd < 0 || fsync(dfd))
-			err = -errno;
-		if (dfd >= 0)
-			close(dfd);
-		if (!err)
-			c->fresh = false;
+	/* The directory entry of a new chunk file too: one fsync of its folder
+	 * covers every chunk made there since the last one. */
+	pthread_mutex_lock(&table_lock);
+	dirty = dir_dirty[(c->id & 0xff) / 8] & (1 << (c->id & 7));
+	mark_dir(c->id, false);
+	pthread_mutex_unlock(&table_lock);
+	if (!dirty)
+		return 0;
+	chunk_path(c->id, path, sizeof(path));
+	*strrchr(path, '/') = 0;
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd))
+		err = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (err) {
+		pthread_mutex_lock(&table_lock);
+		mark_dir(c->id, true);
+		pthread_mutex_unlock(&table_lock);
 	}
 	return err;
 }
 
+/*
+ * Deletes a chunk: marked deleting in the table so that nobody loads it
+ * meanwhile, then (without the table lock) waits for its readers and
+ * removes the file.  A reader holding it across a slow send holds up this
+ * chunk's deletion only, never the table.
+ */
 int cs_chunk_delete(uint64_t id)
 {
 	char path[4200];
-	struct cs_chunk *c, **pp;
+	struct cs_chunk **pp, *c;
 	int err = 0;
 
-	chunk_path(id, path, sizeof(path));
 	pthread_mutex_lock(&table_lock);
-	for (pp = &table[id % NBUCKETS]; (c = *pp); pp = &c->next)
-		if (c->id == id)
+	for (;;) {
+		pp = find(id);
+		c = *pp;
+		if (!c || !(c->loading || c->deleting))
 			break;
-	if (c) {
-		*pp = c->next;
-		pthread_rwlock_wrlock(&c->lock);	/* no reader mid-send */
-		c->deleted = true;
-		pthread_rwlock_unlock(&c->lock);
-		if (!c->refs)
-			chunk_free(c);
+		pthread_cond_wait(&table_cv, &table_lock);
 	}
+	if (!c) {	/* not cached: a stand-in holds its place */
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			pthread_mutex_unlock(&table_lock);
+			return -ENOMEM;
+		}
+		c->id = id;
+		c->fd = -1;
+		pthread_rwlock_init(&c->lock, NULL);
+		c->next = table[id % NBUCKETS];
+		table[id % NBUCKETS] = c;
+		ncached++;
+	} else if (!c->refs) {
+		lru_del(c);
+	}
+	c->refs++;
+	c->deleting = true;
+	pthread_mutex_unlock(&table_lock);
+
+	pthread_rwlock_wrlock(&c->lock);	/* no reader mid-send */
+	c->deleted = true;
+	pthread_rwlock_unlock(&c->lock);
+	chunk_path(id, path, sizeof(path));
 	if (unlink(path))
 		err = -errno;
-	else if (nchunks)
+
+	pthread_mutex_lock(&table_lock);
+	unhash(c);
+	c->deleting = false;
+	if (!err && nchunks)
 		nchunks--;
+	pthread_cond_broadcast(&table_cv);
+	c = --c->refs ? NULL : c;	/* the last user frees it */
 	pthread_mutex_unlock(&table_lock);
+	if (c)
+		chunk_free(c);
 	return err;
 }
 

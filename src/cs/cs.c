@@ -501,7 +501,7 @@ static void *scrub_thread(void *arg)
 				continue;
 			len = ch->len;
 			err = cs_chunk_scrub(ch);
-			cs_chunk_put(ch);
+			cs_chunk_put_cold(ch);	/* looked at once: not worth a place */
 			if (err == -EBADMSG) {
 				uint8_t req[12];
 				struct zc_cur c = zc_cur_init(req, sizeof(req));
@@ -526,28 +526,67 @@ static void *scrub_thread(void *arg)
 }
 
 struct report {
-	uint8_t *buf;
-	struct zc_cur cur;
-	uint32_t n;
+	uint8_t *buf;		/* (chunk_id:64 version:32) per chunk */
+	size_t n, cap;
 };
 
 static void add_report(uint64_t id, uint32_t version, void *arg)
 {
 	struct report *r = arg;
+	struct zc_cur c;
 
-	if (zc_cur_left(&r->cur) < 12) {
-		size_t cap = r->cur.len * 2;
-		uint8_t *nb = realloc(r->buf, cap);
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 4096;
+		uint8_t *nb = realloc(r->buf, cap * 12);
 
 		if (!nb)
-			return;
+			return;	/* reported next time */
 		r->buf = nb;
-		r->cur.p = nb;
-		r->cur.len = cap;
+		r->cap = cap;
 	}
-	zc_put_u64(&r->cur, id);
-	zc_put_u32(&r->cur, version);
-	r->n++;
+	c = zc_cur_init(r->buf + 12 * r->n++, 12);
+	zc_put_u64(&c, id);
+	zc_put_u32(&c, version);
+}
+
+/* Reports every chunk, in pages; the mds answers each page with the
+ * chunks it does not know (deleted here) and versions to fix. */
+static int report(uint32_t id)
+{
+	struct report r = { 0 };
+	uint8_t *page = malloc(8 + 12 * ZC_REPORT_PAGE);
+	uint64_t start = zc_now_ns();
+	size_t done = 0, pages = 0;
+	int err = page ? 0 : -ENOMEM;
+
+	if (!err)
+		err = cs_chunk_scan(add_report, &r);
+	while (!err && (done < r.n || !pages)) {
+		size_t n = ZC_MIN(r.n - done, ZC_REPORT_PAGE);
+		struct zc_cur c = zc_cur_init(page, 8 + 12 * n);
+		struct zc_call call;
+
+		zc_put_u32(&c, id);
+		zc_put_u32(&c, n);
+		zc_put_bytes(&c, r.buf + 12 * done, 12 * n);
+		err = mds_call(ZC_CSTOMA_REPORT, page, c.pos, &call);
+		if (!err) {
+			struct zc_cur in = zc_cur_init(call.resp, call.resp_len);
+
+			delete_listed(&in, false);
+			fix_versions(&in);
+			zc_call_free_resp(&call);
+		}
+		done += n;
+		pages++;
+	}
+	if (!err)
+		zc_info("cs: registered with the mds as chunk server %u, %zu chunks reported in"
+			" %zu pages in %llu ms", id, r.n, pages,
+			(unsigned long long)((zc_now_ns() - start) / 1000000));
+	free(r.buf);
+	free(page);
+	return err;
 }
 
 static int register_cs(uint32_t *id)
@@ -555,7 +594,6 @@ static int register_cs(uint32_t *id)
 	uint8_t req[64];
 	struct zc_cur c = zc_cur_init(req, sizeof(req));
 	struct zc_call call;
-	struct report r = { .buf = malloc(65536) };
 	uint64_t total, avail;
 	int err;
 
@@ -567,41 +605,11 @@ static int register_cs(uint32_t *id)
 	zc_put_u64(&c, avail);
 	err = mds_call(ZC_CSTOMA_REGISTER, req, c.pos, &call);
 	if (err)
-		goto out_free;
+		return err;
 	c = zc_cur_init(call.resp, call.resp_len);
 	*id = zc_get_u32(&c);
 	zc_call_free_resp(&call);
-	if (c.err) {
-		err = -EPROTO;
-		goto out_free;
-	}
-	/* Report every chunk; the mds answers with the ones it does not know. */
-	if (!r.buf) {
-		err = -ENOMEM;
-		goto out_free;
-	}
-	r.cur = zc_cur_init(r.buf, 65536);
-	zc_put_u32(&r.cur, *id);
-	zc_put_u32(&r.cur, 0);
-	cs_chunk_scan(add_report, &r);
-	c = zc_cur_init(r.buf + 4, 4);
-	zc_put_u32(&c, r.n);
-	if (r.cur.pos > ZC_MAX_FRAME) {
-		zc_warn("cs: %u chunks are too many to report at once; report skipped", r.n);
-		goto out_free;
-	}
-	err = mds_call(ZC_CSTOMA_REPORT, r.buf, r.cur.pos, &call);
-	if (!err) {
-		struct zc_cur in = zc_cur_init(call.resp, call.resp_len);
-
-		delete_listed(&in, false);
-		fix_versions(&in);
-		zc_call_free_resp(&call);
-	}
-	zc_info("cs: registered with the mds as chunk server %u, %u chunks reported", *id, r.n);
-out_free:
-	free(r.buf);
-	return err;
+	return c.err ? -EPROTO : report(*id);
 }
 
 static void *heartbeat_thread(void *arg)
@@ -705,6 +713,7 @@ int zc_cmd_cs(int argc, char **argv)
 	char addr[32];
 	int c, lfd, lockfd, level = ZC_LOG_INFO, err;
 	socklen_t sl = sizeof(my_addr);
+	long nofile;
 	pthread_t hb, scrub;
 
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
@@ -746,11 +755,17 @@ int zc_cmd_cs(int argc, char **argv)
 		return 1;
 	}
 	getsockname(lfd, (struct sockaddr *)&my_addr, &sl);
+	/* Half the descriptors for chunk files, a quarter for connections to
+	 * us; the rest for ours to others, pipes and the folder walk. */
+	nofile = zc_raise_nofile("cs");
+	cs_chunk_max = ZC_MAX(16, ZC_MIN(nofile / 2, 4096));
+	zc_srv_max_conns = ZC_MAX(8, ZC_MIN(nofile / 4, 4096));
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	zc_info("cs: serving %s on %s, mds %s", data_dir, zc_fmt_addr(&my_addr, addr,
-		sizeof(addr)), mds);
+	zc_info("cs: serving %s on %s, mds %s; up to %u chunk files open, %u connections",
+		data_dir, zc_fmt_addr(&my_addr, addr, sizeof(addr)), mds, cs_chunk_max,
+		zc_srv_max_conns);
 	if (pthread_create(&hb, NULL, heartbeat_thread, NULL) ||
 	    pthread_create(&scrub, NULL, scrub_thread, NULL)) {
 		zc_err("cs: no heartbeat or scrubber thread");

@@ -17,13 +17,19 @@ struct cs_chunk {
 	uint32_t len;		/* data bytes */
 	int fd;
 	uint8_t *map;		/* read-only mapping of the data, ZC_CHUNK_SIZE long */
-	bool fresh;		/* created since start: directory entry not synced */
-	bool deleted;
-	int refs;		/* under the table lock */
+	bool deleted;		/* gone: every use fails with ENOENT */
+	/* under the table lock: */
+	bool loading, deleting;	/* others wanting it wait */
+	int refs;
+	struct cs_chunk *next;	/* in its hash bucket */
+	struct cs_chunk *lru_prev, *lru_next;	/* while unused */
 	pthread_rwlock_t lock;
 	uint32_t crc[ZC_BLOCKS_PER_CHUNK];
-	struct cs_chunk *next;
 };
+
+/* How many chunks the table keeps open (files and mappings), at most,
+ * besides those in use.  Set from RLIMIT_NOFILE at start. */
+extern unsigned cs_chunk_max;
 
 int cs_chunk_init(const char *dir);
 /* Calls fn for every chunk file found.  Returns 0 or -errno. */
@@ -32,7 +38,11 @@ int cs_chunk_scan(void (*fn)(uint64_t id, uint32_t version, void *arg), void *ar
  * !create, -EBADMSG if its file is damaged). */
 struct cs_chunk *cs_chunk_get(uint64_t id, uint32_t version, bool create, int *err);
 void cs_chunk_put(struct cs_chunk *c);
+/* The same, for a chunk used once (the scrubber): the first to be closed. */
+void cs_chunk_put_cold(struct cs_chunk *c);
 unsigned cs_chunk_count(void);
+/* Chunks open in the table now. */
+unsigned cs_chunk_cached(void);
 
 /* Checks version and bounds, clamps *len to the data present and verifies
  * the checksums of the blocks covered.  On 0 the chunk stays locked shared

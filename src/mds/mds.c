@@ -1341,6 +1341,8 @@ int zc_cmd_mds(int argc, char **argv)
 		zc_err("mds: cannot listen on %s: %s", listen_at, strerror(-lfd));
 		return 1;
 	}
+	/* Most descriptors are connections: a client or a server each. */
+	zc_srv_max_conns = ZC_MAX(8, ZC_MIN(zc_raise_nofile("mds") - 64, 65536));
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

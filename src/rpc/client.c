@@ -558,14 +558,40 @@ void zc_call_free_resp(struct zc_call *call)
 struct peer {
 	struct sockaddr_in sa;
 	struct zc_conn *conn;
+	bool connecting;	/* a thread is connecting: others wait */
 	uint64_t retry_at;
 	uint32_t backoff_ms;
 	struct peer *next;
 };
 
 static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t peers_cv = PTHREAD_COND_INITIALIZER;	/* a connect ended */
 static struct peer *peers;
 
+/* A live connection of the peer, referenced, or NULL.  peers_lock held. */
+static struct zc_conn *live(struct peer *p)
+{
+	struct zc_conn *c = p->conn;
+	bool dead;
+
+	if (!c)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	dead = c->dead;
+	if (!dead)
+		c->refs++;
+	pthread_mutex_unlock(&c->lock);
+	if (!dead)
+		return c;
+	zc_conn_put(c);
+	p->conn = NULL;
+	return NULL;
+}
+
+/*
+ * The connect runs without peers_lock: a peer that takes seconds to
+ * answer holds up only the callers that want that peer.
+ */
 struct zc_conn *zc_conn_get(const struct sockaddr_in *sa, int *err)
 {
 	struct peer *p;
@@ -587,24 +613,26 @@ struct zc_conn *zc_conn_get(const struct sockaddr_in *sa, int *err)
 		p->next = peers;
 		peers = p;
 	}
-	if (p->conn) {
-		pthread_mutex_lock(&p->conn->lock);
-		bool dead = p->conn->dead;
-
-		pthread_mutex_unlock(&p->conn->lock);
-		if (!dead) {
-			c = p->conn;
-			goto out_ref;
-		}
-		zc_conn_put(p->conn);
-		p->conn = NULL;
-	}
+	while (p->connecting)
+		pthread_cond_wait(&peers_cv, &peers_lock);
+	if ((c = live(p)))
+		goto out;
 	if (zc_now_ns() < p->retry_at) {
 		*err = -EHOSTUNREACH;
 		goto out;
 	}
+	p->connecting = true;
+	pthread_mutex_unlock(&peers_lock);
+
 	zc_fmt_addr(sa, name, sizeof(name));
 	fd = zc_tcp_connect(sa, CONNECT_TIMEOUT_MS);
+	c = fd < 0 ? NULL : zc_conn_from_fd(fd, name);
+	if (fd >= 0 && !c)
+		close(fd);
+
+	pthread_mutex_lock(&peers_lock);
+	p->connecting = false;
+	pthread_cond_broadcast(&peers_cv);
 	if (fd < 0) {
 		p->backoff_ms = p->backoff_ms ? ZC_MIN(p->backoff_ms * 2, BACKOFF_MAX_MS)
 					      : BACKOFF_MIN_MS;
@@ -614,16 +642,13 @@ struct zc_conn *zc_conn_get(const struct sockaddr_in *sa, int *err)
 		*err = fd;
 		goto out;
 	}
-	c = zc_conn_from_fd(fd, name);
 	if (!c) {
-		close(fd);
 		*err = -ENOMEM;
 		goto out;
 	}
 	p->backoff_ms = 0;
-	p->conn = c;	/* the table keeps the caller's first reference... */
+	p->conn = c;	/* the table keeps the first reference... */
 	zc_debug("rpc %s: connected", name);
-out_ref:
 	pthread_mutex_lock(&c->lock);	/* ...and the caller gets another */
 	c->refs++;
 	pthread_mutex_unlock(&c->lock);

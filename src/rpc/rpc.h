@@ -132,6 +132,10 @@ int zc_srv_reply(struct zc_srv_conn *c, const struct zc_hdr *h, int status,
  * caller then writes itself (MSG_MORE: they leave as one stream). */
 int zc_srv_reply_hdr(struct zc_srv_conn *c, const struct zc_hdr *h, uint32_t len);
 
+/* Connections a server keeps at most (one thread each); more are closed
+ * at once with a log line.  Set it before zc_srv_run(). */
+extern unsigned zc_srv_max_conns;
+
 /* Counters: frames refused; ZC payloads that did not fit their pipe. */
 extern unsigned long zc_rpc_bad_frames;
 extern unsigned long zc_rpc_pipe_fallbacks;

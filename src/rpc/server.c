@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +15,11 @@
 #include "rpc.h"
 
 #define IDLE_POLL_MS 500
+#define KEEP_BUF (ZC_MAX_IO + 4096)	/* a buffer larger than this is not kept */
 
 static volatile sig_atomic_t stopping;
+static atomic_uint nconns;
+unsigned zc_srv_max_conns = 1024;
 
 struct srv {
 	zc_srv_handler handler;
@@ -132,6 +136,11 @@ static void *conn_thread(void *arg)
 		err = a->srv->handler(c, &h, buf);
 		if (err)
 			break;
+		if (cap > KEEP_BUF) {	/* one large frame: do not keep its room */
+			free(buf);
+			buf = NULL;
+			cap = 0;
+		}
 	}
 	if (err == -EPIPE || err == -ECONNRESET || err == -ESHUTDOWN)
 		zc_debug("rpc %s: closed", c->name);
@@ -142,12 +151,14 @@ static void *conn_thread(void *arg)
 	close(c->fd);
 	free(buf);
 	free(a);
+	atomic_fetch_sub(&nconns, 1);
 	return NULL;
 }
 
 int zc_srv_run(int lfd, zc_srv_handler handler, zc_srv_close_fn on_close, void *ctx)
 {
 	static struct srv srv;	/* outlives this call: threads may linger */
+	uint64_t last_refusal = 0;
 	pthread_attr_t attr;
 
 	srv = (struct srv){ handler, on_close, ctx };
@@ -166,6 +177,18 @@ int zc_srv_run(int lfd, zc_srv_handler handler, zc_srv_close_fn on_close, void *
 		fd = accept4(lfd, (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC);
 		if (fd < 0)
 			continue;
+		if (atomic_load(&nconns) >= zc_srv_max_conns) {
+			char name[32];
+			uint64_t now = zc_now_ns();
+
+			/* One line a second at most: a flood must not fill the log. */
+			if (now - last_refusal > 1000000000ULL)
+				zc_warn("rpc %s: connection refused: %u connections open, the limit",
+					zc_fmt_addr(&peer, name, sizeof(name)), zc_srv_max_conns);
+			last_refusal = now;
+			close(fd);
+			continue;
+		}
 		setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one));
 		a = calloc(1, sizeof(*a));
 		if (!a) {
@@ -177,10 +200,12 @@ int zc_srv_run(int lfd, zc_srv_handler handler, zc_srv_close_fn on_close, void *
 		a->conn.peer = peer;
 		a->conn.ctx = ctx;
 		zc_fmt_addr(&peer, a->conn.name, sizeof(a->conn.name));
+		atomic_fetch_add(&nconns, 1);
 		if (pthread_create(&tid, &attr, conn_thread, a)) {
 			zc_err("rpc %s: no thread for connection", a->conn.name);
 			close(fd);
 			free(a);
+			atomic_fetch_sub(&nconns, 1);
 		}
 	}
 	pthread_attr_destroy(&attr);
