@@ -42,6 +42,7 @@
 #define CHUNK_MAGIC 0x4b43435aU	/* "ZCCK" */
 #define CRC_OFF 4096
 #define NBUCKETS 1024
+#define MAP_STEP (1U << 20)
 
 static char base[4096];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -87,12 +88,34 @@ static int read_meta(int fd, uint64_t *id, uint32_t *version)
 
 static void chunk_free(struct cs_chunk *c)
 {
-	if (c->map != MAP_FAILED && c->map)
-		munmap(c->map, ZC_CHUNK_SIZE);
+	if (c->map)
+		munmap(c->map, c->map_len);
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_rwlock_destroy(&c->lock);
 	free(c);
+}
+
+/*
+ * Maps the data up to need bytes at least (in MiB steps): a one-block
+ * chunk costs a small mapping, never 64 MiB.  The mapping is only read
+ * below c->len, so it may reach past the end of a file that shrank.
+ * Called at load and, with the chunk locked exclusive, when it grows.
+ */
+static int map_upto(struct cs_chunk *c, uint32_t need)
+{
+	size_t len = ZC_MIN(((size_t)need + MAP_STEP - 1) / MAP_STEP * MAP_STEP, ZC_CHUNK_SIZE);
+	void *m;
+
+	if (len <= c->map_len)
+		return 0;
+	m = c->map ? mremap(c->map, c->map_len, len, MREMAP_MAYMOVE)
+		   : mmap(NULL, len, PROT_READ, MAP_SHARED, c->fd, ZC_CHUNK_HDR);
+	if (m == MAP_FAILED)
+		return -errno;
+	c->map = m;
+	c->map_len = len;
+	return 0;
 }
 
 /*
@@ -141,12 +164,7 @@ static int chunk_load(struct cs_chunk *c, uint32_t version, bool create, bool *c
 		}
 	}
 	c->len = st.st_size - ZC_CHUNK_HDR;
-	/* Address space only: pages come from the page cache as reads touch
-	 * them, and the mapping goes when the chunk leaves the cache. */
-	c->map = mmap(NULL, ZC_CHUNK_SIZE, PROT_READ, MAP_SHARED, c->fd, ZC_CHUNK_HDR);
-	if (c->map == MAP_FAILED)
-		return -errno;
-	return 0;
+	return map_upto(c, c->len);
 }
 
 /* ---- the table (table_lock held) ---- */
@@ -411,6 +429,8 @@ int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const voi
 	}
 	old = c->len;
 	err = zc_pwrite_full(c->fd, buf, len, ZC_CHUNK_HDR + (off_t)off);
+	if (!err)
+		err = map_upto(c, end);
 	if (err)
 		goto out_unlock;
 	if (end > c->len)
@@ -437,10 +457,9 @@ int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len)
 		goto out_unlock;
 	}
 	old = c->len;
-	if (ftruncate(c->fd, ZC_CHUNK_HDR + (off_t)len)) {
-		err = -errno;
+	err = ftruncate(c->fd, ZC_CHUNK_HDR + (off_t)len) ? -errno : map_upto(c, len);
+	if (err)
 		goto out_unlock;
-	}
 	c->len = len;
 	first = ZC_MIN(old, len) / ZC_BLOCK_SIZE;
 	last = ZC_MAX(old, len) / ZC_BLOCK_SIZE;

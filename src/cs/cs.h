@@ -16,7 +16,8 @@ struct cs_chunk {
 	uint32_t version;
 	uint32_t len;		/* data bytes */
 	int fd;
-	uint8_t *map;		/* read-only mapping of the data, ZC_CHUNK_SIZE long */
+	uint8_t *map;		/* read-only mapping of the data (NULL while empty)... */
+	size_t map_len;		/* ...this long, at least len */
 	bool deleted;		/* gone: every use fails with ENOENT */
 	/* under the table lock: */
 	bool loading, deleting;	/* others wanting it wait */
