@@ -615,6 +615,7 @@ static int register_cs(uint32_t *id)
 static void *heartbeat_thread(void *arg)
 {
 	uint32_t id = 0;
+	unsigned backoff_ms = HEARTBEAT_MS;
 	bool registered = false;
 
 	(void)arg;
@@ -628,11 +629,16 @@ static void *heartbeat_thread(void *arg)
 		if (!registered) {
 			err = register_cs(&id);
 			if (err) {
-				zc_warn("cs: cannot register with the mds: %s", strerror(-err));
-				usleep(HEARTBEAT_MS * 1000);
+				/* Each try walks the whole folder: back off. */
+				zc_warn("cs: cannot register with the mds: %s (next try in %u ms)",
+					strerror(-err), backoff_ms);
+				for (unsigned ms = 0; ms < backoff_ms && !stopping; ms += 100)
+					usleep(100000);
+				backoff_ms = ZC_MIN(backoff_ms * 2, 5000);
 				continue;
 			}
 			registered = true;
+			backoff_ms = HEARTBEAT_MS;
 			my_id = id;
 		}
 		space(&total, &avail);
