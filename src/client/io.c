@@ -637,10 +637,13 @@ static void *seg_retry(void *arg)
 		struct zc_loc l;
 		uint32_t cs = r->cs_id;
 		bool bad = call->status == ZC_ST_CRC || call->status == ZC_ST_NOENT;
+		int err = report_failed(rd->req, s->in, s->idx, &s->loc, &cs, 1, bad ? 1 : 2, &l);
 
-		if (!report_failed(rd->req, s->in, s->idx, &s->loc, &cs, 1, bad ? 1 : 2, &l) &&
-		    l.id &&
-		    l.version != s->loc.version && s->refetches++ < 40) {
+		/* The chunk is being copied (the mds holds writers, not readers):
+		 * read on with the layout as it is now. */
+		if (err == -EAGAIN)
+			err = fetch_loc(rd->req, s->in, s->idx, false, true, &l);
+		if (!err && l.id && l.version != s->loc.version && s->refetches++ < 40) {
 			/* Without the bad replica; the others are worth a try again. */
 			s->loc = l;
 			order_replicas(&s->loc);
