@@ -2,9 +2,13 @@
 # Helpers for mount cases: a private cluster per case, cleaned up by PID
 # on any exit.  Source it, then call start_cluster.
 set -u
-ZCFS=${ZCFS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/zcfs}
+# lib.sh is in tests/: the build is in its parent.
+ZCFS=${ZCFS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/zcfs}
 # The lock and I/O script runner of tests/tools (make tools), next to zcfs.
 ZCFS_LOCKF=${ZCFS_LOCKF:-$(dirname "$ZCFS")/tools/zc_lockf}
+# The scale cases' maker of files and chunk files, READ client and REPORT
+# watcher (tests/tools/zc_many.c).
+ZCFS_MANY=${ZCFS_MANY:-$(dirname "$ZCFS")/tools/zc_many}
 FAILS=0
 # Started by the case and killed by the cleanup: EXTRA_PIDS (test processes),
 # CLIENT_PIDS and CLIENT_MOUNTS (more clients of the cluster, mount_client).
@@ -187,6 +191,72 @@ wait_pid() {
 
 need_lockf() {
 	[ -x "$ZCFS_LOCKF" ] || { echo "$ZCFS_LOCKF missing: make tools"; exit 1; }
+}
+
+need_many() {
+	[ -x "$ZCFS_MANY" ] || { echo "$ZCFS_MANY missing: make tools"; exit 1; }
+}
+
+# Is zcfs built with AddressSanitizer (make test-asan)?  Its shadow memory
+# and quarantine make memory figures meaningless.
+sanitized() { ldd "$ZCFS" 2>/dev/null | grep -q libasan; }
+
+# What a process holds: open descriptors; memory in KiB (VmRSS, or
+# RssAnon, RssFile); chunk files mapped (lines of its maps naming a .chk
+# file); its open-files limit, "SOFT HARD".
+proc_fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+proc_mem() { sed -n "s/^${2:-VmRSS}:[[:space:]]*\([0-9]*\) kB$/\1/p" "/proc/$1/status" 2>/dev/null; }
+proc_chunk_maps() { grep -c '\.chk' "/proc/$1/maps" 2>/dev/null; }
+proc_nofile() { awk '/^Max open files/ { print $4, $5 }' "/proc/$1/limits" 2>/dev/null; }
+
+# watch_proc PID FILE: samples PID every 0.25 s in the background until it
+# ends or the sampler is stopped (kill_bg $WATCH, or the cleanup): one line
+# "fds vmrss_kib chunk_maps rssanon_kib" per sample, appended to FILE.
+watch_proc() {
+	local pid=$1 out=$2
+	(
+		while running "$pid"; do
+			echo "$(proc_fds "$pid") $(proc_mem "$pid") $(proc_chunk_maps "$pid")" \
+				"$(proc_mem "$pid" RssAnon)" >> "$out"
+			sleep 0.25
+		done
+	) &
+	WATCH=$!
+	EXTRA_PIDS="$EXTRA_PIDS $WATCH"
+}
+
+# peak FILE COLUMN: the largest value in a column of watch_proc's samples.
+peak() { cat "$1" 2>/dev/null | awk -v c="$2" '$c > m { m = $c } END { print m + 0 }'; }
+
+# bounded SAMPLES LIMIT MAX_RSS_MIB LOG [FROM]: checks what watch_proc saw
+# of a chunk server: at every sample fewer than LIMIT descriptors open and
+# fewer than LIMIT chunk files mapped (a mapping is a chunk in use: no more
+# than the open ones), VmRSS below MAX_RSS_MIB (not under ASan), and no
+# "Too many open files" in its LOG (from line FROM on); prints the peaks.
+bounded() {
+	local fds maps rss anon
+	fds=$(peak "$1" 1)
+	rss=$(( $(peak "$1" 2) / 1024 ))
+	maps=$(peak "$1" 3)
+	anon=$(( $(peak "$1" 4) / 1024 ))
+	echo "peaks over $(cat "$1" 2>/dev/null | wc -l) samples: $fds descriptors," \
+		"$maps chunk files mapped, VmRSS $rss MiB (RssAnon $anon MiB)"
+	check "descriptors stayed below the limit of $2 (peak $fds)" [ "$fds" -lt "$2" ]
+	check "chunk files mapped at once stayed below $2 (peak $maps)" [ "$maps" -lt "$2" ]
+	if sanitized; then
+		echo "VmRSS not checked under ASan (its shadow memory and quarantine)"
+	else
+		check "VmRSS stayed below $3 MiB (peak $rss MiB)" [ "$rss" -lt "$3" ]
+	fi
+	check "never out of descriptors (no EMFILE in $(basename "$4"))" \
+		sh -c "! tail -n +${5:-1} '$4' | grep -m 3 'Too many open files'"
+}
+
+# wait_gone PID S: waits up to S seconds for a process (not necessarily a
+# child of this shell) to end.
+wait_gone() {
+	for _ in $(seq 1 $(( $2 * 4 ))); do running "$1" || return 0; sleep 0.25; done
+	! running "$1"
 }
 
 # lockf ARGS...: runs zc_lockf (killed after $LOCKF_TIMEOUT s, default 60)
