@@ -980,7 +980,8 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 			st = ZC_ST_IO;
 		else if (!(st = get_attr(ino, &a)))
 			zc_put_attr(o, &a);
-		mds_recovery_kick();
+		if (!st)
+			mds_recovery_queue_ino(ino);
 		break;
 	case ZC_CLTOMA_TRUNC_PREP: {
 		uint64_t size;
@@ -1008,19 +1009,124 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 	return mds_end(st) < 0 ? ZC_ST_IO : st;
 }
 
-static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cur *in,
-		     struct zc_cur *o)
+/* A chunk server's request we refuse: one line with the peer and why. */
+static int cs_refuse(const struct zc_srv_conn *c, uint16_t type, const char *why)
+{
+	zc_warn("mds: %s: chunk server request type %u refused: %s", c->name, type, why);
+	return ZC_ST_INVAL;
+}
+
+/* Every answer of a chunk server request fits in one reply buffer. */
+_Static_assert(MDS_CS_ANSWER_MAX <= OUT_CAP, "a REPORT page's answer must fit");
+_Static_assert(4 + 12 * GC_BATCH <= OUT_CAP, "a HEARTBEAT's answer must fit");
+
+/*
+ * One page of a chunk server's REPORT: the chunks it holds that are not
+ * current replicas there are to be deleted; the current ones it holds at
+ * another version are to be moved to it.  One indexed look-up per chunk,
+ * all in one transaction.
+ */
+static int report_page(struct zc_srv_conn *c, uint32_t id, struct zc_cur *in, struct zc_cur *o)
+{
+	/* mds_lock held: one page's fixes at a time. */
+	static struct {
+		uint64_t id;
+		uint32_t version;
+	} fix[ZC_REPORT_PAGE];
+	uint32_t count, bad = 0, nfix = 0, newer = 0;
+	size_t count_pos;
+	int64_t next;
+	int st = ZC_OK;
+
+	count = zc_get_u32(in);
+	if (in->err)
+		return cs_refuse(c, ZC_CSTOMA_REPORT, "truncated");
+	if (count > ZC_REPORT_PAGE) {
+		zc_warn("mds: %s: chunk server %u sent a REPORT page of %u chunks, more than %u;"
+			" refused", c->name, id, count, ZC_REPORT_PAGE);
+		return ZC_ST_INVAL;
+	}
+	if (count > zc_cur_left(in) / 12)
+		return cs_refuse(c, ZC_CSTOMA_REPORT, "fewer chunks than announced");
+	count_pos = o->pos;
+	zc_put_u32(o, 0);
+	if (mds_begin())
+		return ZC_ST_IO;
+	next = mds_int(1, "SELECT v FROM meta WHERE k='next_chunk'", "");
+	for (uint32_t i = 0; i < count && !st; i++) {
+		uint64_t chunk = zc_get_u64(in);
+		uint32_t version = zc_get_u32(in);
+		sqlite3_stmt *q = mds_q("SELECT c.version, EXISTS (SELECT 1 FROM replica r WHERE"
+					" r.chunk=c.id AND r.cs=?2) FROM chunk c WHERE c.id=?1",
+					"ii", (int64_t)chunk, (int64_t)id);
+		int64_t have = -1;
+		bool mine = false;
+		int rc;
+
+		if (!q) {
+			st = ZC_ST_IO;
+			break;
+		}
+		rc = sqlite3_step(q);
+		if (rc == SQLITE_ROW) {
+			have = sqlite3_column_int64(q, 0);
+			mine = sqlite3_column_int64(q, 1);
+		} else if (rc != SQLITE_DONE) {
+			st = ZC_ST_IO;
+		}
+		sqlite3_reset(q);
+		if (st)
+			break;
+		if (mine) {
+			/* A member that missed a version bump: set it right. */
+			if ((uint32_t)have != version) {
+				fix[nfix].id = chunk;
+				fix[nfix++].version = have;
+			}
+			continue;
+		}
+		if ((int64_t)chunk >= next) {
+			newer++;
+			continue;
+		}
+		zc_put_u64(o, chunk);
+		bad++;
+	}
+	if (mds_end(st))
+		return ZC_ST_IO;
+	struct zc_cur cnt = zc_cur_init(o->p + count_pos, 4);
+
+	zc_put_u32(&cnt, bad);
+	zc_put_u32(o, nfix);
+	for (uint32_t i = 0; i < nfix; i++) {
+		zc_put_u64(o, fix[i].id);
+		zc_put_u32(o, fix[i].version);
+		mds_recovery_queue(fix[i].id);
+	}
+	if (nfix)
+		mds_recovery_kick();
+	if (newer)
+		zc_warn("mds: chunk server %u reports %u chunks newer than this metadata; kept",
+			id, newer);
+	if (bad || nfix)
+		zc_info("mds: chunk server %u: %u stale or orphan chunks to delete, %u to"
+			" move to the current version", id, bad, nfix);
+	return o->err ? ZC_ST_NOSPACE : ZC_OK;
+}
+
+static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, struct zc_cur *o)
 {
 	struct cs_info *cs;
 	uint32_t id, n;
 	int st = ZC_OK;
 
-	switch (h->type) {
+	switch (type) {
 	case ZC_CSTOMA_REGISTER: {
 		uint8_t *uuid = zc_cur_take(in, 16);
 		uint32_t ip;
 		uint16_t port;
 		uint64_t total, free;
+		bool is_new = false;
 
 		uint8_t *ipb = zc_cur_take(in, 4);
 
@@ -1031,7 +1137,7 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 		total = zc_get_u64(in);
 		free = zc_get_u64(in);
 		if (in->err || !port || !uuid)
-			return ZC_ST_INVAL;
+			return cs_refuse(c, type, "malformed REGISTER");
 		if (!ip)	/* listening on any address: the one it came from */
 			ip = c->peer.sin_addr.s_addr;
 		if (mds_begin())
@@ -1052,10 +1158,12 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 			if (ncs == MDS_MAX_CS)
 				return ZC_ST_NOSPACE;
 			cs = &css[ncs++];
+			is_new = true;
 		}
 		*cs = (struct cs_info){ .id = id, .ip = ip, .port = port, .total = total,
 					.free = free, .last_hb = zc_now_ns() };
 		zc_info("mds: chunk server %u registered from %s", id, c->name);
+		mds_recovery_server_up(cs, is_new);
 		zc_put_u32(o, id);
 		return ZC_OK;
 	}
@@ -1067,7 +1175,7 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 		id = zc_get_u32(in);
 		cs = cs_find(id);
 		if (in->err || !cs)
-			return ZC_ST_INVAL;
+			return cs_refuse(c, type, in->err ? "truncated" : "unknown chunk server");
 		was_up = cs_up(cs);
 		cs->total = zc_get_u64(in);
 		cs->free = zc_get_u64(in);
@@ -1075,7 +1183,7 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 		cs->last_hb = zc_now_ns();
 		if (!was_up) {
 			zc_info("mds: chunk server %u (%s) is up", id, c->name);
-			mds_recovery_kick();
+			mds_recovery_server_up(cs, false);
 		}
 		count_pos = o->pos;
 		zc_put_u32(o, 0);
@@ -1103,78 +1211,34 @@ static int handle_cs(const struct zc_hdr *h, struct zc_srv_conn *c, struct zc_cu
 		zc_put_u32(&fix, n);
 		return ZC_OK;
 	}
-	case ZC_CSTOMA_REPORT: {
-		uint32_t count, bad = 0;
-		size_t count_pos;
-		int64_t next;
-
+	case ZC_CSTOMA_REPORT:
 		id = zc_get_u32(in);
-		count = zc_get_u32(in);
-		if (in->err || !cs_find(id) || count > zc_cur_left(in) / 12)
-			return ZC_ST_INVAL;
-		uint64_t *fix_id = calloc(count ? count : 1, sizeof(*fix_id));
-		uint32_t *fix_v = calloc(count ? count : 1, sizeof(*fix_v)), nfix = 0;
-
-		if (!fix_id || !fix_v) {
-			free(fix_id);
-			free(fix_v);
-			return ZC_ST_NOSPACE;
-		}
-		count_pos = o->pos;
-		zc_put_u32(o, 0);
-		next = mds_int(1, "SELECT v FROM meta WHERE k='next_chunk'", "");
-		for (uint32_t i = 0; i < count; i++) {
-			uint64_t chunk = zc_get_u64(in);
-			uint32_t version = zc_get_u32(in);
-			int64_t have = mds_int(-1, "SELECT version FROM chunk WHERE id=?", "i",
-					       (int64_t)chunk);
-			bool mine = have >= 0 &&
-				mds_int(0, "SELECT count(*) FROM replica WHERE chunk=? AND cs=?",
-					"ii", (int64_t)chunk, (int64_t)id);
-
-			if (mine) {
-				/* A member that missed a version bump: set it right. */
-				if ((uint32_t)have != version) {
-					fix_id[nfix] = chunk;
-					fix_v[nfix++] = have;
-				}
-				continue;
-			}
-			if ((int64_t)chunk >= next) {
-				zc_warn("mds: chunk server %u reports chunk %llu newer than this"
-					" metadata; kept", id, (unsigned long long)chunk);
-				continue;
-			}
-			zc_put_u64(o, chunk);
-			bad++;
-		}
-		struct zc_cur fix = zc_cur_init(o->p + count_pos, 4);
-
-		zc_put_u32(&fix, bad);
-		zc_put_u32(o, nfix);
-		for (uint32_t i = 0; i < nfix; i++) {
-			zc_put_u64(o, fix_id[i]);
-			zc_put_u32(o, fix_v[i]);
-		}
-		free(fix_id);
-		free(fix_v);
-		if (bad || nfix)
-			zc_info("mds: chunk server %u: %u stale or orphan chunks to delete, %u to"
-				" move to the current version", id, bad, nfix);
-		mds_recovery_kick();
-		return o->err ? ZC_ST_NOSPACE : ZC_OK;
-	}
+		if (in->err || !cs_find(id))
+			return cs_refuse(c, type, in->err ? "truncated" : "unknown chunk server");
+		return report_page(c, id, in, o);
 	case ZC_CSTOMA_CHUNK_BAD: {
 		uint64_t chunk;
 
 		id = zc_get_u32(in);
 		chunk = zc_get_u64(in);
 		if (in->err || !cs_find(id))
-			return ZC_ST_INVAL;
+			return cs_refuse(c, type, in->err ? "truncated" : "unknown chunk server");
 		return mds_replica_bad(chunk, id);
 	}
 	}
 	return ZC_ST_NOTSUP;
+}
+
+int mds_cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint32_t len,
+		   struct zc_cur *o)
+{
+	struct zc_cur in = zc_cur_init(payload, len);
+	int st;
+
+	pthread_mutex_lock(&mds_lock);
+	st = handle_cs(c, type, &in, o);
+	pthread_mutex_unlock(&mds_lock);
+	return st;
 }
 
 /* CHUNK_FAILED talks to chunk servers: it takes mds_lock itself. */
@@ -1234,16 +1298,14 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 	}
 	o = zc_cur_init(out, OUT_CAP);
 	if (h->type >= ZC_CSTOMA_REGISTER && h->type < ZC_CLTOCS_READ) {
-		struct zc_cur in = zc_cur_init(payload, h->len);
-
-		pthread_mutex_lock(&mds_lock);
-		st = handle_cs(h, c, &in, &o);
-		pthread_mutex_unlock(&mds_lock);
+		/* Refusals there say why themselves. */
+		st = mds_cs_request(c, h->type, payload, h->len, &o);
 	} else {
 		st = mds_client_request(h->type, payload, h->len, &o);
+		if (st == ZC_ST_INVAL)
+			zc_warn("mds: %s: malformed request type %u (%u bytes)", c->name, h->type,
+				h->len);
 	}
-	if (st == ZC_ST_INVAL)
-		zc_warn("mds: %s: malformed request type %u (%u bytes)", c->name, h->type, h->len);
 	return zc_srv_reply(c, h, st, out, o.pos);
 }
 

@@ -37,6 +37,11 @@ struct cs_info {
 	uint32_t nchunks;
 	uint64_t last_hb;	/* monotonic ns; 0: never since start */
 	uint64_t down_since;	/* monotonic ns it was first seen down; 0: up */
+	/* Down past the grace period: its replicas with a copy elsewhere leave
+	 * the sets, a page a round, from chunk expire_cursor on. */
+	bool expired;		/* all of them are gone */
+	uint64_t expire_cursor;
+	uint64_t expire_dropped;
 };
 
 extern pthread_mutex_t mds_lock;
@@ -71,6 +76,7 @@ struct recovery_stats {
 extern struct recovery_stats mds_rec;
 extern unsigned mds_grace_s;		/* a chunk server down this long loses its replicas */
 extern unsigned mds_recovery_rate;	/* MiB/s per copy */
+extern unsigned mds_copy_timeout_ms;	/* a copy given up after this; 0: from the rate */
 
 /* Is the chunk being copied (writers must wait)?  mds_lock held. */
 bool chunk_busy(uint64_t id);
@@ -84,10 +90,27 @@ int mds_chunk_failed(uint64_t ino, uint32_t idx, uint64_t id, uint32_t version,
 		     const uint32_t *cs, int n, int reason, struct zc_loc *out, uint64_t *size);
 /* Drops one replica (the scrubber found it damaged).  mds_lock held. */
 int mds_replica_bad(uint64_t id, uint32_t cs);
-/* Starts the thread that restores replica counts.  Returns 0 or -errno. */
+/* Readies the store for recovery (indexes).  Returns 0 or -errno. */
+int mds_recovery_init(void);
+/* mds_recovery_init, then starts the thread that restores replica counts.
+ * Returns 0 or -errno. */
 int mds_recovery_start(void);
-/* Wakes it now (a server came or went, a replica failed, a goal changed). */
+/* Wakes it now. */
 void mds_recovery_kick(void);
+/* Queues a chunk to be looked at (a replica went, a version was fixed), or
+ * every chunk of an inode (its goal changed).  mds_lock held. */
+void mds_recovery_queue(uint64_t id);
+void mds_recovery_queue_ino(uint64_t ino);
+/* A server registered or heartbeats again (is_new: one more server than
+ * before): chunks waiting for a source or a target go again.  mds_lock held. */
+void mds_recovery_server_up(struct cs_info *cs, bool is_new);
+/* Starts a walk over every chunk now (the safety net; it also runs by
+ * itself every few seconds).  mds_lock held. */
+void mds_recovery_walk_now(void);
+/* One round of the recovery thread: takes mds_lock, looks at a page of
+ * queued chunks, starts copies, walks a page.  Returns how many ms to wait
+ * before the next (tests call it instead of running the thread). */
+int mds_recovery_round(void);
 
 /* ---- mds.c: changes shared with sessions (mds_lock held, in a transaction) ---- */
 
@@ -152,6 +175,16 @@ int mds_locks_drop_ino(uint64_t ino);
  * The network loop calls it; unit tests call it straight.
  */
 int mds_client_request(uint16_t type, uint8_t *payload, uint32_t len, struct zc_cur *o);
+/*
+ * Serves one chunk-server request (CSTOMA) from connection c (its name and
+ * peer address are used), answering into o, which must hold
+ * MDS_CS_ANSWER_MAX bytes (a full REPORT page's answer: every chunk to
+ * delete, or every chunk to move).  Takes mds_lock.  Returns a zc_status.
+ */
+struct zc_srv_conn;
+#define MDS_CS_ANSWER_MAX (8 + 12 * ZC_REPORT_PAGE)
+int mds_cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint32_t len,
+		   struct zc_cur *o);
 
 int zc_cmd_mds(int argc, char **argv);
 
