@@ -234,9 +234,15 @@ int zc_lock_dir(const char *dir)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		close(fd);
-		return -EBUSY;
+	/* A daemon killed a moment ago still holds it while it exits (its
+	 * command line is already gone, so `zcfs up` starts the next one):
+	 * give it a few seconds. */
+	for (int i = 0; flock(fd, LOCK_EX | LOCK_NB); i++) {
+		if (i == 50) {
+			close(fd);
+			return -EBUSY;
+		}
+		usleep(100000);
 	}
 	return fd;
 }

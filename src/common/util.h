@@ -46,8 +46,9 @@ long zc_raise_nofile(const char *who);
 /* Starts a detached thread.  Returns 0 or -errno. */
 int zc_thread_start(void *(*fn)(void *), void *arg);
 
-/* Locks DIR/LOCK so that one daemon at a time uses the folder.  Returns
- * the lock's fd, -EBUSY if another holds it, or -errno. */
+/* Locks DIR/LOCK so that one daemon at a time uses the folder, waiting up
+ * to 5 s for a holder that is exiting.  Returns the lock's fd, -EBUSY if
+ * another holds it, or -errno. */
 int zc_lock_dir(const char *dir);
 
 #endif

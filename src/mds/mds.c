@@ -546,6 +546,8 @@ int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)
 			return ZC_ST_IO;
 		up[i]->nchunks++;	/* until its next heartbeat says */
 	}
+	if ((unsigned)n < inode_goal(ino))	/* fewer servers up than wanted */
+		mds_recovery_queue(id);
 	return load_loc(ino, idx, l);
 }
 

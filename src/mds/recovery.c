@@ -490,7 +490,9 @@ static void tell_version(const struct zc_loc *l, uint32_t old)
 		/* Every member, even one that looks down: a member left at the old
 		 * version would refuse every write from now on. */
 		err = order(&l->rep[i], ZC_MATOCS_SETVERSION, args, c.pos, 5000, NULL);
-		if (!err)
+		/* Already past it: a later bump (a copy, another client's report)
+		 * got there first.  That member is current, not behind. */
+		if (!err || err == -ESTALE)
 			continue;
 		zc_warn("mds: chunk %016" PRIx64 ": chunk server %u missed version %u (%s);"
 			" dropping its replica", l->id, l->rep[i].cs_id, l->version, strerror(-err));
