@@ -58,10 +58,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libzcfs.a
 
 unit: $(UNIT_BIN)
 
-# One source file each, libc only.
-$(BUILD)/tools/%: tests/tools/%.c | $(DEPS_OK)
+# One source file each, with the project's library (CRC32C, whole I/O).
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libzcfs.a | $(DEPS_OK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libzcfs.a $(PKG_LIBS) $(LDLIBS)
 
 tools: $(TOOL_BIN)
 

@@ -51,6 +51,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/crc.h"
+#include "common/util.h"
 #include "zcfs/proto.h"
 
 /* The chunk file format (src/cs/chunk.c), format 1. */
@@ -118,59 +120,6 @@ static uint64_t get64(const uint8_t *p)
 	return get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-/* CRC32C (Castagnoli), as zc_crc32c(0, buf, len) computes it. */
-static uint32_t crc32c(const uint8_t *p, size_t len)
-{
-	static uint32_t table[256];
-	uint32_t crc = ~0U;
-
-	if (!table[1])
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? (c >> 1) ^ 0x82f63b78U : c >> 1;
-			table[i] = c;
-		}
-	while (len--)
-		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-static int read_full(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
 /* ---- files ---- */
 
 static size_t file_size(unsigned long i)
@@ -216,7 +165,7 @@ static int cmd_files(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/d%03lu/f%05lu", argv[0], i / 100, i);
 		fill(i, buf, len);
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || write_full(fd, buf, len) || close(fd))
+		if (fd < 0 || zc_write_full(fd, buf, len) || close(fd))
 			die("write %s: %s", path, strerror(errno));
 		total += len;
 	}
@@ -263,7 +212,7 @@ static void write_chunk(const char *dir, uint64_t id, uint32_t version, bool dam
 	for (uint32_t b = 0; b < nblocks; b++) {
 		uint32_t off = b * ZC_BLOCK_SIZE;
 
-		put32(crcs + 4 * b, crc32c(data + off, len - off < ZC_BLOCK_SIZE ?
+		put32(crcs + 4 * b, zc_crc32c(0, data + off, len - off < ZC_BLOCK_SIZE ?
 						       len - off : ZC_BLOCK_SIZE));
 	}
 	if (damaged)
@@ -380,14 +329,14 @@ static int read_chunk(int fd, uint64_t id, uint32_t version, uint64_t xid)
 	put32(req + 32, version);
 	put32(req + 36, 0);
 	put32(req + 40, ZC_MAX_IO);
-	if (write_full(fd, req, sizeof(req)) || read_full(fd, hdr, sizeof(hdr)))
+	if (zc_write_full(fd, req, sizeof(req)) || zc_read_full(fd, hdr, sizeof(hdr)))
 		die("read of chunk %016" PRIx64 ": connection lost", id);
 	st = get32(hdr + 8);
 	len = get32(hdr + 12);
 	if (get32(hdr) != ZC_MAGIC || !(hdr[6] & ZC_F_RESP) || get64(hdr + 16) != xid ||
 	    len > ZC_MAX_IO || (st && len))
 		die("read of chunk %016" PRIx64 ": bad answer (status %u, %u bytes)", id, st, len);
-	if (read_full(fd, got, len))
+	if (zc_read_full(fd, got, len))
 		die("read of chunk %016" PRIx64 ": connection lost in the data", id);
 	if (st) {
 		printf("%016" PRIx64 " %s\n", id, status_name(st));
@@ -539,7 +488,7 @@ static int cmd_proxy(int argc, char **argv)
 			if (!pf[1 + i].revents || s->fd < 0)
 				continue;
 			n = read(s->fd, buf, sizeof(buf));
-			if (n > 0 && !write_full(other->fd, buf, n)) {
+			if (n > 0 && !zc_write_full(other->fd, buf, n)) {
 				side_feed(s, buf, n);
 				continue;
 			}
