@@ -199,7 +199,7 @@ need_many() {
 
 # Is zcfs built with AddressSanitizer (make test-asan)?  Its shadow memory
 # and quarantine make memory figures meaningless.
-sanitized() { ldd "$ZCFS" 2>/dev/null | grep -q libasan; }
+sanitized() { grep -q -a -m 1 __asan_init "$ZCFS"; }
 
 # What a process holds: open descriptors; memory in KiB (VmRSS, or
 # RssAnon, RssFile); chunk files mapped (lines of its maps naming a .chk

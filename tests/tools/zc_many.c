@@ -28,10 +28,12 @@
  *	ADDR:PORT" first, then "register", "report N" for each REPORT
  *	request (N chunks in it) and "answer D F" for each REPORT answer (D
  *	chunks to delete, F versions to fix); IDS gets "report ID" for every
- *	chunk reported and "delete ID" for every one the mds ordered deleted.
+ *	chunk reported, "delete ID" for every one the mds ordered deleted and
+ *	"bad ID" for every CHUNK_BAD (a damaged chunk the scrubber found).
  *	Runs until killed.
  *
- * libc only, as every tool here; the wire constants come from proto.h.
+ * Links libzcfs.a for CRC32C and whole I/O; the wire constants come from
+ * proto.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -409,6 +411,8 @@ static void frame_seen(const uint8_t *f, uint32_t len)
 		fprintf(plog, "report %u\n", n);
 		for (uint32_t i = 0; i < n && 8 + 12 * (i + 1) <= len; i++)
 			fprintf(pids, "report %016" PRIx64 "\n", get64(p + 8 + 12 * i));
+	} else if (type == ZC_CSTOMA_CHUNK_BAD && !resp && len >= 12) {
+		fprintf(pids, "bad %016" PRIx64 "\n", get64(p + 4));
 	} else if (type == ZC_CSTOMA_REPORT && resp && len >= 4) {
 		uint32_t d = get32(p), f = 0;
 
