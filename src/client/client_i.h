@@ -85,6 +85,8 @@ struct zc_fh {
  */
 int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		struct zc_call *call);
+/* The same for a call whose answer carries nothing.  Returns 0 or -errno. */
+int zc_mds_run(fuse_req_t req, uint16_t type, const void *args, size_t len);
 /* Sets the name sessions are started under (from zc_cl.id). */
 void zc_session_init(void);
 int zc_session_start(void);

@@ -124,29 +124,24 @@ int zc_inode_flush_size(fuse_req_t req, struct zc_inode *in)
 {
 	uint8_t buf[32];
 	struct zc_cur c = zc_cur_init(buf, sizeof(buf));
-	struct zc_call call;
+	uint64_t size;
+	int64_t ms;
+	uint32_t mns;
 	int err;
 
-	pthread_mutex_lock(&in->lock);
-	if (!in->size_dirty) {
-		pthread_mutex_unlock(&in->lock);
+	if (!zc_inode_take_dirty(in, &size, &ms, &mns))
 		return 0;
-	}
 	zc_put_u64(&c, in->ino);
-	zc_put_u64(&c, in->size);
-	zc_put_u64(&c, in->mtime_s);
-	zc_put_u32(&c, in->mtime_ns);
-	in->size_dirty = false;
-	pthread_mutex_unlock(&in->lock);
-	err = zc_mds_call(req, ZC_CLTOMA_SETSIZE, buf, c.pos, &call);
+	zc_put_u64(&c, size);
+	zc_put_u64(&c, ms);
+	zc_put_u32(&c, mns);
+	err = zc_mds_run(req, ZC_CLTOMA_SETSIZE, buf, c.pos);
 	if (err) {
 		pthread_mutex_lock(&in->lock);
 		in->size_dirty = true;
 		pthread_mutex_unlock(&in->lock);
-		return err;
 	}
-	zc_call_free_resp(&call);
-	return 0;
+	return err;
 }
 
 void zc_inode_flush_all(void)

@@ -308,8 +308,6 @@ static void do_remove(fuse_req_t req, uint16_t type, fuse_ino_t parent, const ch
 {
 	uint8_t args[8 + 2 + ZC_MAX_NAME];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_call call;
-	int err;
 
 	if (strlen(name) > ZC_MAX_NAME) {
 		reply_err(req, -ENAMETOOLONG);
@@ -317,10 +315,7 @@ static void do_remove(fuse_req_t req, uint16_t type, fuse_ino_t parent, const ch
 	}
 	zc_put_u64(&c, parent);
 	zc_put_str(&c, name, strlen(name));
-	err = zc_mds_call(req, type, args, c.pos, &call);
-	if (!err)
-		zc_call_free_resp(&call);
-	reply_err(req, err);
+	reply_err(req, zc_mds_run(req, type, args, c.pos));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -338,8 +333,6 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 {
 	uint8_t args[8 + 8 + 4 + 4 + 2 * ZC_MAX_NAME];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_call call;
-	int err;
 
 	if (strlen(name) > ZC_MAX_NAME || strlen(nname) > ZC_MAX_NAME) {
 		reply_err(req, -ENAMETOOLONG);
@@ -350,10 +343,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	zc_put_u64(&c, nparent);
 	zc_put_str(&c, nname, strlen(nname));
 	zc_put_u32(&c, flags);
-	err = zc_mds_call(req, ZC_CLTOMA_RENAME, args, c.pos, &call);
-	if (!err)
-		zc_call_free_resp(&call);
-	reply_err(req, err);
+	reply_err(req, zc_mds_run(req, ZC_CLTOMA_RENAME, args, c.pos));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -468,7 +458,6 @@ static void release_fh(fuse_req_t req, struct zc_fh *fh, uint64_t flock_owner, b
 	uint64_t handle = fh->handle;
 	uint8_t args[48];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_call call;
 	uint64_t size;
 	int64_t ms;
 	uint32_t mns;
@@ -487,10 +476,8 @@ static void release_fh(fuse_req_t req, struct zc_fh *fh, uint64_t flock_owner, b
 	zc_put_u64(&c, ms);
 	zc_put_u32(&c, mns);
 	zc_put_u32(&c, dirty ? ZC_REL_SIZE : 0);
-	err = zc_mds_call(req, ZC_CLTOMA_RELEASE, args, c.pos, &call);
-	if (!err)
-		zc_call_free_resp(&call);
-	else
+	err = zc_mds_run(req, ZC_CLTOMA_RELEASE, args, c.pos);
+	if (err)
 		zc_err("client: inode %" PRIu64 ": release not told to the mds%s: %s", in->ino,
 		       dirty ? " (size not saved)" : "", strerror(-err));
 	zc_inode_close(in);
@@ -593,8 +580,6 @@ static int lock_call(fuse_req_t req, uint64_t ino, uint64_t owner, uint32_t pid,
 {
 	uint8_t args[48];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_call call;
-	int err;
 
 	zc_put_u64(&c, ino);
 	zc_put_u64(&c, owner);
@@ -603,10 +588,7 @@ static int lock_call(fuse_req_t req, uint64_t ino, uint64_t owner, uint32_t pid,
 	zc_put_u8(&c, type);
 	zc_put_u64(&c, lo);
 	zc_put_u64(&c, hi);
-	err = zc_mds_call(req, ZC_CLTOMA_LOCK, args, c.pos, &call);
-	if (!err)
-		zc_call_free_resp(&call);
-	return err;
+	return zc_mds_run(req, ZC_CLTOMA_LOCK, args, c.pos);
 }
 
 static void unlock_owner(fuse_req_t req, uint64_t ino, uint64_t owner, int kind)
@@ -752,10 +734,8 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 {
 	uint8_t args[9];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	struct zc_call call;
 	char num[8];
 	long goal;
-	int err;
 
 	(void)flags;
 	if (strcmp(name, XATTR_REPLICAS)) {
@@ -775,10 +755,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	}
 	zc_put_u64(&c, ino);
 	zc_put_u8(&c, goal);
-	err = zc_mds_call(req, ZC_CLTOMA_SETGOAL, args, c.pos, &call);
-	if (!err)
-		zc_call_free_resp(&call);
-	reply_err(req, err);
+	reply_err(req, zc_mds_run(req, ZC_CLTOMA_SETGOAL, args, c.pos));
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -987,7 +964,6 @@ static void *stats_thread(void *arg)
 	raise_readahead(arg);
 	for (;;) {
 		struct zc_cur c = zc_cur_init(buf, sizeof(buf));
-		struct zc_call call;
 
 		sleep(1);
 		/* A writer that never closes still shows its file growing. */
@@ -1007,8 +983,7 @@ static void *stats_thread(void *arg)
 		zc_put_u64(&c, zc_rpc_pipe_fallbacks);
 		zc_put_str(&c, "rpc_bad_frames", 14);
 		zc_put_u64(&c, zc_rpc_bad_frames);
-		if (!zc_mds_call(NULL, ZC_CLTOMA_STATS, buf, c.pos, &call))
-			zc_call_free_resp(&call);
+		zc_mds_run(NULL, ZC_CLTOMA_STATS, buf, c.pos);
 	}
 	return NULL;
 }
@@ -1129,7 +1104,6 @@ int zc_cmd_mount(int argc, char **argv)
 	zc_cl.zerocopy = mo.zerocopy != 0;
 	zc_cl.attr_timeout = ZC_MAX(mo.attr_timeout, 0.0);
 	zc_cl.entry_timeout = ZC_MAX(mo.entry_timeout, 0.0);
-	zc_cl.mds_timeout_s = mo.mds_timeout;
 	snprintf(zc_cl.mds_str, sizeof(zc_cl.mds_str), "%s", mo.mds);
 	gethostname(host, sizeof(host));
 	host[sizeof(host) - 1] = 0;

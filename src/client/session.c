@@ -157,6 +157,16 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 	return away(err) ? -EIO : err;
 }
 
+int zc_mds_run(fuse_req_t req, uint16_t type, const void *args, size_t len)
+{
+	struct zc_call call;
+	int err = zc_mds_call(req, type, args, len, &call);
+
+	if (!err)
+		zc_call_free_resp(&call);
+	return err;
+}
+
 /* ---- open handles ---- */
 
 struct zc_fh *zc_fh_new(struct zc_inode *in, uint32_t flags)
@@ -240,7 +250,6 @@ static int session_new(void)
 /* Declares every open handle to the mds (after it restarted). */
 static int declare(void)
 {
-	struct zc_call call;
 	struct zc_cur c, fix;
 	uint8_t *buf;
 	size_t cap, n_at;
@@ -269,10 +278,8 @@ static int declare(void)
 	pthread_mutex_unlock(&fh_lock);
 	fix = zc_cur_init(buf + n_at, 4);
 	zc_put_u32(&fix, n);
-	err = zc_mds_call(NULL, ZC_CLTOMA_SESSION_RENEW, buf, c.pos, &call);
+	err = zc_mds_run(NULL, ZC_CLTOMA_SESSION_RENEW, buf, c.pos);
 	free(buf);
-	if (!err)
-		zc_call_free_resp(&call);
 	return err;
 }
 
@@ -354,11 +361,8 @@ unsigned zc_session_renew_ms(void)
 
 void zc_session_end(void)
 {
-	struct zc_call call;
-
 	if (!atomic_load(&session))
 		return;
-	if (!zc_mds_call(NULL, ZC_CLTOMA_SESSION_END, NULL, 0, &call))
-		zc_call_free_resp(&call);
+	zc_mds_run(NULL, ZC_CLTOMA_SESSION_END, NULL, 0);
 	atomic_store(&session, 0);
 }

@@ -243,39 +243,53 @@ static void mark_dir(uint64_t id, bool dirty)
 		dir_dirty[(id & 0xff) / 8] &= ~bit;
 }
 
+/* The chunk's entry once nobody is loading or deleting it, or NULL. */
+static struct cs_chunk *find_settled(uint64_t id)
+{
+	struct cs_chunk *c;
+
+	while ((c = *find(id)) && (c->loading || c->deleting))
+		pthread_cond_wait(&table_cv, &table_lock);
+	return c;
+}
+
+/* A new entry holding the chunk's place, with one reference, or NULL. */
+static struct cs_chunk *add_entry(uint64_t id)
+{
+	struct cs_chunk *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->id = id;
+	c->fd = -1;
+	c->refs = 1;
+	pthread_rwlock_init(&c->lock, NULL);
+	c->next = table[id % NBUCKETS];
+	table[id % NBUCKETS] = c;
+	ncached++;
+	return c;
+}
+
 struct cs_chunk *cs_chunk_get(uint64_t id, uint32_t version, bool create, int *err)
 {
-	struct cs_chunk **pp, *c, *gone;
+	struct cs_chunk *c, *gone;
 	bool created;
 
 	pthread_mutex_lock(&table_lock);
-	for (;;) {
-		pp = find(id);
-		c = *pp;
-		if (!c || !(c->loading || c->deleting))
-			break;
-		pthread_cond_wait(&table_cv, &table_lock);
-	}
+	c = find_settled(id);
 	if (c) {
 		if (!c->refs++)
 			lru_del(c);
 		pthread_mutex_unlock(&table_lock);
 		return c;
 	}
-	c = calloc(1, sizeof(*c));
+	c = add_entry(id);
 	if (!c) {
 		pthread_mutex_unlock(&table_lock);
 		*err = -ENOMEM;
 		return NULL;
 	}
-	c->id = id;
-	c->fd = -1;
-	c->refs = 1;
 	c->loading = true;
-	pthread_rwlock_init(&c->lock, NULL);
-	c->next = table[id % NBUCKETS];
-	table[id % NBUCKETS] = c;
-	ncached++;
 	pthread_mutex_unlock(&table_lock);
 
 	*err = chunk_load(c, version, create, &created);
@@ -509,33 +523,20 @@ int cs_chunk_sync(struct cs_chunk *c)
 int cs_chunk_delete(uint64_t id)
 {
 	char path[4200];
-	struct cs_chunk **pp, *c;
+	struct cs_chunk *c;
 	int err = 0;
 
 	pthread_mutex_lock(&table_lock);
-	for (;;) {
-		pp = find(id);
-		c = *pp;
-		if (!c || !(c->loading || c->deleting))
-			break;
-		pthread_cond_wait(&table_cv, &table_lock);
-	}
+	c = find_settled(id);
 	if (!c) {	/* not cached: a stand-in holds its place */
-		c = calloc(1, sizeof(*c));
+		c = add_entry(id);
 		if (!c) {
 			pthread_mutex_unlock(&table_lock);
 			return -ENOMEM;
 		}
-		c->id = id;
-		c->fd = -1;
-		pthread_rwlock_init(&c->lock, NULL);
-		c->next = table[id % NBUCKETS];
-		table[id % NBUCKETS] = c;
-		ncached++;
-	} else if (!c->refs) {
+	} else if (!c->refs++) {
 		lru_del(c);
 	}
-	c->refs++;
 	c->deleting = true;
 	pthread_mutex_unlock(&table_lock);
 
