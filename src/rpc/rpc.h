@@ -110,6 +110,14 @@ struct zc_srv_conn {
 	int fd;
 	struct sockaddr_in peer;
 	char name[32];
+	/* Who the peer proved to be in the handshake (common/auth.h): its
+	 * role (ZC_ROLE_*), a client's credential name, and for a client at
+	 * a chunk server the session its ticket names. */
+	uint8_t role;
+	char peer_id[64];
+	uint64_t peer_session;
+	uint32_t bound_id;	/* mds: the chunk server id this connection
+				   registered (0: none yet) */
 	void *ctx;		/* the server's context */
 	void *priv;		/* per-connection state for the handler */
 };
