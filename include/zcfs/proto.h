@@ -22,7 +22,9 @@
  * Strings are name_len:16 followed by the bytes, no terminator.
  * "attr" below is the ZC_ATTR_LEN-byte block described at struct zc_attr.
  * "loc" is a chunk location: chunk_id:64 version:32 nrep:8 then nrep times
- * (cs_id:32 ip:32 port:16) with ip in network byte order.
+ * (cs_id:32 ip:32 port:16) with ip in network byte order, then "cap".
+ * "cap" is a chunk capability (src/common/auth.h): rights:8 expiry:64
+ * session:64 mac[16], minted by the mds, checked by chunk servers.
  */
 #ifndef ZCFS_PROTO_H
 #define ZCFS_PROTO_H
@@ -114,15 +116,15 @@ enum zc_type {
 				   checksum error) */
 
 	/* client -> chunk server (CLTOCS) */
-	ZC_CLTOCS_READ = 128,	/* chunk_id:64 version:32 off:32 len:32
+	ZC_CLTOCS_READ = 128,	/* chunk_id:64 version:32 off:32 len:32 cap
 				   -> raw bytes (≤ len; fewer = past the chunk's end) */
-	ZC_CLTOCS_WRITE,	/* chunk_id:64 version:32 off:32 len:32 nchain:8 then
+	ZC_CLTOCS_WRITE,	/* chunk_id:64 version:32 off:32 len:32 cap nchain:8 then
 				   nchain times (ip:32 port:16), then len bytes
 				   -> n:8 then n times status:8, one per replica from
 				   this one down the chain.  Creates the chunk if
 				   missing; forwards to the chain's next replica
 				   with the rest of the chain (chain replication) */
-	ZC_CLTOCS_TRUNCATE,	/* chunk_id:64 version:32 len:32 -> () */
+	ZC_CLTOCS_TRUNCATE,	/* chunk_id:64 version:32 len:32 cap -> () */
 	ZC_CLTOCS_FSYNC,	/* chunk_id:64 -> () */
 
 	/* mds -> chunk server (MATOCS) */
@@ -133,6 +135,11 @@ enum zc_type {
 	ZC_MATOCS_INFO,		/* chunk_id:64 version:32 -> len:32 digest:32 (CRC32C
 				   over the block checksums) */
 	ZC_MATOCS_DELETE,	/* chunk_id:64 -> () */
+
+	/* the handshake that starts every connection (src/common/auth.h) */
+	ZC_AUTH_HELLO = 192,	/* version:16 role:8 nonce[32] name session:64
+				   expiry:64 -> role:8 nonce[32] mac[32] */
+	ZC_AUTH_PROOF,		/* mac[32] -> () */
 
 	ZC_TYPE_MAX
 };
@@ -187,6 +194,8 @@ enum zc_status {
 	ZC_ST_BADSESSION,	/* unknown or expired session: start a new one */
 	ZC_ST_BUSY,
 	ZC_ST_NOLCK,		/* too many lock ranges */
+	ZC_ST_DENIED,		/* chunk capability missing, forged, expired or
+				   without the right: ask the mds again */
 	ZC_ST_MAX
 };
 

@@ -10,6 +10,9 @@ int zc_cmd_status(int argc, char **argv);
 int zc_cmd_setattr(int argc, char **argv);
 int zc_cmd_getattr(int argc, char **argv);
 
+/* Loads this client's credential: path, else dir/admin.cred, else
+ * /etc/zcfs/client.cred.  Returns 0 or -errno, having said why. */
+int zc_cli_credential(const char *path, const char *dir);
 /* The mds address of the cluster recorded in dir.  Returns 0 or -errno. */
 int zc_cluster_mds(const char *dir, char *out, size_t len);
 /*

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/pack.h"
 #include "common/util.h"
@@ -442,10 +443,11 @@ static int pick_port(int recorded)
 
 static pid_t spawn_mds(struct cluster *cl)
 {
-	char path[PATH_MAX + 64], log[PATH_MAX + 64];
-	char *av[16] = { "zcfs", "mds", "-f", "--dir", path, "--listen", cl->mds,
-			 "--replicas", cl->replicas, "--grace", cl->grace };
-	int n = 11;
+	char path[PATH_MAX + 64], log[PATH_MAX + 64], key[PATH_MAX + 64], creds[PATH_MAX + 64];
+	char *av[20] = { "zcfs", "mds", "-f", "--dir", path, "--listen", cl->mds,
+			 "--replicas", cl->replicas, "--grace", cl->grace, "--key-file", key,
+			 "--credentials", creds };
+	int n = 15;
 
 	if (cl->lease[0]) {
 		av[n++] = "--lease";
@@ -454,25 +456,29 @@ static pid_t spawn_mds(struct cluster *cl)
 	av[n] = NULL;
 	snprintf(path, sizeof(path), "%s/mds", cl->dir);
 	snprintf(log, sizeof(log), "%s/mds.log", cl->dir);
+	snprintf(key, sizeof(key), "%s/cluster.key", cl->dir);
+	snprintf(creds, sizeof(creds), "%s/credentials", cl->dir);
 	return spawn(log, av);
 }
 
 static pid_t spawn_cs(struct cluster *cl, int i)
 {
-	char path[PATH_MAX + 64], log[PATH_MAX + 64], listen_at[64];
+	char path[PATH_MAX + 64], log[PATH_MAX + 64], key[PATH_MAX + 64], listen_at[64];
 
 	snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", cl->cs_port[i]);
 	snprintf(path, sizeof(path), "%s/cs%d", cl->dir, i + 1);
 	snprintf(log, sizeof(log), "%s/cs%d.log", cl->dir, i + 1);
+	snprintf(key, sizeof(key), "%s/cluster.key", cl->dir);
 	return spawn(log, (char *[]){ "zcfs", "cs", "-f", "--dir", path, "--listen", listen_at,
-				      "--mds", cl->mds, "--scrub-interval", cl->scrub, NULL });
+				      "--mds", cl->mds, "--scrub-interval", cl->scrub,
+				      "--key-file", key, NULL });
 }
 
 static pid_t spawn_mount(struct cluster *cl)
 {
-	char log[PATH_MAX + 64];
-	char *av[12] = { "zcfs", "mount", "-f", "--mds", cl->mds, cl->mnt };
-	int n = 6;
+	char log[PATH_MAX + 64], cred[PATH_MAX + 64];
+	char *av[14] = { "zcfs", "mount", "-f", "--mds", cl->mds, "--credential", cred, cl->mnt };
+	int n = 8;
 
 	if (cl->opts[0]) {
 		av[n++] = "-o";
@@ -480,6 +486,7 @@ static pid_t spawn_mount(struct cluster *cl)
 	}
 	av[n] = NULL;
 	snprintf(log, sizeof(log), "%s/mount.log", cl->dir);
+	snprintf(cred, sizeof(cred), "%s/admin.cred", cl->dir);
 	return spawn(log, av);
 }
 
@@ -540,6 +547,64 @@ static void note_kept(pid_t pid, const char *who, const char *opt, const char *n
 }
 
 /* Nothing of the cluster runs: start it all. */
+/* ---- keys ---- */
+
+int zc_cli_credential(const char *path, const char *dir)
+{
+	char p[PATH_MAX + 32];
+
+	if (!path && dir) {
+		snprintf(p, sizeof(p), "%s/admin.cred", dir);
+		path = p;
+	}
+	return zc_auth_client(path ? path : "/etc/zcfs/client.cred");
+}
+
+/*
+ * A cluster's secrets, made once in its folder (mode 0600 each): the
+ * cluster key of the mds and the chunk servers, the credentials file the
+ * mds knows clients by, and the admin credential in it that `up`, its
+ * mount and `status` use.
+ */
+static int make_keys(const char *dir)
+{
+	char key[PATH_MAX + 32], cred[PATH_MAX + 32], creds[PATH_MAX + 32];
+	char name[ZC_CRED_NAME + 1], hex[2 * ZC_KEY_LEN + 1], line[256];
+	uint8_t secret[ZC_KEY_LEN];
+	int err, fd;
+
+	snprintf(key, sizeof(key), "%s/cluster.key", dir);
+	snprintf(cred, sizeof(cred), "%s/admin.cred", dir);
+	snprintf(creds, sizeof(creds), "%s/credentials", dir);
+	if ((err = zc_key_create(key)) && err != -EEXIST) {
+		fprintf(stderr, "zcfs: cannot create %s: %s\n", key, strerror(-err));
+		return err;
+	}
+	if ((err = zc_cred_create(cred, "admin")) && err != -EEXIST) {
+		fprintf(stderr, "zcfs: cannot create %s: %s\n", cred, strerror(-err));
+		return err;
+	}
+	if (!access(creds, F_OK))
+		return 0;
+	if ((err = zc_cred_load(cred, name, secret))) {
+		fprintf(stderr, "zcfs: %s: %s\n", cred, zc_key_strerror(err));
+		return err;
+	}
+	zc_key_hex(secret, hex);
+	snprintf(line, sizeof(line), "# NAME SECRET: the clients the mds lets in\n%s %s\n", name,
+		 hex);
+	fd = open(creds, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || zc_write_full(fd, line, strlen(line)) || fsync(fd)) {
+		fprintf(stderr, "zcfs: cannot write %s: %s\n", creds, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(creds);
+		return -EIO;
+	}
+	close(fd);
+	return 0;
+}
+
 static int up_fresh(struct cluster *cl, const struct cluster *old, int ncs)
 {
 	char self[PATH_MAX];
@@ -778,6 +843,8 @@ int zc_cmd_up(int argc, char **argv)
 					   strerror(-lockfd));
 		return 1;
 	}
+	if (make_keys(dabs) || zc_cli_credential(NULL, dabs))
+		goto out_unlock;
 	err = conf_load(dabs, &old);
 	have_old = !err;
 	if (err && err != -ENOENT) {
@@ -963,12 +1030,14 @@ static void stop_extra_mounts(const char *dir)
 	closedir(d);
 }
 
-static const char *dir_arg(int argc, char **argv, bool *json, const char **mds)
+static const char *dir_arg(int argc, char **argv, bool *json, const char **mds,
+			   const char **cred)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "mds", required_argument, NULL, 'm' },
+		{ "credential", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -980,6 +1049,7 @@ static const char *dir_arg(int argc, char **argv, bool *json, const char **mds)
 		case 'd': dir = optarg; break;
 		case 'j': if (json) *json = true; break;
 		case 'm': if (mds) *mds = optarg; break;
+		case 'c': if (cred) *cred = optarg; break;
 		default: return NULL;
 		}
 	}
@@ -988,7 +1058,7 @@ static const char *dir_arg(int argc, char **argv, bool *json, const char **mds)
 
 int zc_cmd_down(int argc, char **argv)
 {
-	const char *dir = dir_arg(argc, argv, NULL, NULL);
+	const char *dir = dir_arg(argc, argv, NULL, NULL, NULL);
 	char abs[PATH_MAX];
 	struct cluster cl;
 	int lockfd;
@@ -1028,17 +1098,22 @@ int zc_cmd_down(int argc, char **argv)
 int zc_cmd_status(int argc, char **argv)
 {
 	bool json = false;
-	const char *mds = NULL;
-	const char *dir = dir_arg(argc, argv, &json, &mds);
+	const char *mds = NULL, *cred = NULL;
+	const char *dir = dir_arg(argc, argv, &json, &mds, &cred);
 	char abs[PATH_MAX];
 	struct cluster cl;
 	char *text;
 	int err;
 
 	if (!dir) {
-		fprintf(stderr, "usage: zcfs status [--dir DIR | --mds ADDR:PORT] [--json]\n");
+		fprintf(stderr, "usage: zcfs status [--dir DIR | --mds ADDR:PORT] [--credential FILE]"
+				" [--json]\n"
+				"  --credential: default DIR/admin.cred, or /etc/zcfs/client.cred with"
+				" --mds\n");
 		return 2;
 	}
+	if (zc_cli_credential(cred, mds && !cred ? NULL : dir))
+		return 1;
 	if (!mds) {
 		if (!realpath(dir, abs) || conf_load(abs, &cl)) {
 			fprintf(stderr, "zcfs: no cluster recorded in %s (use --mds)\n", dir);

@@ -216,6 +216,15 @@ static int take_loc(struct zc_inode *in, uint32_t idx, struct zc_call *call, str
 	return 0;
 }
 
+/* A capability is renewed this long before it runs out, so that I/O in
+ * flight never meets its end (a chunk server refusing it is retried too). */
+#define CAP_MARGIN_S 10
+
+static bool cap_fresh(const struct zc_loc *l)
+{
+	return !l->id || l->cap.expiry > (uint64_t)time(NULL) + CAP_MARGIN_S;
+}
+
 /* Copies the location of chunk idx into *l, asking the mds (and with
  * alloc, creating the chunk) when it is not cached, or when fresh is set.
  * Returns 0 or -errno (-EAGAIN: the chunk is being copied, write later). */
@@ -229,7 +238,8 @@ static int fetch_loc(fuse_req_t req, struct zc_inode *in, uint32_t idx, bool all
 
 	pthread_mutex_lock(&in->lock);
 	if (!fresh && idx < in->nlocs && in->locs[idx].valid &&
-	    (!alloc || (in->locs[idx].loc.id && in->locs[idx].for_write))) {
+	    (!alloc || (in->locs[idx].loc.id && in->locs[idx].for_write)) &&
+	    cap_fresh(&in->locs[idx].loc)) {
 		*l = in->locs[idx].loc;
 		pthread_mutex_unlock(&in->lock);
 		return 0;
@@ -463,7 +473,7 @@ struct seg {
 	uint32_t coff;		/* offset in the chunk */
 	uint32_t pos, len;	/* place in the reply */
 	int tries;
-	uint8_t call_args[24];	/* the READ's arguments */
+	uint8_t call_args[64];	/* the READ's arguments */
 };
 
 struct rd {
@@ -573,6 +583,7 @@ static int seg_issue(struct seg *s)
 		zc_put_u32(&c, s->loc.version);
 		zc_put_u32(&c, s->coff);
 		zc_put_u32(&c, s->len);
+		zc_put_cap(&c, &s->loc.cap);
 		s->call.req[0] = (struct iovec){ s->call_args, c.pos };
 		s->started = zc_now_ns();
 		if (s->pipe) {
@@ -611,10 +622,10 @@ static void *seg_retry(void *arg)
 		s->pipe = pipe_get();
 		s->call.to_pipe = false;
 	}
-	if (call->err == -ESTALE) {
-		/* The layout moved on (a replica dropped, a copy made): ask again.
-		 * The mds records a new version before it tells the servers, so
-		 * give them a moment. */
+	if (call->err == -ESTALE || call->err == -EKEYREJECTED) {
+		/* The layout moved on (a replica dropped, a copy made), or its
+		 * capability ran out: ask again.  The mds records a new version
+		 * before it tells the servers, so give them a moment. */
 		struct zc_loc l;
 
 		if (s->refetches < 40) {
@@ -770,10 +781,10 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 {
 	uint64_t deadline = zc_now_ns() + 60 * 1000000000ULL;
 	bool fresh = false;
-	int err = 0, stale_rounds = 0;
+	int err = 0, stale_rounds = 0, denied = 0;
 
 	while (zc_now_ns() < deadline) {
-		uint8_t args[32 + 6 * ZC_MAX_REPLICAS];
+		uint8_t args[64 + 6 * ZC_MAX_REPLICAS];
 		struct zc_cur c = zc_cur_init(args, sizeof(args));
 		struct zc_call call = { .type = ZC_CLTOCS_WRITE, .timeout_ms = 20000 };
 		uint32_t failed[ZC_MAX_REPLICAS];
@@ -802,6 +813,7 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 		zc_put_u32(&c, l.version);
 		zc_put_u32(&c, coff);
 		zc_put_u32(&c, len);
+		zc_put_cap(&c, &l.cap);
 		zc_put_u8(&c, l.nrep - 1);
 		for (int i = 1; i < l.nrep; i++) {
 			zc_put_bytes(&c, &l.rep[i].ip, 4);
@@ -813,6 +825,11 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 		if (conn) {
 			err = zc_call_sync(conn, &call);
 			zc_conn_put(conn);
+		}
+		if (err == -EKEYREJECTED && denied++ < 3) {
+			/* The capability ran out on the way: a new one, and again. */
+			fresh = true;
+			continue;
 		}
 		if (err) {
 			zc_warn("client: write of chunk %016" PRIx64 " to chunk server %u: %s", l.id,
@@ -1019,6 +1036,7 @@ int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *
 		zc_put_u64(&c, l.id);
 		zc_put_u32(&c, l.version);
 		zc_put_u32(&c, size % ZC_CHUNK_SIZE);
+		zc_put_cap(&c, &l.cap);
 		if ((err = to_replicas(&l, ZC_CLTOCS_TRUNCATE, args, c.pos))) {
 			err = -EIO;
 			goto out_put;

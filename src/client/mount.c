@@ -1003,6 +1003,7 @@ static void on_stop(int sig)
 struct mount_opts {
 	char *mds;
 	char *dir;
+	char *credential;
 	char *log;
 	char *log_level;
 	int zerocopy;
@@ -1016,6 +1017,8 @@ static const struct fuse_opt mount_optspec[] = {
 	MOPT("--mds=%s", mds),
 	MOPT("mds=%s", mds),
 	MOPT("--dir=%s", dir),
+	MOPT("--credential=%s", credential),
+	MOPT("credential=%s", credential),
 	MOPT("--log=%s", log),
 	MOPT("--log-level=%s", log_level),
 	MOPT("zerocopy=%d", zerocopy),
@@ -1050,7 +1053,8 @@ int zc_cmd_mount(int argc, char **argv)
 	/* Accept "--mds ADDR" as well as "--mds=ADDR". */
 	for (int i = 0; i < argc; i++) {
 		if (i + 1 < argc && (!strcmp(argv[i], "--mds") || !strcmp(argv[i], "--log") ||
-				     !strcmp(argv[i], "--log-level") || !strcmp(argv[i], "--dir"))) {
+				     !strcmp(argv[i], "--log-level") || !strcmp(argv[i], "--dir") ||
+				     !strcmp(argv[i], "--credential"))) {
 			char *joined = malloc(strlen(argv[i]) + strlen(argv[i + 1]) + 2);
 
 			if (!joined)
@@ -1068,6 +1072,8 @@ int zc_cmd_mount(int argc, char **argv)
 	if (mo.help) {
 		printf("usage: zcfs mount --mds ADDR:PORT | --dir DIR  MOUNTPOINT [-f] [-o opt,...]\n"
 		       "  --dir DIR: one more client of the cluster `zcfs up --dir DIR` runs\n"
+		       "  --credential FILE: this client's credential (default DIR/admin.cred\n"
+		       "                     with --dir, else /etc/zcfs/client.cred)\n"
 		       "  zcfs options: --log FILE, --log-level LEVEL, -o\n"
 		       "    zerocopy=0|1        zero-copy reads (default 1)\n"
 		       "    attr_timeout=S      how long attributes are cached (default 1 s)\n"
@@ -1099,6 +1105,10 @@ int zc_cmd_mount(int argc, char **argv)
 	}
 	if (zc_log_init("mount", level, mo.log)) {
 		fprintf(stderr, "mount: cannot open log %s\n", mo.log);
+		return 1;
+	}
+	if (zc_cli_credential(mo.credential, mo.dir)) {
+		fuse_opt_free_args(&args);
 		return 1;
 	}
 	zc_cl.zerocopy = mo.zerocopy != 0;
@@ -1178,6 +1188,7 @@ out_args:
 	fuse_opt_free_args(&args);
 	free(mo.mds);
 	free(mo.dir);
+	free(mo.credential);
 	free(mo.log);
 	free(mo.log_level);
 	return ret ? 1 : 0;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "client_i.h"
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -213,14 +214,18 @@ void zc_fh_free(struct zc_fh *fh)
 
 /* Reads "boot:64 lease_ms:32" (renewals, and new sessions after their
  * id).  Returns 1 when the boot is new (the mds restarted), 0, or -EIO. */
-static int take_renewal(struct zc_cur *c)
+/* "boot:64 lease_ms:32 ticket_expiry:64 ticket[32]" of session s. */
+static int take_renewal(struct zc_cur *c, uint64_t s)
 {
 	uint64_t b = zc_get_u64(c);
 	uint32_t l = zc_get_u32(c);
+	uint64_t texp = zc_get_u64(c);
+	uint8_t *ticket = zc_cur_take(c, ZC_KEY_LEN);
 
-	if (c->err || !b || !l)
+	if (c->err || !b || !l || !ticket)
 		return -EIO;
 	lease_ms = l;
+	zc_auth_set_ticket(s, texp, ticket);
 	if (b == boot)
 		return 0;
 	boot = b;
@@ -239,7 +244,7 @@ static int session_new(void)
 		return err;
 	c = zc_cur_init(call.resp, call.resp_len);
 	s = zc_get_u64(&c);
-	err = take_renewal(&c);
+	err = take_renewal(&c, s);
 	zc_call_free_resp(&call);
 	if (err < 0 || !s)
 		return -EIO;
@@ -343,7 +348,7 @@ void zc_session_renew(void)
 	}
 	pthread_mutex_lock(&sess_lock);
 	c = zc_cur_init(call.resp, call.resp_len);
-	err = take_renewal(&c);
+	err = take_renewal(&c, atomic_load(&session));
 	zc_call_free_resp(&call);
 	if (err > 0) {
 		zc_info("client: the mds restarted; declaring %zu open files again", nfh);

@@ -75,7 +75,8 @@ struct zc_auth {
 	bool have_cluster;
 	char name[ZC_CRED_NAME + 1];	/* client */
 	uint8_t secret[ZC_KEY_LEN];	/* client */
-	/* client: the ticket for chunk servers, from the mds */
+	/* client: the ticket for chunk servers, from the mds
+	   (zc_auth_set_ticket) */
 	uint64_t ticket_session, ticket_expiry;
 	uint8_t ticket_key[ZC_KEY_LEN];
 	/* mds: a client's secret by name; returns 0 or -ENOENT */
@@ -97,6 +98,17 @@ bool zc_cred_name_ok(const char *name);
 int zc_key_parse(const char *hex, uint8_t key[ZC_KEY_LEN]);
 void zc_key_hex(const uint8_t key[ZC_KEY_LEN], char out[2 * ZC_KEY_LEN + 1]);
 
+/* A reason for a key file error of the functions above. */
+const char *zc_key_strerror(int err);
+/* Sets this process up as a server of role with the cluster key in
+ * key_file, or as a client with the credential in cred_file.  Return 0
+ * or -errno, having said why on stderr. */
+int zc_auth_server(enum zc_role role, const char *key_file);
+int zc_auth_client(const char *cred_file);
+/* The secret of credential name in a credentials file (mode 0600, lines
+ * "NAME HEX").  Returns 0, -ENOENT or -errno. */
+int zc_creds_find(const char *path, const char *name, uint8_t secret[ZC_KEY_LEN]);
+
 /* HMAC-SHA256 over the concatenation of n (pointer, length) parts. */
 void zc_hmac(const uint8_t key[ZC_KEY_LEN], uint8_t out[ZC_MAC_LEN], int n, ...);
 bool zc_mac_equal(const void *a, const void *b, size_t len);
@@ -109,12 +121,19 @@ int zc_auth_connect(int fd, unsigned timeout_ms, const char **why);
 int zc_auth_accept(int fd, unsigned timeout_ms, uint8_t *role, char peer_id[ZC_CRED_NAME + 1],
 		   uint64_t *peer_session, const char **why);
 
+/* May a peer of role prole send a request of type to this process
+ * (zc_auth.role)?  Everything may while the role is unset (tests). */
+bool zc_role_may_send(uint8_t prole, uint16_t type);
+
 /* Tickets (mds side): the key of (session, expiry), and the wrapped form
  * sent to a client; the client unwraps with its secret. */
 void zc_ticket_key(const uint8_t cluster[ZC_KEY_LEN], uint64_t session, uint64_t expiry,
 		   uint8_t key[ZC_KEY_LEN]);
 void zc_ticket_wrap(const uint8_t secret[ZC_KEY_LEN], uint64_t session, uint64_t expiry,
 		    const uint8_t in[ZC_KEY_LEN], uint8_t out[ZC_KEY_LEN]);
+
+/* Client: takes the ticket the mds gave (expiry, wrapped key). */
+void zc_auth_set_ticket(uint64_t session, uint64_t expiry, const uint8_t wrapped[ZC_KEY_LEN]);
 
 /* Capabilities (mds mints, chunk servers check). */
 void zc_cap_mint(struct zc_cap *cap, uint64_t chunk, uint32_t version, uint8_t rights,

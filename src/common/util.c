@@ -43,6 +43,7 @@ static const struct {
 	{ ZC_ST_BADSESSION, ENOLINK, "unknown session" },
 	{ ZC_ST_BUSY, EBUSY, "busy" },
 	{ ZC_ST_NOLCK, ENOLCK, "too many locks" },
+	{ ZC_ST_DENIED, EKEYREJECTED, "capability refused" },
 };
 
 int zc_status_errno(int status)

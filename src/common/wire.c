@@ -48,6 +48,29 @@ void zc_put_loc(struct zc_cur *c, const struct zc_loc *l)
 		zc_put_bytes(c, &l->rep[i].ip, 4);
 		zc_put_u16(c, l->rep[i].port);
 	}
+	zc_put_cap(c, &l->cap);
+}
+
+void zc_put_cap(struct zc_cur *c, const struct zc_cap *cap)
+{
+	zc_put_u8(c, cap->rights);
+	zc_put_u64(c, cap->expiry);
+	zc_put_u64(c, cap->session);
+	zc_put_bytes(c, cap->mac, ZC_CAP_MAC);
+}
+
+void zc_get_cap(struct zc_cur *c, struct zc_cap *cap)
+{
+	uint8_t *mac;
+
+	cap->rights = zc_get_u8(c);
+	cap->expiry = zc_get_u64(c);
+	cap->session = zc_get_u64(c);
+	mac = zc_cur_take(c, ZC_CAP_MAC);
+	if (mac)
+		memcpy(cap->mac, mac, ZC_CAP_MAC);
+	else
+		memset(cap->mac, 0, ZC_CAP_MAC);
 }
 
 void zc_get_loc(struct zc_cur *c, struct zc_loc *l)
@@ -70,6 +93,7 @@ void zc_get_loc(struct zc_cur *c, struct zc_loc *l)
 			memcpy(&l->rep[i].ip, ip, 4);
 		l->rep[i].port = zc_get_u16(c);
 	}
+	zc_get_cap(c, &l->cap);
 }
 
 bool zc_type_replayed(uint16_t type)

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "common/auth.h"
 #include "common/pack.h"
 #include "zcfs/proto.h"
 
@@ -28,6 +29,7 @@ struct zc_loc {
 	uint32_t version;
 	uint8_t nrep;
 	struct zc_replica rep[ZC_MAX_REPLICAS];
+	struct zc_cap cap;	/* what the holder may do with it (auth.h) */
 };
 
 /* Namespace changes that must not run twice: the mds keeps their answers
@@ -36,6 +38,9 @@ bool zc_type_replayed(uint16_t type);
 
 void zc_put_attr(struct zc_cur *c, const struct zc_attr *a);
 void zc_get_attr(struct zc_cur *c, struct zc_attr *a);
+/* A capability: rights:8 expiry:64 session:64 mac[ZC_CAP_MAC]. */
+void zc_put_cap(struct zc_cur *c, const struct zc_cap *cap);
+void zc_get_cap(struct zc_cur *c, struct zc_cap *cap);
 void zc_put_loc(struct zc_cur *c, const struct zc_loc *l);
 /* Sets c->err on a replica count above ZC_MAX_REPLICAS. */
 void zc_get_loc(struct zc_cur *c, struct zc_loc *l);

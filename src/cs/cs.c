@@ -19,11 +19,14 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/pack.h"
 #include "common/util.h"
+#include "common/wire.h"
 #include "cs.h"
 #include "rpc/rpc.h"
 
@@ -34,6 +37,7 @@ static struct sockaddr_in mds_addr, my_addr;
 static uint8_t uuid[16];
 static volatile sig_atomic_t stopping;
 static unsigned long crc_errors;
+static unsigned long cs_cap_refusals;	/* requests refused for their capability */
 static uint32_t my_id;			/* as the mds registered us */
 static uint32_t scrub_rate_mib = 32;	/* background checking, MiB/s; 0: off */
 static uint32_t scrub_interval_s = 30;	/* pause before each pass */
@@ -43,16 +47,70 @@ static int status_of(int err)
 	return err == -EBADMSG ? ZC_ST_CRC : zc_errno_status(err);
 }
 
+/*
+ * Does the request's capability let this peer do want on the chunk?  A
+ * client's must have been given to its session; a chunk server passes on
+ * the client's (chain) or mints its own (copies).  The last capability
+ * that passed on a connection is kept: a stream of reads of one chunk
+ * costs one HMAC.  Refusals are logged and answered ZC_ST_DENIED.
+ */
+static const char *cap_refused(struct zc_srv_conn *c, const struct zc_cap *cap, uint64_t id,
+			       uint32_t version, uint8_t want)
+{
+	struct cap_seen {
+		uint64_t id;
+		uint32_t version;
+		struct zc_cap cap;
+	} *seen = c->priv;
+	uint64_t session = c->role == ZC_ROLE_CLIENT ? c->peer_session : 0;
+	int err;
+
+	if (zc_auth.role == ZC_ROLE_NONE)	/* tests of the bare handlers */
+		return NULL;
+	if (seen && seen->id == id && seen->version == version &&
+	    !memcmp(&seen->cap, cap, sizeof(*cap)) && (cap->rights & want) == want &&
+	    (uint64_t)time(NULL) <= cap->expiry)
+		return NULL;
+	err = zc_cap_check(cap, id, version, want, session);
+	if (err) {
+		cs_cap_refusals++;
+		return err == -EKEYEXPIRED ? "expired" : "forged, for another session, or without"
+							   " the right";
+	}
+	if (!seen && !(seen = c->priv = calloc(1, sizeof(*seen))))
+		return NULL;
+	*seen = (struct cap_seen){ id, version, *cap };
+	return NULL;
+}
+
+static int refuse_cap(struct zc_srv_conn *c, const struct zc_hdr *h, uint64_t id,
+		      const char *why)
+{
+	zc_warn("cs: %s: request type %u on chunk %016" PRIx64 " refused: capability %s", c->name,
+		h->type, id, why);
+	return zc_srv_reply(c, h, ZC_ST_DENIED, NULL, 0);
+}
+
+static void conn_closed(struct zc_srv_conn *c)
+{
+	free(c->priv);
+}
+
 static int do_read(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur *in)
 {
 	uint64_t id = zc_get_u64(in);
 	uint32_t version = zc_get_u32(in), off = zc_get_u32(in), len = zc_get_u32(in);
+	struct zc_cap cap;
 	struct cs_chunk *ch;
+	const char *why;
 	off_t pos;
 	int err;
 
+	zc_get_cap(in, &cap);
 	if (in->err || len > ZC_MAX_IO)
 		return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+	if ((why = cap_refused(c, &cap, id, version, ZC_CAP_READ)))
+		return refuse_cap(c, h, id, why);
 	ch = cs_chunk_get(id, version, false, &err);
 	if (!ch)
 		return zc_srv_reply(c, h, status_of(err), NULL, 0);
@@ -98,10 +156,12 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 {
 	uint64_t id = zc_get_u64(in);
 	uint32_t version = zc_get_u32(in), off = zc_get_u32(in), len = zc_get_u32(in);
-	uint8_t nchain = zc_get_u8(in), st[ZC_MAX_REPLICAS], out[1 + ZC_MAX_REPLICAS];
+	struct zc_cap cap;
+	uint8_t nchain, st[ZC_MAX_REPLICAS], out[1 + ZC_MAX_REPLICAS];
 	uint32_t ip[ZC_MAX_REPLICAS];
 	uint16_t port[ZC_MAX_REPLICAS];
-	uint8_t args[32 + 6 * ZC_MAX_REPLICAS];
+	uint8_t args[64 + 6 * ZC_MAX_REPLICAS];
+	const char *why;
 	struct zc_call fwd = { .type = ZC_CLTOCS_WRITE };
 	struct zc_wait w;
 	struct zc_conn *next = NULL;
@@ -109,6 +169,8 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 	const uint8_t *data;
 	int err = 0, n;
 
+	zc_get_cap(in, &cap);
+	nchain = zc_get_u8(in);
 	for (int i = 0; i < nchain && i < ZC_MAX_REPLICAS; i++) {
 		uint8_t *p = zc_cur_take(in, 4);
 
@@ -122,6 +184,8 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 		zc_warn("cs: %s: malformed WRITE (%u bytes)", c->name, h->len);
 		return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
 	}
+	if ((why = cap_refused(c, &cap, id, version, ZC_CAP_WRITE)))
+		return refuse_cap(c, h, id, why);
 	data = in->p + in->pos;
 	n = 1 + nchain;
 	memset(st, ZC_ST_AGAIN, sizeof(st));
@@ -132,6 +196,7 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 		zc_put_u32(&a, version);
 		zc_put_u32(&a, off);
 		zc_put_u32(&a, len);
+		zc_put_cap(&a, &cap);
 		zc_put_u8(&a, nchain - 1);
 		for (int i = 1; i < nchain; i++) {
 			zc_put_bytes(&a, &ip[i], 4);
@@ -180,7 +245,8 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 /* Copies a chunk from another replica, at most rate MiB/s. */
 static int replicate(uint64_t id, uint32_t version, uint32_t ip, uint16_t port, uint32_t rate)
 {
-	uint8_t args[24], *buf;
+	uint8_t args[64], *buf;
+	struct zc_cap cap;
 	struct zc_cur a = zc_cur_init(args, sizeof(args));
 	struct zc_call call = { .type = ZC_MATOCS_INFO, .timeout_ms = 10000 };
 	struct zc_conn *src;
@@ -207,6 +273,9 @@ static int replicate(uint64_t id, uint32_t version, uint32_t ip, uint16_t port, 
 	buf = malloc(ZC_MAX_IO);
 	if (err || !buf)
 		goto out;
+	/* Reads of a copy carry a capability of our own making (we hold the
+	 * cluster key), good for the copy's timeout. */
+	zc_cap_mint(&cap, id, version, ZC_CAP_READ, (uint64_t)time(NULL) + 3600, 0);
 	cs_chunk_delete(id);	/* an old copy of ours is stale */
 	ch = cs_chunk_get(id, version, true, &err);
 	if (!ch)
@@ -224,6 +293,7 @@ static int replicate(uint64_t id, uint32_t version, uint32_t ip, uint16_t port, 
 		zc_put_u32(&a, version);
 		zc_put_u32(&a, done);
 		zc_put_u32(&a, n);
+		zc_put_cap(&a, &cap);
 		rd.req[0] = (struct iovec){ args, a.pos };
 		err = zc_call_sync(src, &rd);
 		if (!err && rd.resp_len != n)
@@ -332,18 +402,25 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 		if (err == -ENOENT)
 			err = 0;
 		break;
-	case ZC_CLTOCS_TRUNCATE:
+	case ZC_CLTOCS_TRUNCATE: {
+		struct zc_cap cap;
+		const char *why;
+
 		id = zc_get_u64(&in);
 		version = zc_get_u32(&in);
 		len = zc_get_u32(&in);
+		zc_get_cap(&in, &cap);
 		if (in.err)
 			return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+		if ((why = cap_refused(c, &cap, id, version, ZC_CAP_WRITE)))
+			return refuse_cap(c, h, id, why);
 		ch = cs_chunk_get(id, version, true, &err);
 		if (ch) {
 			err = cs_chunk_truncate(ch, version, len);
 			cs_chunk_put(ch);
 		}
 		break;
+	}
 	case ZC_CLTOCS_FSYNC:
 		id = zc_get_u64(&in);
 		if (in.err)
@@ -699,7 +776,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: zcfs cs --dir DIR --listen ADDR:PORT --mds ADDR:PORT"
 			" [--scrub-rate MIB_PER_S] [--scrub-interval S]\n"
-			"               [--log FILE] [--log-level LEVEL] [-f]\n");
+			"               [--key-file FILE] [--log FILE] [--log-level LEVEL] [-f]\n"
+			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n");
 }
 
 int zc_cmd_cs(int argc, char **argv)
@@ -712,10 +790,12 @@ int zc_cmd_cs(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "scrub-rate", required_argument, NULL, 's' },
 		{ "scrub-interval", required_argument, NULL, 'S' },
+		{ "key-file", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *listen_at = "127.0.0.1:0", *mds = NULL, *log = NULL;
+	const char *key_file = "/etc/zcfs/cluster.key";
 	char addr[32];
 	int c, lfd, lockfd, level = ZC_LOG_INFO, err;
 	socklen_t sl = sizeof(my_addr);
@@ -731,6 +811,7 @@ int zc_cmd_cs(int argc, char **argv)
 		case 'v': level = zc_log_parse_level(optarg); break;
 		case 's': scrub_rate_mib = atoi(optarg); break;
 		case 'S': scrub_interval_s = atoi(optarg); break;
+		case 'k': key_file = optarg; break;
 		case 'f': break;
 		default: usage(); return c == 'h' ? 0 : 2;
 		}
@@ -742,6 +823,10 @@ int zc_cmd_cs(int argc, char **argv)
 	}
 	if (zc_log_init("cs", level, log)) {
 		fprintf(stderr, "cs: cannot open log %s\n", log);
+		return 1;
+	}
+	if (zc_auth_server(ZC_ROLE_CS, key_file)) {
+		zc_err("cs: no usable cluster key in %s", key_file);
 		return 1;
 	}
 	mkdir(data_dir, 0755);
@@ -777,11 +862,12 @@ int zc_cmd_cs(int argc, char **argv)
 		zc_err("cs: no heartbeat or scrubber thread");
 		return 1;
 	}
-	zc_srv_run(lfd, handle, NULL, NULL);
+	zc_srv_run(lfd, handle, conn_closed, NULL);
 	stopping = 1;
 	pthread_join(hb, NULL);
 	pthread_join(scrub, NULL);
-	zc_info("cs: stopped (%lu checksum errors seen)", crc_errors);
+	zc_info("cs: stopped (%lu checksum errors seen, %lu requests refused for their"
+		" capability)", crc_errors, cs_cap_refusals);
 	close(lfd);
 	close(lockfd);
 	return 0;

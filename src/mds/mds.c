@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "common/wire.h"
@@ -41,6 +42,8 @@ pthread_mutex_t mds_lock = PTHREAD_MUTEX_INITIALIZER;
 struct cs_info css[MDS_MAX_CS];
 int ncs;
 unsigned replicas_goal = 1;
+unsigned mds_cap_life_s = 300;
+const char *mds_creds_path = "/etc/zcfs/credentials";
 static struct client_info clients[MAX_CLIENTS];
 static uint64_t started_ns;
 #define WARMUP_NS (15ULL * 1000000000ULL)
@@ -675,7 +678,22 @@ static int layout_text(uint64_t ino, struct zc_cur *o)
 /* The prefix of every client request (proto.h). */
 struct creq {
 	uint64_t session, seq, ack;
+	const char *cred;	/* the credential the connection proved */
 };
+
+/*
+ * A layout for a client, with the capability that lets it use the chunk
+ * (rights ZC_CAP_*) for the session, for mds_cap_life_s seconds.  A hole
+ * needs none.
+ */
+void mds_put_client_loc(struct zc_cur *o, struct zc_loc *l, uint64_t session, uint8_t rights)
+{
+	memset(&l->cap, 0, sizeof(l->cap));
+	if (l->id)
+		zc_cap_mint(&l->cap, l->id, l->version, rights,
+			    (uint64_t)time(NULL) + mds_cap_life_s, session);
+	zc_put_loc(o, l);
+}
 
 /* APPEND: reserves len bytes at the end of the file; answers where. */
 static int op_append(uint64_t ino, uint32_t len, struct zc_cur *o)
@@ -713,7 +731,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 	switch (type) {
 	case ZC_CLTOMA_SESSION_NEW: case ZC_CLTOMA_SESSION_RENEW: case ZC_CLTOMA_SESSION_END:
 	case ZC_CLTOMA_OPEN: case ZC_CLTOMA_RELEASE:
-		return mds_session_handle(type, rq->session, in, o);
+		return mds_session_handle(type, rq->session, rq->cred, in, o);
 	case ZC_CLTOMA_LOCK: case ZC_CLTOMA_GETLK:
 		return mds_lock_handle(type, rq->session, in, o);
 	case ZC_CLTOMA_LOOKUP:
@@ -811,7 +829,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 		if ((st = get_attr(ino, &a)) || (st = load_loc(ino, u1, &l)))
 			return st;
 		zc_put_u64(o, a.size);
-		zc_put_loc(o, &l);
+		mds_put_client_loc(o, &l, rq->session, ZC_CAP_READ);
 		return ZC_OK;
 	case ZC_CLTOMA_LAYOUT:
 		ino = zc_get_u64(in);
@@ -946,7 +964,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 			st = ZC_ST_INVAL;
 		if (!st && !(st = alloc_chunk(ino, u1, &l))) {
 			zc_put_u64(o, a.size);
-			zc_put_loc(o, &l);
+			mds_put_client_loc(o, &l, rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
 		}
 		break;
 	case ZC_CLTOMA_SETSIZE: {
@@ -998,7 +1016,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 		if (size % ZC_CHUNK_SIZE)
 			st = load_loc(ino, size / ZC_CHUNK_SIZE, &l);
 		if (!st)
-			zc_put_loc(o, &l);
+			mds_put_client_loc(o, &l, rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
 		break;
 	}
 	default:
@@ -1116,6 +1134,25 @@ static int report_page(struct zc_srv_conn *c, uint32_t id, struct zc_cur *in, st
 	return o->err ? ZC_ST_NOSPACE : ZC_OK;
 }
 
+/* The chunk server a request names: known, and (once the handshake is
+ * on) the one that registered on this connection, not another. */
+static struct cs_info *cs_of(const struct zc_srv_conn *c, uint16_t type, uint32_t id,
+			     const struct zc_cur *in)
+{
+	if (in->err) {
+		cs_refuse(c, type, "truncated");
+		return NULL;
+	}
+	if (zc_auth.role != ZC_ROLE_NONE && id != c->bound_id) {
+		cs_refuse(c, type, c->bound_id ? "names another chunk server than its own"
+					       : "not registered on this connection");
+		return NULL;
+	}
+	if (!cs_find(id))
+		cs_refuse(c, type, "unknown chunk server");
+	return cs_find(id);
+}
+
 static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, struct zc_cur *o)
 {
 	struct cs_info *cs;
@@ -1165,6 +1202,7 @@ static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, st
 		*cs = (struct cs_info){ .id = id, .ip = ip, .port = port, .total = total,
 					.free = free, .last_hb = zc_now_ns() };
 		zc_info("mds: chunk server %u registered from %s", id, c->name);
+		c->bound_id = id;
 		mds_recovery_server_up(cs, is_new);
 		zc_put_u32(o, id);
 		return ZC_OK;
@@ -1175,9 +1213,8 @@ static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, st
 		bool was_up;
 
 		id = zc_get_u32(in);
-		cs = cs_find(id);
-		if (in->err || !cs)
-			return cs_refuse(c, type, in->err ? "truncated" : "unknown chunk server");
+		if (!(cs = cs_of(c, type, id, in)))
+			return ZC_ST_INVAL;
 		was_up = cs_up(cs);
 		cs->total = zc_get_u64(in);
 		cs->free = zc_get_u64(in);
@@ -1215,16 +1252,16 @@ static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, st
 	}
 	case ZC_CSTOMA_REPORT:
 		id = zc_get_u32(in);
-		if (in->err || !cs_find(id))
-			return cs_refuse(c, type, in->err ? "truncated" : "unknown chunk server");
+		if (!cs_of(c, type, id, in))
+			return ZC_ST_INVAL;
 		return report_page(c, id, in, o);
 	case ZC_CSTOMA_CHUNK_BAD: {
 		uint64_t chunk;
 
 		id = zc_get_u32(in);
 		chunk = zc_get_u64(in);
-		if (in->err || !cs_find(id))
-			return cs_refuse(c, type, in->err ? "truncated" : "unknown chunk server");
+		if (!cs_of(c, type, id, in))
+			return ZC_ST_INVAL;
 		return mds_replica_bad(chunk, id);
 	}
 	}
@@ -1244,7 +1281,7 @@ int mds_cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint3
 }
 
 /* CHUNK_FAILED talks to chunk servers: it takes mds_lock itself. */
-static int handle_failed(struct zc_cur *in, struct zc_cur *o)
+static int handle_failed(const struct creq *rq, struct zc_cur *in, struct zc_cur *o)
 {
 	uint64_t ino = zc_get_u64(in), id, size = 0;
 	uint32_t idx = zc_get_u32(in), version, cs[ZC_MAX_REPLICAS];
@@ -1263,15 +1300,17 @@ static int handle_failed(struct zc_cur *in, struct zc_cur *o)
 	st = mds_chunk_failed(ino, idx, id, version, cs, n, reason, &l, &size);
 	if (!st) {
 		zc_put_u64(o, size);
-		zc_put_loc(o, &l);
+		mds_put_client_loc(o, &l, rq->session,
+				  reason == 0 ? ZC_CAP_READ | ZC_CAP_WRITE : ZC_CAP_READ);
 	}
 	return st;
 }
 
-int mds_client_request(uint16_t type, uint8_t *payload, uint32_t len, struct zc_cur *o)
+int mds_client_request(const char *cred, uint16_t type, uint8_t *payload, uint32_t len,
+		       struct zc_cur *o)
 {
 	struct zc_cur in = zc_cur_init(payload, len);
-	struct creq rq;
+	struct creq rq = { .cred = cred };
 	int st;
 
 	rq.session = zc_get_u64(&in);
@@ -1280,7 +1319,7 @@ int mds_client_request(uint16_t type, uint8_t *payload, uint32_t len, struct zc_
 	if (in.err)
 		return ZC_ST_INVAL;
 	if (type == ZC_CLTOMA_CHUNK_FAILED)
-		return handle_failed(&in, o);
+		return handle_failed(&rq, &in, o);
 	pthread_mutex_lock(&mds_lock);
 	st = handle_client(type, &rq, &in, o);
 	pthread_mutex_unlock(&mds_lock);
@@ -1303,7 +1342,7 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 		/* Refusals there say why themselves. */
 		st = mds_cs_request(c, h->type, payload, h->len, &o);
 	} else {
-		st = mds_client_request(h->type, payload, h->len, &o);
+		st = mds_client_request(c->peer_id, h->type, payload, h->len, &o);
 		if (st == ZC_ST_INVAL)
 			zc_warn("mds: %s: malformed request type %u (%u bytes)", c->name, h->type,
 				h->len);
@@ -1342,8 +1381,21 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: zcfs mds --dir DIR --listen ADDR:PORT [--replicas R]"
 			" [--grace SECONDS] [--recovery-rate MIB_PER_S]\n"
-			"                [--lease SECONDS]\n"
-			"                [--log FILE] [--log-level LEVEL] [-f]\n");
+			"                [--lease SECONDS] [--key-file FILE] [--credentials FILE]\n"
+			"                [--cap-life SECONDS] [--log FILE] [--log-level LEVEL] [-f]\n"
+			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n"
+			"  --credentials: the clients' credentials, lines \"NAME HEX\", mode 0600,\n"
+			"                 read at each client connection (default"
+			" /etc/zcfs/credentials)\n");
+}
+
+static int client_secret(const char *name, uint8_t secret[ZC_KEY_LEN])
+{
+	int err = zc_creds_find(mds_creds_path, name, secret);
+
+	if (err && err != -ENOENT)
+		zc_err("mds: credentials %s: %s", mds_creds_path, zc_key_strerror(err));
+	return err;
 }
 
 int zc_cmd_mds(int argc, char **argv)
@@ -1355,12 +1407,16 @@ int zc_cmd_mds(int argc, char **argv)
 		{ "grace", required_argument, NULL, 'g' },
 		{ "recovery-rate", required_argument, NULL, 'R' },
 		{ "lease", required_argument, NULL, 'e' },
+		{ "key-file", required_argument, NULL, 'k' },
+		{ "credentials", required_argument, NULL, 'C' },
+		{ "cap-life", required_argument, NULL, 'c' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *dir = NULL, *listen_at = "127.0.0.1:9420", *log = NULL;
+	const char *key_file = "/etc/zcfs/cluster.key";
 	struct sockaddr_in sa;
 	int c, lfd, lockfd, level = ZC_LOG_INFO;
 	char addr[32];
@@ -1373,6 +1429,9 @@ int zc_cmd_mds(int argc, char **argv)
 		case 'g': mds_grace_s = atoi(optarg); break;
 		case 'R': mds_recovery_rate = atoi(optarg); break;
 		case 'e': mds_lease_s = atoi(optarg); break;
+		case 'k': key_file = optarg; break;
+		case 'C': mds_creds_path = optarg; break;
+		case 'c': mds_cap_life_s = atoi(optarg); break;
 		case 'L': log = optarg; break;
 		case 'v': level = zc_log_parse_level(optarg); break;
 		case 'f': break;	/* always in the foreground */
@@ -1380,8 +1439,8 @@ int zc_cmd_mds(int argc, char **argv)
 		}
 	}
 	if (!dir || level < 0 || replicas_goal < 1 || replicas_goal > ZC_MAX_REPLICAS ||
-	    mds_lease_s < 1 || mds_lease_s > 3600 ||
-	    zc_parse_addr(listen_at, &sa)) {
+	    mds_lease_s < 1 || mds_lease_s > 3600 || mds_cap_life_s < 10 ||
+	    mds_cap_life_s > 86400 || zc_parse_addr(listen_at, &sa)) {
 		usage();
 		return 2;
 	}
@@ -1389,6 +1448,13 @@ int zc_cmd_mds(int argc, char **argv)
 		fprintf(stderr, "mds: cannot open log %s\n", log);
 		return 1;
 	}
+	if (zc_auth_server(ZC_ROLE_MDS, key_file)) {
+		zc_err("mds: no usable cluster key in %s", key_file);
+		return 1;
+	}
+	zc_auth.client_secret = client_secret;
+	if (access(mds_creds_path, R_OK))
+		zc_warn("mds: no client credentials in %s yet: no client can connect", mds_creds_path);
 	mkdir(dir, 0755);
 	lockfd = zc_lock_dir(dir);
 	if (lockfd < 0) {

@@ -48,8 +48,13 @@ extern pthread_mutex_t mds_lock;
 extern struct cs_info css[MDS_MAX_CS];
 extern int ncs;
 extern unsigned replicas_goal;	/* for files and directories that set none */
+extern unsigned mds_cap_life_s;	/* chunk capabilities last this long */
+extern const char *mds_creds_path; /* client credentials (auth.h) */
 
 bool cs_up(const struct cs_info *cs);
+/* Puts a layout for a client of session, with a capability for rights
+ * (ZC_CAP_*) on the chunk. */
+void mds_put_client_loc(struct zc_cur *o, struct zc_loc *l, uint64_t session, uint8_t rights);
 struct cs_info *cs_find(uint32_t id);
 int get_attr(uint64_t ino, struct zc_attr *a);
 /* Location of chunk idx of ino (id 0: a hole).  Returns a zc_status. */
@@ -139,7 +144,8 @@ uint64_t mds_open_count(void);
  * open files yet, so no orphan is freed. */
 bool mds_in_grace(void);
 /* SESSION_NEW / RENEW / END, OPEN, RELEASE.  Returns a zc_status. */
-int mds_session_handle(uint16_t type, uint64_t session, struct zc_cur *in, struct zc_cur *o);
+int mds_session_handle(uint16_t type, uint64_t session, const char *cred, struct zc_cur *in,
+		       struct zc_cur *o);
 int mds_open_created(uint64_t session, uint64_t handle, uint64_t ino);
 bool mds_ino_open(uint64_t ino);
 /* Frees ino if it is an orphan nobody has open (in a transaction). */
@@ -174,7 +180,8 @@ int mds_locks_drop_ino(uint64_t ino);
  * arguments), answering into o.  Takes mds_lock.  Returns a zc_status.
  * The network loop calls it; unit tests call it straight.
  */
-int mds_client_request(uint16_t type, uint8_t *payload, uint32_t len, struct zc_cur *o);
+int mds_client_request(const char *cred, uint16_t type, uint8_t *payload, uint32_t len,
+		       struct zc_cur *o);
 /*
  * Serves one chunk-server request (CSTOMA) from connection c (its name and
  * peer address are used), answering into o, which must hold

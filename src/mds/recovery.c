@@ -380,19 +380,13 @@ static int order_apart(const struct zc_replica *r, uint16_t type, const void *ar
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(r->port) };
 	struct zc_call call = { .type = type, .timeout_ms = timeout_ms };
 	struct zc_conn *conn;
-	char name[32];
-	int fd, err;
+	int err;
 
 	sa.sin_addr.s_addr = r->ip;
 	call.req[0] = (struct iovec){ (void *)args, len };
-	fd = zc_tcp_connect(&sa, 2000);
-	if (fd < 0)
-		return fd;
-	conn = zc_conn_from_fd(fd, zc_fmt_addr(&sa, name, sizeof(name)));
-	if (!conn) {
-		close(fd);
-		return -ENOMEM;
-	}
+	conn = zc_conn_open(&sa, &err);
+	if (!conn)
+		return err;
 	err = zc_call_sync(conn, &call);
 	zc_call_free_resp(&call);
 	zc_conn_kill(conn);

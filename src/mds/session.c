@@ -31,8 +31,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "mds.h"
@@ -46,6 +48,9 @@ struct session {
 	uint64_t expires;	/* monotonic ns */
 	bool pending;		/* from before the start, its opens not declared yet */
 	char name[96];
+	char cred[ZC_CRED_NAME + 1];	/* the credential that started it */
+	uint64_t ticket_expiry;		/* the ticket last given, wrapped */
+	uint8_t ticket[ZC_KEY_LEN];
 	struct session *next;
 };
 
@@ -91,7 +96,7 @@ uint64_t mds_open_count(void)
 	return nopens;
 }
 
-static struct session *add(uint64_t id, const char *name)
+static struct session *add(uint64_t id, const char *name, const char *cred)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -100,6 +105,7 @@ static struct session *add(uint64_t id, const char *name)
 	s->id = id;
 	s->expires = zc_now_ns() + lease_ns();
 	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->cred, sizeof(s->cred), "%s", cred);
 	s->next = sessions;
 	sessions = s;
 	nsessions++;
@@ -108,7 +114,7 @@ static struct session *add(uint64_t id, const char *name)
 
 int mds_sessions_load(void)
 {
-	sqlite3_stmt *q = mds_q("SELECT id, name FROM session", "");
+	sqlite3_stmt *q = mds_q("SELECT id, name, cred FROM session", "");
 
 	/* What was in memory is gone with a restart (and between tests). */
 	while (sessions) {
@@ -132,8 +138,9 @@ int mds_sessions_load(void)
 	grace_until = zc_now_ns() + lease_ns();
 	while (q && sqlite3_step(q) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(q, 1);
-
-		struct session *s = add(sqlite3_column_int64(q, 0), name ? name : "?");
+		const char *cred = (const char *)sqlite3_column_text(q, 2);
+		struct session *s = add(sqlite3_column_int64(q, 0), name ? name : "?",
+					cred ? cred : "");
 
 		if (!s)
 			break;
@@ -321,8 +328,37 @@ void mds_sessions_tick(void)
 		sweep();
 }
 
-static int do_new(struct zc_cur *in, struct zc_cur *o)
+/*
+ * The ticket a session's client shows chunk servers: expiry:64 and the
+ * key, wrapped under the client's secret (auth.h).  Expiries fall on
+ * half-hour marks, so a renewal most often finds the one it gave last.
+ */
+#define TICKET_STEP_S 1800
+
+static int put_ticket(struct session *s, struct zc_cur *o)
 {
+	uint64_t expiry = ((uint64_t)time(NULL) / TICKET_STEP_S + 2) * TICKET_STEP_S;
+
+	if (expiry != s->ticket_expiry) {
+		uint8_t secret[ZC_KEY_LEN], key[ZC_KEY_LEN];
+
+		if (zc_creds_find(mds_creds_path, s->cred, secret)) {
+			zc_warn("mds: session %" PRIu64 ": credential %s is gone; no ticket", s->id,
+				s->cred);
+			return ZC_ST_PERM;
+		}
+		zc_ticket_key(zc_auth.cluster, s->id, expiry, key);
+		zc_ticket_wrap(secret, s->id, expiry, key, s->ticket);
+		s->ticket_expiry = expiry;
+	}
+	zc_put_u64(o, s->ticket_expiry);
+	zc_put_bytes(o, s->ticket, ZC_KEY_LEN);
+	return ZC_OK;
+}
+
+static int do_new(const char *cred, struct zc_cur *in, struct zc_cur *o)
+{
+	struct session *s;
 	char name[96];
 	int64_t id;
 
@@ -334,16 +370,16 @@ static int do_new(struct zc_cur *in, struct zc_cur *o)
 	if (mds_begin())
 		return ZC_ST_IO;
 	id = mds_meta_next("next_session");
-	if (mds_end(id < 0 || mds_run("INSERT INTO session(id, name) VALUES(?, ?)", "it", id,
-				      name) ? -EIO : 0))
+	if (mds_end(id < 0 || mds_run("INSERT INTO session(id, name, cred) VALUES(?, ?, ?)", "itt",
+				      id, name, cred) ? -EIO : 0))
 		return ZC_ST_IO;
-	if (!add(id, name))
+	if (!(s = add(id, name, cred)))
 		return ZC_ST_NOSPACE;
-	zc_info("mds: session %" PRId64 " started by %s", id, name);
+	zc_info("mds: session %" PRId64 " started by %s (credential %s)", id, name, cred);
 	zc_put_u64(o, id);
 	zc_put_u64(o, mds_boot_id);
 	zc_put_u32(o, mds_lease_s * 1000);
-	return ZC_OK;
+	return put_ticket(s, o);
 }
 
 static int do_renew(struct session *s, struct zc_cur *in, struct zc_cur *o)
@@ -375,7 +411,7 @@ static int do_renew(struct session *s, struct zc_cur *in, struct zc_cur *o)
 	s->expires = zc_now_ns() + lease_ns();
 	zc_put_u64(o, mds_boot_id);
 	zc_put_u32(o, mds_lease_s * 1000);
-	return ZC_OK;
+	return put_ticket(s, o);
 }
 
 /* OPEN: ino handle flags -> attr.  O_TRUNC cuts the file in the same step. */
@@ -451,15 +487,22 @@ int mds_sessions_start(void)
 	return zc_thread_start(session_thread, NULL);
 }
 
-int mds_session_handle(uint16_t type, uint64_t session, struct zc_cur *in, struct zc_cur *o)
+int mds_session_handle(uint16_t type, uint64_t session, const char *cred, struct zc_cur *in,
+		       struct zc_cur *o)
 {
 	struct session *s;
 
 	if (type == ZC_CLTOMA_SESSION_NEW)
-		return do_new(in, o);
+		return do_new(cred, in, o);
 	s = session ? find(session) : NULL;
 	if (!s)
 		return ZC_ST_BADSESSION;
+	/* A session is its credential's: another one may not use it. */
+	if (strcmp(s->cred, cred)) {
+		zc_warn("mds: session %" PRIu64 " of credential %s named by credential %s; refused",
+			s->id, s->cred[0] ? s->cred : "(none)", cred);
+		return ZC_ST_BADSESSION;
+	}
 	switch (type) {
 	case ZC_CLTOMA_SESSION_RENEW:
 		return do_renew(s, in, o);

@@ -40,7 +40,7 @@ static const char schema[] =
 	" PRIMARY KEY(chunk, cs)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER);"
 	"CREATE INDEX IF NOT EXISTS inode_orphan ON inode(nlink) WHERE nlink=0;"
-	"CREATE TABLE IF NOT EXISTS session(id INTEGER PRIMARY KEY, name TEXT);"
+	"CREATE TABLE IF NOT EXISTS session(id INTEGER PRIMARY KEY, name TEXT, cred TEXT);"
 	"CREATE TABLE IF NOT EXISTS replay(session INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	" reply BLOB, PRIMARY KEY(session, seq)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS lock(ino INTEGER NOT NULL, session INTEGER NOT NULL,"
@@ -189,6 +189,12 @@ int mds_store_open(const char *dir)
 			 NULL) != SQLITE_OK ||
 	    sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
 		zc_err("mds: cannot set up %s: %s", path, sqlite3_errmsg(db));
+		return -EIO;
+	}
+	/* Stores made before sessions carried their credential. */
+	if (!mds_int(0, "SELECT count(*) FROM pragma_table_info('session') WHERE name='cred'", "") &&
+	    mds_run("ALTER TABLE session ADD COLUMN cred TEXT", "")) {
+		zc_err("mds: cannot add the credential column to %s: %s", path, sqlite3_errmsg(db));
 		return -EIO;
 	}
 	if (!mds_int(0, "SELECT count(*) FROM inode WHERE ino=1", "")) {

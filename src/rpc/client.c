@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "rpc.h"
@@ -588,6 +589,34 @@ static struct zc_conn *live(struct peer *p)
 	return NULL;
 }
 
+struct zc_conn *zc_conn_open(const struct sockaddr_in *sa, int *err)
+{
+	struct zc_conn *c;
+	const char *why = "";
+	char name[32];
+	int fd;
+
+	zc_fmt_addr(sa, name, sizeof(name));
+	fd = zc_tcp_connect(sa, CONNECT_TIMEOUT_MS);
+	if (fd < 0) {
+		*err = fd;
+		return NULL;
+	}
+	if (zc_auth.role != ZC_ROLE_NONE && (*err = zc_auth_connect(fd, CONNECT_TIMEOUT_MS * 2,
+								      &why))) {
+		zc_rpc_auth_failures++;
+		zc_err("rpc %s: authentication failed: %s", name, why);
+		close(fd);
+		return NULL;
+	}
+	c = zc_conn_from_fd(fd, name);
+	if (!c) {
+		close(fd);
+		*err = -ENOMEM;
+	}
+	return c;
+}
+
 /*
  * The connect runs without peers_lock: a peer that takes seconds to
  * answer holds up only the callers that want that peer.
@@ -597,7 +626,6 @@ struct zc_conn *zc_conn_get(const struct sockaddr_in *sa, int *err)
 	struct peer *p;
 	struct zc_conn *c = NULL;
 	char name[32];
-	int fd;
 
 	pthread_mutex_lock(&peers_lock);
 	for (p = peers; p; p = p->next)
@@ -625,25 +653,17 @@ struct zc_conn *zc_conn_get(const struct sockaddr_in *sa, int *err)
 	pthread_mutex_unlock(&peers_lock);
 
 	zc_fmt_addr(sa, name, sizeof(name));
-	fd = zc_tcp_connect(sa, CONNECT_TIMEOUT_MS);
-	c = fd < 0 ? NULL : zc_conn_from_fd(fd, name);
-	if (fd >= 0 && !c)
-		close(fd);
+	c = zc_conn_open(sa, err);
 
 	pthread_mutex_lock(&peers_lock);
 	p->connecting = false;
 	pthread_cond_broadcast(&peers_cv);
-	if (fd < 0) {
+	if (!c) {
 		p->backoff_ms = p->backoff_ms ? ZC_MIN(p->backoff_ms * 2, BACKOFF_MAX_MS)
 					      : BACKOFF_MIN_MS;
 		p->retry_at = zc_now_ns() + p->backoff_ms * 1000000ULL;
-		zc_warn("rpc %s: connect failed: %s (next try in %u ms)", name, strerror(-fd),
+		zc_warn("rpc %s: connect failed: %s (next try in %u ms)", name, strerror(-*err),
 			p->backoff_ms);
-		*err = fd;
-		goto out;
-	}
-	if (!c) {
-		*err = -ENOMEM;
 		goto out;
 	}
 	p->backoff_ms = 0;

@@ -74,6 +74,10 @@ struct zc_call {
 struct zc_conn *zc_conn_get(const struct sockaddr_in *peer, int *err);
 void zc_conn_put(struct zc_conn *c);
 const char *zc_conn_name(const struct zc_conn *c);
+/* Connects to peer and runs the handshake (common/auth.h) as this
+ * process's role: a connection of its own, not shared through
+ * zc_conn_get.  Returns NULL with *err set (-EACCES: refused). */
+struct zc_conn *zc_conn_open(const struct sockaddr_in *peer, int *err);
 /* Wraps an already connected socket (tests).  Returns NULL on ENOMEM. */
 struct zc_conn *zc_conn_from_fd(int fd, const char *name);
 /* Breaks the connection: every pending call completes with -ECONNRESET. */
@@ -144,8 +148,10 @@ int zc_srv_reply_hdr(struct zc_srv_conn *c, const struct zc_hdr *h, uint32_t len
  * at once with a log line.  Set it before zc_srv_run(). */
 extern unsigned zc_srv_max_conns;
 
-/* Counters: frames refused; ZC payloads that did not fit their pipe. */
+/* Counters: frames refused; handshakes failed; ZC payloads that did not
+ * fit their pipe. */
 extern unsigned long zc_rpc_bad_frames;
+extern unsigned long zc_rpc_auth_failures;
 extern unsigned long zc_rpc_pipe_fallbacks;
 
 #endif

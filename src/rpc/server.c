@@ -10,11 +10,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "rpc.h"
 
 #define IDLE_POLL_MS 500
+#define HANDSHAKE_MS 5000	/* a peer has this long to prove who it is */
+#define FRAME_MS 30000		/* and this long to send a frame it started */
 #define KEEP_BUF (ZC_MAX_IO + 4096)	/* a buffer larger than this is not kept */
 
 static volatile sig_atomic_t stopping;
@@ -90,6 +93,58 @@ static int wait_readable(int fd)
 	return -ESHUTDOWN;
 }
 
+/* Reads len bytes of a frame that must be whole by deadline: a peer
+ * that trickles bytes does not hold a thread for ever. */
+static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
+		uint64_t now;
+
+		if (n > 0) {
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		now = zc_now_ns();
+		if (now >= deadline || stopping)
+			return -ETIMEDOUT;
+		n = poll(&pfd, 1, ZC_MIN((deadline - now) / 1000000 + 1, IDLE_POLL_MS));
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+static int authenticate(struct zc_srv_conn *c)
+{
+	struct timeval tv = { .tv_sec = FRAME_MS / 1000 };
+	const char *why = "";
+	int err;
+
+	if (zc_auth.role != ZC_ROLE_NONE) {
+		err = zc_auth_accept(c->fd, HANDSHAKE_MS, &c->role, c->peer_id, &c->peer_session,
+				     &why);
+		if (err) {
+			zc_rpc_auth_failures++;
+			zc_warn("rpc %s: authentication failed: %s; closing", c->name, why);
+			return err;
+		}
+	}
+	/* Replies to a peer that stops reading give up after this long. */
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
 static void *conn_thread(void *arg)
 {
 	struct conn_arg *a = arg;
@@ -97,18 +152,17 @@ static void *conn_thread(void *arg)
 	uint8_t raw[ZC_HDR_LEN], *buf = NULL;
 	uint32_t cap = 0;
 	struct zc_hdr h;
-	struct timeval tv = { .tv_sec = 30 };
+	uint64_t deadline;
 	int err;
 
-	/* A peer that stalls mid-frame for this long is cut off. */
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	zc_debug("rpc %s: accepted", c->name);
-	for (;;) {
+	err = authenticate(c);
+	while (!err) {
 		err = wait_readable(c->fd);
 		if (err)
 			break;
-		err = zc_read_full(c->fd, raw, sizeof(raw));
+		deadline = zc_now_ns() + FRAME_MS * 1000000ULL;
+		err = read_by(c->fd, raw, sizeof(raw), deadline);
 		if (err)
 			break;
 		err = zc_hdr_decode(raw, &h);
@@ -118,6 +172,14 @@ static void *conn_thread(void *arg)
 			zc_rpc_bad_frames++;
 			zc_err("rpc %s: bad frame (type %u len %u): %s, closing", c->name, h.type,
 			       h.len, strerror(-err));
+			break;
+		}
+		if (!zc_role_may_send(c->role, h.type)) {
+			zc_rpc_bad_frames++;
+			zc_err("rpc %s: request type %u is not for a peer of its role (%u%s%s),"
+			       " closing", c->name, h.type, c->role, c->peer_id[0] ? " " : "",
+			       c->peer_id);
+			err = -EPERM;
 			break;
 		}
 		if (h.len > cap) {
@@ -130,7 +192,7 @@ static void *conn_thread(void *arg)
 			buf = nb;
 			cap = h.len;
 		}
-		err = zc_read_full(c->fd, buf, h.len);
+		err = read_by(c->fd, buf, h.len, deadline);
 		if (err)
 			break;
 		err = a->srv->handler(c, &h, buf);
@@ -144,7 +206,10 @@ static void *conn_thread(void *arg)
 	}
 	if (err == -EPIPE || err == -ECONNRESET || err == -ESHUTDOWN)
 		zc_debug("rpc %s: closed", c->name);
-	else
+	else if (err == -ETIMEDOUT)
+		zc_warn("rpc %s: a frame not sent whole within %d s; closing", c->name,
+			FRAME_MS / 1000);
+	else if (err != -EACCES && err != -EPERM && err != -EPROTO && err != -EMSGSIZE)
 		zc_warn("rpc %s: closing connection: %s", c->name, strerror(-err));
 	if (a->srv->on_close)
 		a->srv->on_close(c);

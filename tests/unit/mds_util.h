@@ -16,8 +16,11 @@
 #include "mds/mds.h"
 
 static char t_dir[] = "/tmp/zcfs-mds-test-XXXXXX";
+static char t_creds[64];
 static uint8_t t_out[256 << 10];
 static size_t t_out_len;
+/* The credential requests come with, as the handshake proved it. */
+static const char *t_cred = "admin";
 
 /* A request being built: the session prefix, then arguments. */
 struct treq {
@@ -40,7 +43,7 @@ static inline struct treq *treq_new(uint64_t session, uint64_t seq)
 static inline int treq_send(struct treq *r, uint16_t type)
 {
 	struct zc_cur o = zc_cur_init(t_out, sizeof(t_out));
-	int st = mds_client_request(type, r->buf, r->c.pos, &o);
+	int st = mds_client_request(t_cred, type, r->buf, r->c.pos, &o);
 
 	t_out_len = o.pos;
 	return st;
@@ -51,10 +54,16 @@ static inline struct zc_cur t_answer(void)
 	return zc_cur_init(t_out, t_out_len);
 }
 
+/* A store, and a credentials file with "admin" in it (sessions get
+ * tickets wrapped under its secret). */
 static inline int t_store_open(void)
 {
 	if (!mkdtemp(t_dir))
 		return -1;
+	snprintf(t_creds, sizeof(t_creds), "%s/credentials", t_dir);
+	if (zc_cred_create(t_creds, "admin"))
+		return -1;
+	mds_creds_path = t_creds;
 	return mds_store_open(t_dir) || mds_sessions_load() ? -1 : 0;
 }
 
@@ -70,7 +79,8 @@ static inline void t_store_remove(void)
 	char path[256];
 
 	mds_store_close();
-	for (const char *f = "meta.db\0meta.db-wal\0meta.db-shm\0"; *f; f += strlen(f) + 1) {
+	for (const char *f = "meta.db\0meta.db-wal\0meta.db-shm\0credentials\0"; *f;
+	     f += strlen(f) + 1) {
 		snprintf(path, sizeof(path), "%s/%s", t_dir, f);
 		unlink(path);
 	}

@@ -95,10 +95,12 @@ int main(void)
 	CHECK(c.err);
 
 	struct zc_loc l = { .id = 99, .version = 3, .nrep = 2 }, m;
-	uint8_t lb[64];
+	uint8_t lb[128];
 
 	l.rep[0] = (struct zc_replica){ 1, 0x0100007f, 9000 };
 	l.rep[1] = (struct zc_replica){ 2, 0x0200007f, 9001 };
+	l.cap = (struct zc_cap){ .rights = ZC_CAP_READ, .expiry = 1234, .session = 77 };
+	memset(l.cap.mac, 0xab, sizeof(l.cap.mac));
 	c = zc_cur_init(lb, sizeof(lb));
 	zc_put_loc(&c, &l);
 	c = zc_cur_init(lb, c.pos);
@@ -107,6 +109,10 @@ int main(void)
 	CHECK_EQ(m.nrep, 2);
 	CHECK_EQ(m.rep[1].port, 9001);
 	CHECK_EQ(m.rep[1].ip, 0x0200007f);
+	CHECK(!memcmp(&m.cap, &l.cap, sizeof(l.cap)));
+	c = zc_cur_init(lb, c.pos - 1);	/* the capability cut short */
+	zc_get_loc(&c, &m);
+	CHECK(c.err);
 	lb[12] = ZC_MAX_REPLICAS + 1;	/* too many replicas */
 	c = zc_cur_init(lb, sizeof(lb));
 	zc_get_loc(&c, &m);
