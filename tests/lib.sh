@@ -9,6 +9,8 @@ ZCFS_LOCKF=${ZCFS_LOCKF:-$(dirname "$ZCFS")/tools/zc_lockf}
 # The scale cases' maker of files and chunk files, READ client and REPORT
 # watcher (tests/tools/zc_many.c).
 ZCFS_MANY=${ZCFS_MANY:-$(dirname "$ZCFS")/tools/zc_many}
+# Plays a hostile peer (tests/tools/zc_hostile.c).
+ZCFS_HOSTILE=${ZCFS_HOSTILE:-$(dirname "$ZCFS")/tools/zc_hostile}
 FAILS=0
 # Started by the case and killed by the cleanup: EXTRA_PIDS (test processes),
 # CLIENT_PIDS and CLIENT_MOUNTS (more clients of the cluster, mount_client).

@@ -64,14 +64,20 @@ bool zc_mac_equal(const void *a, const void *b, size_t len)
 
 /* ---- key files ---- */
 
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 int zc_key_parse(const char *hex, uint8_t key[ZC_KEY_LEN])
 {
 	for (int i = 0; i < ZC_KEY_LEN; i++) {
-		unsigned v;
+		int hi = hex_digit(hex[2 * i]), lo = hi < 0 ? -1 : hex_digit(hex[2 * i + 1]);
 
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !hex[2 * i] || !hex[2 * i + 1])
+		if (lo < 0)
 			return -EINVAL;
-		key[i] = v;
+		key[i] = hi << 4 | lo;
 	}
 	return hex[2 * ZC_KEY_LEN] && hex[2 * ZC_KEY_LEN] != '\n' ? -EINVAL : 0;
 }
@@ -340,7 +346,7 @@ int zc_auth_connect(int fd, unsigned timeout_ms, const char **why)
 	uint8_t srole, ticket_key[ZC_KEY_LEN];
 	uint64_t tsess, texp;
 	int n, status, err;
-	bool client = zc_auth.role == ZC_ROLE_CLIENT;
+	bool client = zc_auth.role == ZC_ROLE_CLIENT, server_ok;
 
 	if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
 		*why = "no random bytes";
@@ -383,14 +389,17 @@ int zc_auth_connect(int fd, unsigned timeout_ms, const char **why)
 	}
 	transcript_answer(&t, srole, ans + 1);
 	proof(key, &t, true, mac);
-	if (!zc_mac_equal(mac, ans + 1 + ZC_NONCE_LEN, ZC_MAC_LEN)) {
-		*why = "the peer does not hold the key it claims";
-		return -EACCES;
-	}
+	server_ok = zc_mac_equal(mac, ans + 1 + ZC_NONCE_LEN, ZC_MAC_LEN);
+	/* Our proof goes even when the peer's failed, so that its log too
+	 * says which key is wrong (it reveals nothing of the key). */
 	proof(key, &t, false, mac);
 	if ((err = send_msg(fd, ZC_AUTH_PROOF, 0, ZC_OK, mac, sizeof(mac)))) {
 		*why = "connection closed";
 		return err;
+	}
+	if (!server_ok) {
+		*why = "the peer's proof does not match our key (different keys or secrets)";
+		return -EACCES;
 	}
 	n = recv_msg(fd, ZC_AUTH_PROOF, true, ans, 0, &status, why);
 	if (n < 0)

@@ -156,8 +156,9 @@ static void *conn_thread(void *arg)
 	int err;
 
 	zc_debug("rpc %s: accepted", c->name);
-	err = authenticate(c);
-	while (!err) {
+	if (authenticate(c))
+		goto out;	/* said why */
+	for (;;) {
 		err = wait_readable(c->fd);
 		if (err)
 			break;
@@ -209,8 +210,9 @@ static void *conn_thread(void *arg)
 	else if (err == -ETIMEDOUT)
 		zc_warn("rpc %s: a frame not sent whole within %d s; closing", c->name,
 			FRAME_MS / 1000);
-	else if (err != -EACCES && err != -EPERM && err != -EPROTO && err != -EMSGSIZE)
+	else if (err != -EPERM && err != -EPROTO && err != -EMSGSIZE)
 		zc_warn("rpc %s: closing connection: %s", c->name, strerror(-err));
+out:
 	if (a->srv->on_close)
 		a->srv->on_close(c);
 	close(c->fd);
