@@ -41,7 +41,7 @@ struct cluster {
 	char mds[64];
 	char opts[512];
 	/* What a restart must pass again; an empty lease is not passed. */
-	char replicas[16], grace[16], lease[16], scrub[16];
+	char replicas[16], grace[16], lease[16], scrub[16], cap_life[16];
 	int ncs;
 	pid_t mds_pid, mount_pid, cs_pid[MAX_CS];
 	int cs_port[MAX_CS];
@@ -88,6 +88,8 @@ static int conf_load(const char *dir, struct cluster *cl)
 			snprintf(cl->grace, sizeof(cl->grace), "%s", v);
 		else if (!strcmp(line, "lease"))
 			snprintf(cl->lease, sizeof(cl->lease), "%s", v);
+		else if (!strcmp(line, "cap-life"))
+			snprintf(cl->cap_life, sizeof(cl->cap_life), "%s", v);
 		else if (!strcmp(line, "scrub-interval"))
 			snprintf(cl->scrub, sizeof(cl->scrub), "%s", v);
 		else if (!strcmp(line, "cs"))
@@ -117,8 +119,8 @@ static int conf_save(const struct cluster *cl)
 		return -errno;
 	fprintf(f, "mds=%s\nmount=%s\nopts=%s\ncs=%d\npid.mds=%d\npid.mount=%d\n", cl->mds,
 		cl->mnt, cl->opts, cl->ncs, cl->mds_pid, cl->mount_pid);
-	fprintf(f, "replicas=%s\ngrace=%s\nlease=%s\nscrub-interval=%s\n", cl->replicas,
-		cl->grace, cl->lease, cl->scrub);
+	fprintf(f, "replicas=%s\ngrace=%s\nlease=%s\nscrub-interval=%s\ncap-life=%s\n",
+		cl->replicas, cl->grace, cl->lease, cl->scrub, cl->cap_life);
 	for (int i = 0; i < cl->ncs; i++)
 		fprintf(f, "pid.cs%d=%d\nport.cs%d=%d\n", i + 1, cl->cs_pid[i], i + 1,
 			cl->cs_port[i]);
@@ -366,12 +368,16 @@ static void up_usage(void)
 {
 	fprintf(stderr,
 		"usage: zcfs up [--dir DIR] [--mount MNT] [--cs N] [--replicas R] [--grace S]\n"
-		"               [--lease S] [--scrub-interval S] [-o opts]\n"
+		"               [--lease S] [--cap-life S] [--scrub-interval S] [-o opts]\n"
 		"  starts an mds and N chunk servers (default 3) on 127.0.0.1 with data\n"
 		"  under DIR (default ./zcfs-data) and mounts at MNT (default ./zcfs-mnt);\n"
 		"  every chunk is kept R times (default 3, at most N); a chunk server\n"
 		"  silent for S seconds (default 10) has its chunks copied elsewhere;\n"
 		"  --lease S: the mds's client session lease (default: the mds's own);\n"
+		"  --cap-life S: how long a chunk capability lasts (default 300);\n"
+		"  secrets: DIR/cluster.key (mds and chunk servers), DIR/credentials\n"
+		"  (the clients the mds lets in), DIR/admin.cred (this client's), all\n"
+		"  made at the first start with mode 0600;\n"
 		"  chunk servers scrub every S seconds (default 30); -o opts go to the\n"
 		"  client (-o zerocopy=0: the copying read path)\n"
 		"  run again, it starts only what is not running, on the same ports and\n"
@@ -449,6 +455,10 @@ static pid_t spawn_mds(struct cluster *cl)
 			 "--credentials", creds };
 	int n = 15;
 
+	if (cl->cap_life[0]) {
+		av[n++] = "--cap-life";
+		av[n++] = cl->cap_life;
+	}
 	if (cl->lease[0]) {
 		av[n++] = "--lease";
 		av[n++] = cl->lease;
@@ -690,6 +700,7 @@ static int up_again(struct cluster *cl, const struct cluster *old, int ncs, cons
 	note_kept(mds_up ? old->mds_pid : 0, "mds", "--replicas", cl->replicas);
 	note_kept(mds_up ? old->mds_pid : 0, "mds", "--grace", cl->grace);
 	note_kept(mds_up ? old->mds_pid : 0, "mds", "--lease", cl->lease);
+	note_kept(mds_up ? old->mds_pid : 0, "mds", "--cap-life", cl->cap_life);
 	note_kept(a_cs, "chunk servers", "--scrub-interval", cl->scrub);
 	note_kept(mount_up ? old->mount_pid : 0, "client", "-o", cl->opts);
 	if (ncs < old->ncs)
@@ -799,12 +810,13 @@ int zc_cmd_up(int argc, char **argv)
 		{ "replicas", required_argument, NULL, 'r' },
 		{ "grace", required_argument, NULL, 'g' },
 		{ "lease", required_argument, NULL, 'l' },
+		{ "cap-life", required_argument, NULL, 'c' },
 		{ "scrub-interval", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *dir = "./zcfs-data", *mnt = NULL, *o = NULL, *want_mnt = NULL;
-	const char *replicas = NULL, *grace = NULL, *lease = NULL, *scrub = NULL;
+	const char *replicas = NULL, *grace = NULL, *lease = NULL, *scrub = NULL, *cap_life = NULL;
 	char dabs[PATH_MAX], want[PATH_MAX];
 	struct cluster cl, old;
 	int c, ncs = -1, err, lockfd, ret = 1;
@@ -820,6 +832,7 @@ int zc_cmd_up(int argc, char **argv)
 		case 'r': replicas = optarg; break;
 		case 'g': grace = optarg; break;
 		case 'l': lease = optarg; break;
+		case 'c': cap_life = optarg; break;
 		case 'S': scrub = optarg; break;
 		default: up_usage(); return c == 'h' ? 0 : 2;
 		}
@@ -827,7 +840,7 @@ int zc_cmd_up(int argc, char **argv)
 	/* An empty --lease forgets a recorded one: the mds's default again. */
 	if ((ncs != -1 && (ncs < 1 || ncs > MAX_CS)) || optind != argc ||
 	    !num_ok(replicas, false) || !num_ok(grace, false) || !num_ok(scrub, false) ||
-	    !num_ok(lease, true) || (o && (strchr(o, '\n') || strlen(o) >= sizeof(cl.opts)))) {
+	    !num_ok(lease, true) || !num_ok(cap_life, true) || (o && (strchr(o, '\n') || strlen(o) >= sizeof(cl.opts)))) {
 		up_usage();
 		return 2;
 	}
@@ -859,6 +872,8 @@ int zc_cmd_up(int argc, char **argv)
 		snprintf(cl.grace, sizeof(cl.grace), "%s", grace);
 	if (lease)
 		snprintf(cl.lease, sizeof(cl.lease), "%s", lease);
+	if (cap_life)
+		snprintf(cl.cap_life, sizeof(cl.cap_life), "%s", cap_life);
 	if (scrub)
 		snprintf(cl.scrub, sizeof(cl.scrub), "%s", scrub);
 	if (o)

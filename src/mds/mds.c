@@ -1439,7 +1439,7 @@ int zc_cmd_mds(int argc, char **argv)
 		}
 	}
 	if (!dir || level < 0 || replicas_goal < 1 || replicas_goal > ZC_MAX_REPLICAS ||
-	    mds_lease_s < 1 || mds_lease_s > 3600 || mds_cap_life_s < 10 ||
+	    mds_lease_s < 1 || mds_lease_s > 3600 || mds_cap_life_s < 20 ||
 	    mds_cap_life_s > 86400 || zc_parse_addr(listen_at, &sa)) {
 		usage();
 		return 2;
