@@ -9,6 +9,11 @@ int zc_cmd_down(int argc, char **argv);
 int zc_cmd_status(int argc, char **argv);
 int zc_cmd_setattr(int argc, char **argv);
 int zc_cmd_getattr(int argc, char **argv);
+int zc_cmd_keygen(int argc, char **argv);
+
+/* Appends the credential in cred_file to the mds's credentials file
+ * creds (made 0600 if missing).  Returns 0 or -errno, having said why. */
+int zc_creds_add(const char *creds, const char *cred_file);
 
 /* Loads this client's credential: path, else dir/admin.cred, else
  * /etc/zcfs/client.cred.  Returns 0 or -errno, having said why. */

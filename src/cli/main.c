@@ -23,6 +23,7 @@ static const struct {
 	{ "mds", zc_cmd_mds, "run the metadata server" },
 	{ "cs", zc_cmd_cs, "run a chunk server" },
 	{ "mount", zc_cmd_mount, "mount the file system (FUSE client)" },
+	{ "keygen", zc_cmd_keygen, "make a cluster key or a client credential" },
 	{ "help", cmd_help, "list the subcommands" },
 };
 

@@ -579,9 +579,7 @@ int zc_cli_credential(const char *path, const char *dir)
 static int make_keys(const char *dir)
 {
 	char key[PATH_MAX + 32], cred[PATH_MAX + 32], creds[PATH_MAX + 32];
-	char name[ZC_CRED_NAME + 1], hex[2 * ZC_KEY_LEN + 1], line[256];
-	uint8_t secret[ZC_KEY_LEN];
-	int err, fd;
+	int err;
 
 	snprintf(key, sizeof(key), "%s/cluster.key", dir);
 	snprintf(cred, sizeof(cred), "%s/admin.cred", dir);
@@ -594,25 +592,7 @@ static int make_keys(const char *dir)
 		fprintf(stderr, "zcfs: cannot create %s: %s\n", cred, strerror(-err));
 		return err;
 	}
-	if (!access(creds, F_OK))
-		return 0;
-	if ((err = zc_cred_load(cred, name, secret))) {
-		fprintf(stderr, "zcfs: %s: %s\n", cred, zc_key_strerror(err));
-		return err;
-	}
-	zc_key_hex(secret, hex);
-	snprintf(line, sizeof(line), "# NAME SECRET: the clients the mds lets in\n%s %s\n", name,
-		 hex);
-	fd = open(creds, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0 || zc_write_full(fd, line, strlen(line)) || fsync(fd)) {
-		fprintf(stderr, "zcfs: cannot write %s: %s\n", creds, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(creds);
-		return -EIO;
-	}
-	close(fd);
-	return 0;
+	return access(creds, F_OK) ? zc_creds_add(creds, cred) : 0;
 }
 
 static int up_fresh(struct cluster *cl, const struct cluster *old, int ncs)

@@ -35,26 +35,36 @@ for i in 1 2 3; do
 done
 
 mkdir -p "$D" "$M"
+# The secrets, as README's "Running on several machines" makes them: one
+# cluster key copied to every host, a credential for the client.
+"$ZCFS" keygen cluster "$D/cluster.key"
+"$ZCFS" keygen client node1 "$D/node1.cred" --add-to "$D/credentials"
+for i in 1 2 3; do
+	mkdir -p "$D/cs$i"
+	cp -p "$D/cluster.key" "$D/cs$i/cluster.key"
+done
 MDS=$NET.1:$(( 20000 + N % 20000 ))
-"$ZCFS" mds -f --dir "$D/mds" --listen "$MDS" --replicas 3 --grace 2 --log "$D/mds.log" &
+"$ZCFS" mds -f --dir "$D/mds" --listen "$MDS" --replicas 3 --grace 2 --log "$D/mds.log" \
+	--key-file "$D/cluster.key" --credentials "$D/credentials" &
 PIDS="$PIDS $!"
 sleep 0.5
 for i in 1 2 3; do
 	ip netns exec "zcns$N-$i" "$ZCFS" cs -f --dir "$D/cs$i" --listen "$NET.1$i:9422" \
-		--mds "$MDS" --log "$D/cs$i.log" &
+		--mds "$MDS" --log "$D/cs$i.log" --key-file "$D/cs$i/cluster.key" &
 	PIDS="$PIDS $!"
 	eval "CS$i=$!"
 done
 for _ in $(seq 1 40); do
-	[ "$("$ZCFS" status --mds "$MDS" --json | sed -n 's/.*"cs_up":\([0-9]*\).*/\1/p')" = 3 ] && break
+	[ "$("$ZCFS" status --mds "$MDS" --credential "$D/node1.cred" --json | sed -n 's/.*"cs_up":\([0-9]*\).*/\1/p')" = 3 ] && break
 	sleep 0.25
 done
-"$ZCFS" mount -f --mds "$MDS" "$M" -o "zerocopy=$ZCFS_ZEROCOPY" --log "$D/mount.log" &
+"$ZCFS" mount -f --mds "$MDS" --credential "$D/node1.cred" "$M" -o "zerocopy=$ZCFS_ZEROCOPY" \
+	--log "$D/mount.log" &
 PIDS="$PIDS $!"
 for _ in $(seq 1 40); do grep -q " $M " /proc/mounts && break; sleep 0.25; done
 check "mounted against an mds whose chunk servers live in namespaces" grep -q " $M " /proc/mounts
 check "three chunk servers registered from three hosts" sh -c \
-	"'$ZCFS' status --mds '$MDS' | grep -c '$NET.1[123]:9422 *up' | grep -qx 3"
+	"'$ZCFS' status --mds '$MDS' --credential '$D/node1.cred' | grep -c '$NET.1[123]:9422 *up' | grep -qx 3"
 
 mkdata "$T/f" $((150 * 1048576)) netns
 check "write across hosts" cp "$T/f" "$M/f"
