@@ -49,7 +49,8 @@ log "starting a cluster and two clients (zero-copy and copy)"
 MDS=$(sed -n 's/^mds=//p' "$T/d/cluster.conf")
 ZC_PID=$(sed -n 's/^pid\.mount=//p' "$T/d/cluster.conf")
 mkdir -p "$T/copy" "$T/splice" "$T/ptll" "$T/src"
-"$ZCFS" mount --mds "$MDS" "$T/copy" -f -o zerocopy=0 --log "$T/d/mount-copy.log" &
+"$ZCFS" mount --mds "$MDS" --credential "$T/d/admin.cred" "$T/copy" -f -o zerocopy=0 \
+	--log "$T/d/mount-copy.log" &
 COPY_PID=$!
 PIDS="$PIDS $COPY_PID"
 wait_mount "$T/copy"

@@ -82,7 +82,7 @@ LOG=$D/cs1-again.log
 t0=$(now_ms)
 ( ulimit -n 1024 && exec "$ZCFS" cs -f --dir "$CSD" --listen "127.0.0.1:$PORT" \
 	--mds "$(sed -n 's/^listening //p' "$T/proxy.log")" --scrub-interval 1 \
-	--scrub-rate 256 --log "$LOG" ) >> "$LOG" 2>&1 &
+	--scrub-rate 256 --log "$LOG" --key-file "$D/cluster.key" ) >> "$LOG" 2>&1 &
 cs=$!
 EXTRA_PIDS="$EXTRA_PIDS $cs"
 watch_proc "$cs" "$T/cs.samples"
@@ -126,7 +126,7 @@ echo 3 > /proc/sys/vm/drop_caches
 check "the 100 files left read back through the mount" diff -r "$T/src" "$M/f"
 # ok|STATUS counts of `zc_many read`, e.g. "1000 ok" or "990 ok|10 NOENT".
 outcomes() {
-	"$ZCFS_MANY" read "127.0.0.1:$PORT" "$@" | awk '{ $1 = ""; print substr($0, 2) }' |
+	"$ZCFS_MANY" read "$D/cluster.key" "127.0.0.1:$PORT" "$@" | awk '{ $1 = ""; print substr($0, 2) }' |
 		sort | uniq -c | awk '{ n = $1; $1 = ""; print n $0 }' | paste -s -d '|'
 }
 SAMPLE=$(for k in $(seq 0 999); do printf '%016x\n' $(( 0x$BASE + (k * N / 1000 + 1) % N )); done |

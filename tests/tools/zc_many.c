@@ -17,8 +17,10 @@
  *	its id only: 1 B to 4 KiB, one in a thousand 150,000 B (three
  *	checksum blocks).  -v: the version (default 1); -d: damaged, one
  *	data byte changed after its checksum was taken.
- *   zc_many read HOST:PORT VERSION SPEC...
- *	READs every chunk named, whole, from a chunk server and checks its
+ *   zc_many read KEYFILE HOST:PORT VERSION SPEC...
+ *	READs every chunk named, whole, from a chunk server (as a peer chunk
+ *	server copying would: the cluster key in KEYFILE for the handshake,
+ *	capabilities of its own making) and checks its
  *	bytes against what `chunks` writes.  One line per chunk: "ID ok", or
  *	"ID STATUS" (the wire status: STALE, NOENT, CRC, ...), or "ID short
  *	GOT of WANT", or "ID wrong byte at OFF".  Exit 1 unless all are ok.
@@ -51,10 +53,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/crc.h"
 #include "common/util.h"
+#include "common/wire.h"
+#include "rpc/rpc.h"
 #include "zcfs/proto.h"
 
 /* The chunk file format (src/cs/chunk.c), format 1. */
@@ -307,7 +313,7 @@ static const char *status_name(uint32_t st)
 		[ZC_ST_NAMETOOLONG] = "NAMETOOLONG", [ZC_ST_PERM] = "PERM",
 		[ZC_ST_NOTSUP] = "NOTSUP", [ZC_ST_FBIG] = "FBIG", [ZC_ST_AGAIN] = "AGAIN",
 		[ZC_ST_BADSESSION] = "BADSESSION", [ZC_ST_BUSY] = "BUSY",
-		[ZC_ST_NOLCK] = "NOLCK",
+		[ZC_ST_NOLCK] = "NOLCK", [ZC_ST_DENIED] = "DENIED",
 	};
 
 	return st < ZC_ST_MAX && names[st] ? names[st] : "UNKNOWN-STATUS";
@@ -317,21 +323,21 @@ static const char *status_name(uint32_t st)
 static int read_chunk(int fd, uint64_t id, uint32_t version, uint64_t xid)
 {
 	static uint8_t got[ZC_MAX_IO], want[150000];
-	uint8_t req[ZC_HDR_LEN + 20], hdr[ZC_HDR_LEN];
+	uint8_t req[ZC_HDR_LEN + 64], hdr[ZC_HDR_LEN];
+	struct zc_cur c = zc_cur_init(req + ZC_HDR_LEN, sizeof(req) - ZC_HDR_LEN);
+	struct zc_hdr h = { .type = ZC_CLTOCS_READ, .xid = xid };
 	uint32_t st, len, wlen = chunk_len(id);
+	struct zc_cap cap;
 
-	put32(req, ZC_MAGIC);
-	req[4] = ZC_CLTOCS_READ & 0xff;
-	req[5] = ZC_CLTOCS_READ >> 8;
-	req[6] = req[7] = 0;
-	put32(req + 8, 0);
-	put32(req + 12, 20);
-	put64(req + 16, xid);
-	put64(req + 24, id);
-	put32(req + 32, version);
-	put32(req + 36, 0);
-	put32(req + 40, ZC_MAX_IO);
-	if (zc_write_full(fd, req, sizeof(req)) || zc_read_full(fd, hdr, sizeof(hdr)))
+	zc_cap_mint(&cap, id, version, ZC_CAP_READ, (uint64_t)time(NULL) + 600, 0);
+	zc_put_u64(&c, id);
+	zc_put_u32(&c, version);
+	zc_put_u32(&c, 0);
+	zc_put_u32(&c, ZC_MAX_IO);
+	zc_put_cap(&c, &cap);
+	h.len = c.pos;
+	zc_hdr_encode(req, &h);
+	if (zc_write_full(fd, req, ZC_HDR_LEN + c.pos) || zc_read_full(fd, hdr, sizeof(hdr)))
 		die("read of chunk %016" PRIx64 ": connection lost", id);
 	st = get32(hdr + 8);
 	len = get32(hdr + 12);
@@ -365,14 +371,22 @@ static int cmd_read(int argc, char **argv)
 	uint64_t xid = 1;
 	int fd, bad = 0;
 
-	if (argc < 3)
-		die("usage: zc_many read HOST:PORT VERSION SPEC...");
+	const char *why;
+
+	if (argc < 4)
+		die("usage: zc_many read KEYFILE HOST:PORT VERSION SPEC...");
+	if (zc_auth_server(ZC_ROLE_CS, argv[0]))
+		exit(1);
+	argc--;
+	argv++;
 	if (parse_addr(argv[0], &sa))
 		die("bad address %s", argv[0]);
 	version = strtoul(argv[1], NULL, 10);
 	fd = dial(&sa);
 	if (fd < 0)
 		die("connect to %s: %s", argv[0], strerror(errno));
+	if (zc_auth_connect(fd, 5000, &why))
+		die("handshake with %s: %s", argv[0], why);
 	for (int s = 2; s < argc; s++) {
 		uint64_t first, count;
 
