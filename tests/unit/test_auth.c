@@ -292,7 +292,9 @@ static void test_handshakes(void)
 		zc_hdr_encode(raw, &h);
 		shake(NULL, &cs, raw, sizeof(raw), false, &r);
 		CHECK_EQ(r.err, -EPROTO);
-		shake(NULL, &mds, "GET / HTTP/1.0\r\nHost: zcfs\r\n\r\n", 32, false, &r);
+		static const char http[] = "GET / HTTP/1.0\r\nHost: zcfs\r\n\r\n";
+
+		shake(NULL, &mds, http, sizeof(http) - 1, false, &r);
 		CHECK_EQ(r.err, -EPROTO);
 	}
 	/* a peer that says nothing: given up after the timeout */
