@@ -17,12 +17,12 @@
 
 #define IDLE_POLL_MS 500
 #define HANDSHAKE_MS 5000	/* a peer has this long to prove who it is */
-#define FRAME_MS 30000		/* and this long to send a frame it started */
 #define KEEP_BUF (ZC_MAX_IO + 4096)	/* a buffer larger than this is not kept */
 
 static volatile sig_atomic_t stopping;
 static atomic_uint nconns;
 unsigned zc_srv_max_conns = 1024;
+unsigned zc_srv_frame_ms = 30000;
 
 struct srv {
 	zc_srv_handler handler;
@@ -127,7 +127,8 @@ static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
 
 static int authenticate(struct zc_srv_conn *c)
 {
-	struct timeval tv = { .tv_sec = FRAME_MS / 1000 };
+	struct timeval tv = { .tv_sec = zc_srv_frame_ms / 1000,
+			      .tv_usec = zc_srv_frame_ms % 1000 * 1000 };
 	const char *why = "";
 	int err;
 
@@ -162,7 +163,7 @@ static void *conn_thread(void *arg)
 		err = wait_readable(c->fd);
 		if (err)
 			break;
-		deadline = zc_now_ns() + FRAME_MS * 1000000ULL;
+		deadline = zc_now_ns() + zc_srv_frame_ms * 1000000ULL;
 		err = read_by(c->fd, raw, sizeof(raw), deadline);
 		if (err)
 			break;
@@ -208,8 +209,8 @@ static void *conn_thread(void *arg)
 	if (err == -EPIPE || err == -ECONNRESET || err == -ESHUTDOWN)
 		zc_debug("rpc %s: closed", c->name);
 	else if (err == -ETIMEDOUT)
-		zc_warn("rpc %s: a frame not sent whole within %d s; closing", c->name,
-			FRAME_MS / 1000);
+		zc_warn("rpc %s: a frame not sent whole within %u ms; closing", c->name,
+			zc_srv_frame_ms);
 	else if (err != -EPERM && err != -EPROTO && err != -EMSGSIZE)
 		zc_warn("rpc %s: closing connection: %s", c->name, strerror(-err));
 out:

@@ -72,6 +72,31 @@ int main(void)
 	CHECK(closed_after(&sa, raw, sizeof(raw)));
 	h.flags = 0;
 
+	/* A peer that trickles a frame, a byte every 100 ms, is cut off once
+	 * the frame is not whole by the deadline (here 500 ms). */
+	zc_srv_frame_ms = 500;
+	{
+		char b;
+		int tf = dial(&sa), n = 0;
+		uint64_t t0 = zc_now_ns();
+
+		h.len = 5;
+		zc_hdr_encode(raw, &h);
+		CHECK(tf >= 0);
+		for (; n < 40; n++) {
+			if (send(tf, n < ZC_HDR_LEN ? (const void *)&raw[n] : "x", 1,
+				 MSG_NOSIGNAL) != 1)
+				break;
+			usleep(100000);
+			if (recv(tf, &b, 1, MSG_DONTWAIT) == 0)
+				break;
+		}
+		CHECK(n < 15);	/* closed after about 5 bytes, well before 29 */
+		CHECK(zc_now_ns() - t0 < 2000000000ULL);
+		close(tf);
+	}
+	zc_srv_frame_ms = 30000;
+
 	/* A good request on a fresh connection is answered. */
 	fd = dial(&sa);
 	CHECK(fd >= 0);
