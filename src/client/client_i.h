@@ -130,5 +130,15 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
 void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,
 		 bool append);
 int zc_io_fsync(fuse_req_t req, struct zc_inode *in);
+/*
+ * Reads a WRITE's answer, "n:8 then status:8 per replica of l's chain".
+ * The replicas that missed the write go into failed, each once; an answer
+ * cut short or with other than l->nrep statuses counts against l->rep[0],
+ * which sent it.  *stale counts the replicas asking for a fresh layout
+ * (AGAIN; STALE if stale_ok).  Returns how many are in failed (at most
+ * l->nrep).
+ */
+int zc_write_statuses(const void *resp, size_t len, const struct zc_loc *l, bool stale_ok,
+		      uint32_t failed[ZC_MAX_REPLICAS], int *stale);
 
 #endif
