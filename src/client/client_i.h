@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/wire.h"
 #include "rpc/rpc.h"
@@ -103,6 +104,10 @@ void zc_fh_free(struct zc_fh *fh);
 int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		     struct zc_attr *a);
 void zc_attr_to_stat(const struct zc_attr *a, struct stat *st);
+/* The goal in the mds's layout text "inode N size S replicas R ...", len
+ * bytes with no terminator: points *goal at R's digits and returns how many
+ * there are, or -EIO. */
+ssize_t zc_layout_goal(const char *text, size_t len, const char **goal);
 
 /* io.c */
 struct zc_inode *zc_inode_open(uint64_t ino);
