@@ -177,19 +177,61 @@ static bool is_fuse_mount(const char *mnt)
 	return !statfs(mnt, &sf) && sf.f_type == FUSE_SUPER_MAGIC;
 }
 
+/* /proc/self/mounts writes a blank, tab, newline or backslash in a path
+ * as \040, \011, \012, \134: decodes them in place. */
+static char *unescape_mnt(char *s)
+{
+	char *o = s;
+
+	for (char *p = s; *p; p++, o++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			*o = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
+			p += 3;
+		} else {
+			*o = *p;
+		}
+	}
+	*o = 0;
+	return s;
+}
+
 /* Is mnt a mount point in /proc/self/mounts? */
 static bool mounted(const char *mnt)
 {
 	char line[PATH_MAX + 256], dev[256], at[PATH_MAX];
 	bool found = false;
-	FILE *f = fopen("/proc/self/mounts", "r");
+	FILE *f = fopen("/proc/self/mounts", "re");
 
 	if (!f)
 		return false;
 	while (!found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "%255s %4095s", dev, at) == 2 && !strcmp(at, mnt);
+		found = sscanf(line, "%255s %4095s", dev, at) == 2 && !strcmp(unescape_mnt(at), mnt);
 	fclose(f);
 	return found;
+}
+
+/* Runs argv[0] (from PATH, no shell: a path is never a command) and waits.
+ * Returns its exit status, or -1. */
+static int run(char *const argv[], bool quiet)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		if (quiet && fd >= 0)
+			dup2(fd, 2);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /*
@@ -201,14 +243,12 @@ static bool mounted(const char *mnt)
 static void clear_stale_mount(const char *mnt, bool force)
 {
 	struct statfs sf;
-	char cmd[2 * PATH_MAX + 128];
 
 	if (!mounted(mnt) || (!force && !(statfs(mnt, &sf) && errno == ENOTCONN)))
 		return;
 	fprintf(stderr, "zcfs: removing stale mount at %s\n", mnt);
-	snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null || umount -l '%s'", mnt,
-		 mnt);
-	if (system(cmd))
+	if (run((char *[]){ "fusermount3", "-u", "-z", (char *)mnt, NULL }, true) &&
+	    run((char *[]){ "umount", "-l", (char *)mnt, NULL }, false))
 		fprintf(stderr, "zcfs: could not unmount %s\n", mnt);
 	for (int i = 0; i < 50 && mounted(mnt); i++)
 		usleep(100000);
@@ -769,6 +809,11 @@ int zc_cmd_up(int argc, char **argv)
 	if ((err = abs_path(dir, dabs))) {
 		fprintf(stderr, "zcfs: %s: %s\n", dir, strerror(-err));
 		return 1;
+	}
+	/* cluster.conf holds one value a line. */
+	if (mnt && strchr(mnt, '\n')) {
+		fprintf(stderr, "zcfs: a mount point with a newline cannot be recorded\n");
+		return 2;
 	}
 	/* Two ups (or an up and a down) at once would start things twice. */
 	lockfd = zc_lock_dir(dabs);
