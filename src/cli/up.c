@@ -211,6 +211,38 @@ static bool mounted(const char *mnt)
 	return found;
 }
 
+/*
+ * Closes every descriptor above 2, in a child about to exec: what it starts
+ * holds nothing of ours (the lock of DIR) nor of whoever ran us (a pipe
+ * whose reader would never see its end, a file never closed).
+ */
+static void close_from_3(void)
+{
+	struct dirent *de;
+	DIR *d;
+
+#ifdef __GLIBC__
+#if __GLIBC_PREREQ(2, 34)
+	if (!close_range(3, ~0U, 0))
+		return;
+#endif
+#endif
+	/* No close_range (an older libc, or a kernel before 5.9). */
+	d = opendir("/proc/self/fd");
+	if (!d) {
+		for (long fd = 3; fd < sysconf(_SC_OPEN_MAX); fd++)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+
+		if (fd > 2 && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+}
+
 /* Runs argv[0] (from PATH, no shell: a path is never a command) and waits.
  * Returns its exit status, or -1. */
 static int run(char *const argv[], bool quiet)
@@ -221,10 +253,11 @@ static int run(char *const argv[], bool quiet)
 	if (pid < 0)
 		return -1;
 	if (!pid) {
-		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		int fd = quiet ? open("/dev/null", O_WRONLY) : -1;
 
-		if (quiet && fd >= 0)
+		if (fd >= 0)
 			dup2(fd, 2);
+		close_from_3();
 		execvp(argv[0], argv);
 		_exit(127);
 	}
@@ -268,6 +301,8 @@ static pid_t spawn(const char *log, char *const argv[])
 	if (!realpath("/proc/self/exe", self))
 		snprintf(self, sizeof(self), "/proc/self/exe");
 	setsid();
+	/* Not close-on-exec: either descriptor may already be 0, 1 or 2 (when
+	 * those were closed); close_from_3() takes the others. */
 	int fd = open("/dev/null", O_RDONLY);
 
 	dup2(fd, 0);
@@ -276,6 +311,7 @@ static pid_t spawn(const char *log, char *const argv[])
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
+	close_from_3();
 	execv(self, argv);
 	_exit(127);
 }
@@ -940,7 +976,7 @@ int zc_cluster_add_mount(const char *dir, int pid, const char *mnt)
 		return -errno;
 	snprintf(path, sizeof(path), "%s/mounts/%d", abs, pid);
 	snprintf(tmp, sizeof(tmp), "%s/mounts/.%d.tmp", abs, pid);
-	f = fopen(tmp, "w");
+	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
 	fprintf(f, "%s\n%llu\n", at, proc_start(pid));
@@ -988,7 +1024,7 @@ static void stop_extra_mounts(const char *dir)
 			continue;
 		snprintf(rec, sizeof(rec), "%s/%s", path, de->d_name);
 		mnt[0] = 0;
-		f = fopen(rec, "r");
+		f = fopen(rec, "re");
 		if (f) {
 			if (fgets(mnt, sizeof(mnt), f) && fscanf(f, "%llu", &start) != 1)
 				start = 0;

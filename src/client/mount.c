@@ -870,7 +870,7 @@ static const struct fuse_lowlevel_ops ops = {
 static int read_num(const char *path, long *v)
 {
 	char buf[32];
-	FILE *f = fopen(path, "r");
+	FILE *f = fopen(path, "re");
 	int ok;
 
 	if (!f)
@@ -885,7 +885,7 @@ static int read_num(const char *path, long *v)
 
 static int write_num(const char *path, long v)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f = fopen(path, "we");
 	int err = 0;
 
 	if (!f)
@@ -926,7 +926,7 @@ static void raise_readahead(const char *mnt)
 	char line[8192], path[128];
 	unsigned maj, min;
 	bool found = false;
-	FILE *f = fopen("/proc/self/mountinfo", "r");
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 	int err;
 
 	if (!f)
