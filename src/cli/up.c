@@ -180,19 +180,94 @@ static bool is_fuse_mount(const char *mnt)
 	return !statfs(mnt, &sf) && sf.f_type == FUSE_SUPER_MAGIC;
 }
 
+/* /proc/self/mounts writes a blank, tab, newline or backslash in a path
+ * as \040, \011, \012, \134: decodes them in place. */
+static char *unescape_mnt(char *s)
+{
+	char *o = s;
+
+	for (char *p = s; *p; p++, o++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			*o = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
+			p += 3;
+		} else {
+			*o = *p;
+		}
+	}
+	*o = 0;
+	return s;
+}
+
 /* Is mnt a mount point in /proc/self/mounts? */
 static bool mounted(const char *mnt)
 {
 	char line[PATH_MAX + 256], dev[256], at[PATH_MAX];
 	bool found = false;
-	FILE *f = fopen("/proc/self/mounts", "r");
+	FILE *f = fopen("/proc/self/mounts", "re");
 
 	if (!f)
 		return false;
 	while (!found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "%255s %4095s", dev, at) == 2 && !strcmp(at, mnt);
+		found = sscanf(line, "%255s %4095s", dev, at) == 2 && !strcmp(unescape_mnt(at), mnt);
 	fclose(f);
 	return found;
+}
+
+/*
+ * Closes every descriptor above 2, in a child about to exec: what it starts
+ * holds nothing of ours (the lock of DIR) nor of whoever ran us (a pipe
+ * whose reader would never see its end, a file never closed).
+ */
+static void close_from_3(void)
+{
+	struct dirent *de;
+	DIR *d;
+
+#ifdef __GLIBC__
+#if __GLIBC_PREREQ(2, 34)
+	if (!close_range(3, ~0U, 0))
+		return;
+#endif
+#endif
+	/* No close_range (an older libc, or a kernel before 5.9). */
+	d = opendir("/proc/self/fd");
+	if (!d) {
+		for (long fd = 3; fd < sysconf(_SC_OPEN_MAX); fd++)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+
+		if (fd > 2 && fd != dirfd(d))
+			close(fd);
+	}
+	closedir(d);
+}
+
+/* Runs argv[0] (from PATH, no shell: a path is never a command) and waits.
+ * Returns its exit status, or -1. */
+static int run(char *const argv[], bool quiet)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		int fd = quiet ? open("/dev/null", O_WRONLY) : -1;
+
+		if (fd >= 0)
+			dup2(fd, 2);
+		close_from_3();
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /*
@@ -204,14 +279,12 @@ static bool mounted(const char *mnt)
 static void clear_stale_mount(const char *mnt, bool force)
 {
 	struct statfs sf;
-	char cmd[2 * PATH_MAX + 128];
 
 	if (!mounted(mnt) || (!force && !(statfs(mnt, &sf) && errno == ENOTCONN)))
 		return;
 	fprintf(stderr, "zcfs: removing stale mount at %s\n", mnt);
-	snprintf(cmd, sizeof(cmd), "fusermount3 -u -z '%s' 2>/dev/null || umount -l '%s'", mnt,
-		 mnt);
-	if (system(cmd))
+	if (run((char *[]){ "fusermount3", "-u", "-z", (char *)mnt, NULL }, true) &&
+	    run((char *[]){ "umount", "-l", (char *)mnt, NULL }, false))
 		fprintf(stderr, "zcfs: could not unmount %s\n", mnt);
 	for (int i = 0; i < 50 && mounted(mnt); i++)
 		usleep(100000);
@@ -231,6 +304,8 @@ static pid_t spawn(const char *log, char *const argv[])
 	if (!realpath("/proc/self/exe", self))
 		snprintf(self, sizeof(self), "/proc/self/exe");
 	setsid();
+	/* Not close-on-exec: either descriptor may already be 0, 1 or 2 (when
+	 * those were closed); close_from_3() takes the others. */
 	int fd = open("/dev/null", O_RDONLY);
 
 	dup2(fd, 0);
@@ -239,6 +314,7 @@ static pid_t spawn(const char *log, char *const argv[])
 		dup2(fd, 1);
 		dup2(fd, 2);
 	}
+	close_from_3();
 	execv(self, argv);
 	_exit(127);
 }
@@ -828,6 +904,11 @@ int zc_cmd_up(int argc, char **argv)
 		fprintf(stderr, "zcfs: %s: %s\n", dir, strerror(-err));
 		return 1;
 	}
+	/* cluster.conf holds one value a line. */
+	if (mnt && strchr(mnt, '\n')) {
+		fprintf(stderr, "zcfs: a mount point with a newline cannot be recorded\n");
+		return 2;
+	}
 	/* Two ups (or an up and a down) at once would start things twice. */
 	lockfd = zc_lock_dir(dabs);
 	if (lockfd < 0) {
@@ -957,7 +1038,7 @@ int zc_cluster_add_mount(const char *dir, int pid, const char *mnt)
 		return -errno;
 	snprintf(path, sizeof(path), "%s/mounts/%d", abs, pid);
 	snprintf(tmp, sizeof(tmp), "%s/mounts/.%d.tmp", abs, pid);
-	f = fopen(tmp, "w");
+	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
 	fprintf(f, "%s\n%llu\n", at, proc_start(pid));
@@ -1005,7 +1086,7 @@ static void stop_extra_mounts(const char *dir)
 			continue;
 		snprintf(rec, sizeof(rec), "%s/%s", path, de->d_name);
 		mnt[0] = 0;
-		f = fopen(rec, "r");
+		f = fopen(rec, "re");
 		if (f) {
 			if (fgets(mnt, sizeof(mnt), f) && fscanf(f, "%llu", &start) != 1)
 				start = 0;

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/wire.h"
 #include "rpc/rpc.h"
@@ -103,6 +104,10 @@ void zc_fh_free(struct zc_fh *fh);
 int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		     struct zc_attr *a);
 void zc_attr_to_stat(const struct zc_attr *a, struct stat *st);
+/* The goal in the mds's layout text "inode N size S replicas R ...", len
+ * bytes with no terminator: points *goal at R's digits and returns how many
+ * there are, or -EIO. */
+ssize_t zc_layout_goal(const char *text, size_t len, const char **goal);
 
 /* io.c */
 struct zc_inode *zc_inode_open(uint64_t ino);
@@ -130,5 +135,15 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
 void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,
 		 bool append);
 int zc_io_fsync(fuse_req_t req, struct zc_inode *in);
+/*
+ * Reads a WRITE's answer, "n:8 then status:8 per replica of l's chain".
+ * The replicas that missed the write go into failed, each once; an answer
+ * cut short or with other than l->nrep statuses counts against l->rep[0],
+ * which sent it.  *stale counts the replicas asking for a fresh layout
+ * (AGAIN; STALE if stale_ok).  Returns how many are in failed (at most
+ * l->nrep).
+ */
+int zc_write_statuses(const void *resp, size_t len, const struct zc_loc *l, bool stale_ok,
+		      uint32_t failed[ZC_MAX_REPLICAS], int *stale);
 
 #endif

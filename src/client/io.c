@@ -769,6 +769,51 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 
 /* ---- writes ---- */
 
+/* Adds a replica that missed a write to failed (n long), once, never past
+ * its end.  Returns the new length. */
+static int add_failed(uint32_t *failed, int n, uint32_t cs_id)
+{
+	for (int i = 0; i < n; i++)
+		if (failed[i] == cs_id)
+			return n;
+	if (n < ZC_MAX_REPLICAS)
+		failed[n++] = cs_id;
+	return n;
+}
+
+int zc_write_statuses(const void *resp, size_t len, const struct zc_loc *l, bool stale_ok,
+		      uint32_t failed[ZC_MAX_REPLICAS], int *stale)
+{
+	struct zc_cur r = zc_cur_init((void *)resp, len);
+	int nrep = ZC_MIN(l->nrep, ZC_MAX_REPLICAS), nfailed = 0;
+	uint8_t n = zc_get_u8(&r);
+
+	*stale = 0;
+	for (int i = 0; i < n && i < nrep; i++) {
+		uint8_t st = zc_get_u8(&r);
+
+		if (r.err)
+			break;
+		if (st == ZC_ST_AGAIN || (st == ZC_ST_STALE && stale_ok))
+			(*stale)++;
+		else if (st != ZC_OK)
+			nfailed = add_failed(failed, nfailed, l->rep[i].cs_id);
+	}
+	/* A status for every replica of the chain, no more, no less: anything
+	 * else is a broken (or lying) first replica, which answered. */
+	if (r.err || n != nrep) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(l->rep[0].port) };
+		char name[32];
+
+		sa.sin_addr.s_addr = l->rep[0].ip;
+		zc_warn("client: chunk server %u (%s): WRITE of chunk %016" PRIx64 " answered %u"
+			" statuses in %zu bytes for %d replicas", l->rep[0].cs_id,
+			zc_fmt_addr(&sa, name, sizeof(name)), l->id, n, len, nrep);
+		nfailed = add_failed(failed, nfailed, l->rep[0].cs_id);
+	}
+	return nfailed;
+}
+
 /*
  * Writes one piece inside one chunk to every replica: to the first, which
  * passes it down the chain.  A replica that misses the write is reported
@@ -834,23 +879,12 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 		if (err) {
 			zc_warn("client: write of chunk %016" PRIx64 " to chunk server %u: %s", l.id,
 				l.rep[0].cs_id, strerror(-err));
-			failed[nfailed++] = l.rep[0].cs_id;
+			nfailed = add_failed(failed, nfailed, l.rep[0].cs_id);
 		} else {
-			struct zc_cur r = zc_cur_init(call.resp, call.resp_len);
-			uint8_t n = zc_get_u8(&r);
-
-			for (int i = 0; i < n && i < l.nrep && !r.err; i++) {
-				uint8_t st = zc_get_u8(&r);
-
-				/* ESTALE: the layout moved on, ask again; but a replica
-				 * that keeps refusing the mds's own layout is behind. */
-				if (st == ZC_ST_AGAIN || (st == ZC_ST_STALE && stale_rounds < 25))
-					stale++;
-				else if (st != ZC_OK)
-					failed[nfailed++] = l.rep[i].cs_id;
-			}
-			if (r.err || n != l.nrep)
-				failed[nfailed++] = l.rep[0].cs_id;
+			/* ESTALE: the layout moved on, ask again; but a replica that
+			 * keeps refusing the mds's own layout is behind. */
+			nfailed = zc_write_statuses(call.resp, call.resp_len, &l, stale_rounds < 25,
+						    failed, &stale);
 			zc_call_free_resp(&call);
 		}
 		if (!nfailed && !stale)

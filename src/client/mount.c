@@ -758,13 +758,30 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	reply_err(req, zc_mds_run(req, ZC_CLTOMA_SETGOAL, args, c.pos));
 }
 
+ssize_t zc_layout_goal(const char *text, size_t len, const char **goal)
+{
+	const char *p = text ? memmem(text, len, "replicas ", 9) : NULL;
+	size_t n = 0;
+
+	if (!p)
+		return -EIO;
+	p += 9;
+	/* The text has no terminator: never look past len. */
+	while (p + n < text + len && p[n] >= '0' && p[n] <= '9')
+		n++;
+	if (!n)
+		return -EIO;
+	*goal = p;
+	return n;
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	uint8_t args[8];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	struct zc_call call;
-	char *text, *p;
-	size_t len;
+	const char *text;
+	ssize_t len;
 	int err;
 
 	if (strcmp(name, XATTR_REPLICAS) && strcmp(name, XATTR_LAYOUT)) {
@@ -777,22 +794,19 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		reply_err(req, err);
 		return;
 	}
-	text = (char *)call.resp;
+	text = (const char *)call.resp;
 	len = call.resp_len;
 	if (!strcmp(name, XATTR_REPLICAS)) {
-		/* "inode N size S replicas R ..." */
-		p = text ? memmem(text, len, "replicas ", 9) : NULL;
-		if (!p) {
+		len = zc_layout_goal(text, len, &text);
+		if (len < 0) {
 			zc_call_free_resp(&call);
 			reply_err(req, -EIO);
 			return;
 		}
-		text = p + 9;
-		len = strspn(text, "0123456789");
 	}
 	if (!size)
 		fuse_reply_xattr(req, len);
-	else if (size < len)
+	else if (size < (size_t)len)
 		reply_err(req, -ERANGE);
 	else
 		fuse_reply_buf(req, text, len);
@@ -856,7 +870,7 @@ static const struct fuse_lowlevel_ops ops = {
 static int read_num(const char *path, long *v)
 {
 	char buf[32];
-	FILE *f = fopen(path, "r");
+	FILE *f = fopen(path, "re");
 	int ok;
 
 	if (!f)
@@ -871,7 +885,7 @@ static int read_num(const char *path, long *v)
 
 static int write_num(const char *path, long v)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f = fopen(path, "we");
 	int err = 0;
 
 	if (!f)
@@ -912,7 +926,7 @@ static void raise_readahead(const char *mnt)
 	char line[8192], path[128];
 	unsigned maj, min;
 	bool found = false;
-	FILE *f = fopen("/proc/self/mountinfo", "r");
+	FILE *f = fopen("/proc/self/mountinfo", "re");
 	int err;
 
 	if (!f)
