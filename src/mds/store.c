@@ -51,10 +51,13 @@ static const char schema[] =
 
 /* ---- statement helpers ---- */
 
+/* One prepared statement per SQL literal in the code (some 90 today):
+ * one not kept here would be prepared again at every use and never
+ * finalized. */
 static struct {
 	const char *sql;
 	sqlite3_stmt *st;
-} cache[64];
+} cache[160];
 
 /* Prepares (once per SQL literal), resets and binds: 'i' int64, 't' text,
  * 'b' blob (pointer, int length). */
@@ -76,6 +79,8 @@ static sqlite3_stmt *vq(const char *sql, const char *fmt, va_list ap)
 		if (i < ZC_ARRAY_SIZE(cache)) {
 			cache[i].sql = sql;
 			cache[i].st = st;
+		} else {
+			zc_err("mds: statement cache full (raise its size): %s", sql);
 		}
 	}
 	sqlite3_reset(st);
