@@ -2,6 +2,10 @@
 /*
  * Helpers for unit tests of the mds: a real store in a temporary folder,
  * and client requests built and answered in process (no network).
+ *
+ * Requests come from credential t_peer ("admin" unless a test says
+ * otherwise; with no exports file loaded every credential may do
+ * anything) with identity t_uid, t_gid and t_groups (root, no groups).
  */
 #ifndef ZC_TEST_MDS_UTIL_H
 #define ZC_TEST_MDS_UTIL_H
@@ -18,8 +22,11 @@
 static char t_dir[] = "/tmp/zcfs-mds-test-XXXXXX";
 static uint8_t t_out[256 << 10];
 static size_t t_out_len;
+static const char *t_peer = "admin";
+static uint32_t t_uid, t_gid, t_ngroups, t_groups[ZC_MAX_GROUPS];
 
-/* A request being built: the session prefix, then arguments. */
+/* A request being built: the session prefix with the identity, then
+ * arguments. */
 struct treq {
 	uint8_t buf[8192];
 	struct zc_cur c;
@@ -33,6 +40,11 @@ static inline struct treq *treq_new(uint64_t session, uint64_t seq)
 	zc_put_u64(&r.c, session);
 	zc_put_u64(&r.c, seq);
 	zc_put_u64(&r.c, seq);	/* ack: nothing older is awaited */
+	zc_put_u32(&r.c, t_uid);
+	zc_put_u32(&r.c, t_gid);
+	zc_put_u8(&r.c, t_ngroups);
+	for (uint32_t i = 0; i < t_ngroups; i++)
+		zc_put_u32(&r.c, t_groups[i]);
 	return &r;
 }
 
@@ -40,7 +52,7 @@ static inline struct treq *treq_new(uint64_t session, uint64_t seq)
 static inline int treq_send(struct treq *r, uint16_t type)
 {
 	struct zc_cur o = zc_cur_init(t_out, sizeof(t_out));
-	int st = mds_client_request(type, r->buf, r->c.pos, &o);
+	int st = mds_client_request(t_peer, type, r->buf, r->c.pos, &o);
 
 	t_out_len = o.pos;
 	return st;
@@ -89,16 +101,16 @@ static inline uint64_t t_session_new(const char *name)
 	return zc_get_u64(&a);
 }
 
-/* CREATE of a regular file in the root, opened as handle; returns its ino. */
-static inline uint64_t t_create(uint64_t session, uint64_t seq, uint64_t handle, const char *name,
-				int *st)
+/* CREATE of a regular file in dir, opened as handle; returns its ino. */
+static inline uint64_t t_create_in(uint64_t session, uint64_t seq, uint64_t handle, uint64_t dir,
+				   const char *name, int *st)
 {
 	struct treq *r = treq_new(session, seq);
 	struct zc_attr a;
 	struct zc_cur c;
 
 	zc_put_u64(&r->c, handle);
-	zc_put_u64(&r->c, ZC_ROOT_INO);
+	zc_put_u64(&r->c, dir);
 	zc_put_u32(&r->c, S_IFREG | 0644);
 	zc_put_u32(&r->c, 0);
 	zc_put_u32(&r->c, 0);
@@ -110,6 +122,13 @@ static inline uint64_t t_create(uint64_t session, uint64_t seq, uint64_t handle,
 	c = t_answer();
 	zc_get_attr(&c, &a);
 	return a.ino;
+}
+
+/* CREATE of a regular file in the root, opened as handle; returns its ino. */
+static inline uint64_t t_create(uint64_t session, uint64_t seq, uint64_t handle, const char *name,
+				int *st)
+{
+	return t_create_in(session, seq, handle, ZC_ROOT_INO, name, st);
 }
 
 static inline int t_name_op(uint16_t type, uint64_t session, uint64_t seq, const char *name)
