@@ -12,12 +12,26 @@
  * ZC_F_RESP set in flags and a zc_status in status.  A response with a
  * non-zero status carries no payload.
  *
- * Every CLTOMA request payload starts with session:64 seq:64 ack:64, then
- * the arguments listed below.  session is the mount's session (0: none,
- * allowed for requests that need none); seq numbers a namespace change
- * (0 for anything else) so that a retry after a lost answer gets the
- * first answer again instead of running twice; ack is the lowest seq the
- * client still waits for (the mds may forget the answers below it).
+ * Every CLTOMA request payload starts with session:64 seq:64 ack:64
+ * uid:32 gid:32 ngroups:8 then ngroups times gid:32, then the arguments
+ * listed below.  session is the mount's session (0: none, allowed only for
+ * SESSION_NEW, STATUS and STATS); seq numbers a namespace change (0 for
+ * anything else) so that a retry after a lost answer gets the first answer
+ * again instead of running twice; ack is the lowest seq the client still
+ * waits for (the mds may forget the answers below it).
+ *
+ * uid, gid and the groups (at most ZC_MAX_GROUPS) are the identity of the
+ * process that asked; requests a client makes for itself (renewals, size
+ * flushes, releases) send 0, 0 and no groups.  The mds maps the identity as
+ * the session's export says (root_squash, all_squash) and checks
+ * permissions with it as the kernel does, except where a request is
+ * allowed by the session's open handles: CHUNK_ALLOC, APPEND, SETSIZE,
+ * TRUNC_PREP and RELEASE with a size need the inode open for writing by
+ * the session (TRUNC_PREP and a SETATTR of the size: or write permission).
+ * An inode outside the export's subtree, not open by the session, is
+ * refused (ZC_ST_PERM); a change on a read-only export is ZC_ST_ROFS.
+ * The uid and gid fields of MKNOD, CREATE and SYMLINK are not used: the
+ * new inode belongs to the caller's identity.
  *
  * Strings are name_len:16 followed by the bytes, no terminator.
  * "attr" below is the ZC_ATTR_LEN-byte block described at struct zc_attr.
@@ -48,6 +62,7 @@
 #define ZC_BLOCK_SIZE	(64U << 10)		/* one CRC32C per block */
 #define ZC_BLOCKS_PER_CHUNK (ZC_CHUNK_SIZE / ZC_BLOCK_SIZE)
 #define ZC_ROOT_INO	1
+#define ZC_MAX_GROUPS	32	/* supplementary groups sent with a request */
 
 enum zc_type {
 	/* client -> mds (CLTOMA) */
@@ -82,15 +97,21 @@ enum zc_type {
 	ZC_CLTOMA_SETGOAL,	/* ino:64 goal:8 -> attr (replicas wanted; a directory
 				   passes it on to what is created in it) */
 	ZC_CLTOMA_LAYOUT,	/* ino:64 -> text (goal, chunks, replicas, states) */
-	ZC_CLTOMA_SESSION_NEW,	/* name -> session:64 boot:64 lease_ms:32 */
+	ZC_CLTOMA_SESSION_NEW,	/* name -> session:64 boot:64 lease_ms:32 ...
+				   root_ino:64, always the last 8 bytes of the
+				   answer: the export's root, which the client
+				   shows as its root (nodeid 1) */
 	ZC_CLTOMA_SESSION_RENEW, /* boot:64 declare:8 n:32 then n times (handle:64
-				   ino:64) -> boot:64 lease_ms:32.  A client seeing
-				   a new boot (the mds restarted) renews again with
-				   declare=1 and every file it has open */
+				   ino:64 access:8) -> boot:64 lease_ms:32.  A
+				   client seeing a new boot (the mds restarted), or
+				   answered ZC_ST_UNDECLARED, renews again with
+				   declare=1 and every file it has open, each with
+				   its ZC_OPEN_READ / ZC_OPEN_WRITE bits */
 	ZC_CLTOMA_SESSION_END,	/* () -> () : drops the session's opens and locks */
 	ZC_CLTOMA_OPEN,		/* ino:64 handle:64 flags:32 -> attr (ZC_OPEN_*);
 				   the file stays even if unlinked until released */
-	ZC_CLTOMA_CREATE,	/* handle:64 then as MKNOD -> attr, and opened */
+	ZC_CLTOMA_CREATE,	/* handle:64 then as MKNOD -> attr, and opened for
+				   reading and writing */
 	ZC_CLTOMA_RELEASE,	/* ino:64 handle:64 size:64 mtime_s:64 mtime_ns:32
 				   flags:32 -> () (ZC_REL_SIZE: size and mtime as
 				   SETSIZE) */
@@ -156,6 +177,8 @@ enum zc_type {
 
 /* OPEN flags */
 #define ZC_OPEN_TRUNC	0x01	/* O_TRUNC: size 0, mtime and ctime now */
+#define ZC_OPEN_READ	0x02	/* open(2)'s access mode: O_RDONLY or O_RDWR */
+#define ZC_OPEN_WRITE	0x04	/* O_WRONLY or O_RDWR */
 
 /* RELEASE flags */
 #define ZC_REL_SIZE	0x01
@@ -196,6 +219,10 @@ enum zc_status {
 	ZC_ST_NOLCK,		/* too many lock ranges */
 	ZC_ST_DENIED,		/* chunk capability missing, forged, expired or
 				   without the right: ask the mds again */
+	ZC_ST_ROFS,		/* a change on a read-only export */
+	ZC_ST_ACCES,		/* the mode bits refuse it */
+	ZC_ST_UNDECLARED,	/* the mds restarted and the session has not
+				   declared its open files yet: declare, retry */
 	ZC_ST_MAX
 };
 

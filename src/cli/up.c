@@ -354,16 +354,19 @@ static int mds_status(const char *mds, bool json, char **out)
 	struct sockaddr_in sa;
 	struct zc_conn *conn;
 	struct zc_call call = { .type = ZC_CLTOMA_STATUS, .timeout_ms = 3000 };
-	uint8_t arg[28];
+	uint8_t arg[40];
 	struct zc_cur c = zc_cur_init(arg, sizeof(arg));
 	int err;
 
 	if (zc_parse_addr(mds, &sa))
 		return -EINVAL;
-	/* No session: session, seq and ack are 0. */
+	/* No session: session, seq and ack are 0; uid 0, gid 0, no groups. */
 	zc_put_u64(&c, 0);
 	zc_put_u64(&c, 0);
 	zc_put_u64(&c, 0);
+	zc_put_u32(&c, 0);
+	zc_put_u32(&c, 0);
+	zc_put_u8(&c, 0);
 	zc_put_u32(&c, json);
 	call.req[0] = (struct iovec){ arg, c.pos };
 	conn = zc_conn_get(&sa, &err);

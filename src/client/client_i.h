@@ -57,6 +57,9 @@ struct zc_inode {
 	uint64_t ino;
 	int opens;
 	pthread_mutex_t lock;
+	/* One size flush at a time, held across its call: a release waits
+	 * for a flush in flight, which its handle may be what allows. */
+	pthread_mutex_t flush_lock;
 	uint64_t size;		/* as this client knows it */
 	bool size_dirty;	/* written (grown, or mtime moved), not yet told
 				   to the mds */
@@ -88,6 +91,13 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		struct zc_call *call);
 /* The same for a call whose answer carries nothing.  Returns 0 or -errno. */
 int zc_mds_run(fuse_req_t req, uint16_t type, const void *args, size_t len);
+/* FUSE's root (nodeid 1) is the export's root at the mds, which may be
+ * another inode: ino_mds maps an inode number going to the mds, ino_fuse
+ * one coming from it.  Every other number is the same on both sides. */
+uint64_t zc_ino_mds(uint64_t ino);
+uint64_t zc_ino_fuse(uint64_t ino);
+/* open(2) flags' access mode as ZC_OPEN_READ / ZC_OPEN_WRITE bits. */
+uint8_t zc_open_access(int flags);
 /* Sets the name sessions are started under (from zc_cl.id). */
 void zc_session_init(void);
 int zc_session_start(void);

@@ -48,6 +48,7 @@ struct zc_inode *zc_inode_open(uint64_t ino)
 			goto out;
 		in->ino = ino;
 		pthread_mutex_init(&in->lock, NULL);
+		pthread_mutex_init(&in->flush_lock, NULL);
 		in->next = inodes[ino % INODE_BUCKETS];
 		inodes[ino % INODE_BUCKETS] = in;
 	}
@@ -116,6 +117,7 @@ void zc_inode_close(struct zc_inode *in)
 	*pp = in->next;
 	pthread_mutex_unlock(&inodes_lock);
 	pthread_mutex_destroy(&in->lock);
+	pthread_mutex_destroy(&in->flush_lock);
 	free(in->locs);
 	free(in);
 }
@@ -129,8 +131,11 @@ int zc_inode_flush_size(fuse_req_t req, struct zc_inode *in)
 	uint32_t mns;
 	int err;
 
-	if (!zc_inode_take_dirty(in, &size, &ms, &mns))
+	pthread_mutex_lock(&in->flush_lock);
+	if (!zc_inode_take_dirty(in, &size, &ms, &mns)) {
+		pthread_mutex_unlock(&in->flush_lock);
 		return 0;
+	}
 	zc_put_u64(&c, in->ino);
 	zc_put_u64(&c, size);
 	zc_put_u64(&c, ms);
@@ -141,6 +146,7 @@ int zc_inode_flush_size(fuse_req_t req, struct zc_inode *in)
 		in->size_dirty = true;
 		pthread_mutex_unlock(&in->lock);
 	}
+	pthread_mutex_unlock(&in->flush_lock);
 	return err;
 }
 

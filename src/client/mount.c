@@ -53,6 +53,7 @@ int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len
 	c = zc_cur_init(call.resp, call.resp_len);
 	zc_get_attr(&c, a);
 	zc_call_free_resp(&call);
+	a->ino = zc_ino_fuse(a->ino);
 	return c.err ? -EIO : 0;
 }
 
@@ -135,7 +136,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_err(req, -ENAMETOOLONG);
 		return;
 	}
-	zc_put_u64(&c, parent);
+	zc_put_u64(&c, zc_ino_mds(parent));
 	zc_put_str(&c, name, strlen(name));
 	entry_call(req, ZC_CLTOMA_LOOKUP, args, c.pos);
 }
@@ -146,7 +147,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 
 	(void)fi;
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	attr_call(req, ZC_CLTOMA_GETATTR, args, c.pos);
 }
 
@@ -161,7 +162,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 
 	(void)fi;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		err = zc_io_truncate(req, ino, st->st_size, &a);
+		err = zc_io_truncate(req, zc_ino_mds(ino), st->st_size, &a);
 		if (err) {
 			reply_err(req, err);
 			return;
@@ -185,7 +186,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 		valid |= (to_set & FUSE_SET_ATTR_ATIME_NOW) ? ZC_SET_ATIME_NOW : ZC_SET_ATIME;
 	if (to_set & FUSE_SET_ATTR_MTIME)
 		valid |= (to_set & FUSE_SET_ATTR_MTIME_NOW) ? ZC_SET_MTIME_NOW : ZC_SET_MTIME;
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u32(&c, valid);
 	zc_put_u32(&c, st->st_mode);
 	zc_put_u32(&c, st->st_uid);
@@ -223,7 +224,7 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		}
 		zc_put_u64(&c, fh->handle);
 	}
-	zc_put_u64(&c, parent);
+	zc_put_u64(&c, zc_ino_mds(parent));
 	zc_put_u32(&c, mode & ~ctx->umask);
 	zc_put_u32(&c, ctx->uid);
 	zc_put_u32(&c, ctx->gid);
@@ -281,7 +282,7 @@ static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, co
 		reply_err(req, -ENAMETOOLONG);
 		return;
 	}
-	zc_put_u64(&c, parent);
+	zc_put_u64(&c, zc_ino_mds(parent));
 	zc_put_u32(&c, ctx->uid);
 	zc_put_u32(&c, ctx->gid);
 	zc_put_str(&c, name, strlen(name));
@@ -298,8 +299,8 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const cha
 		reply_err(req, -ENAMETOOLONG);
 		return;
 	}
-	zc_put_u64(&c, ino);
-	zc_put_u64(&c, parent);
+	zc_put_u64(&c, zc_ino_mds(ino));
+	zc_put_u64(&c, zc_ino_mds(parent));
 	zc_put_str(&c, name, strlen(name));
 	entry_call(req, ZC_CLTOMA_LINK, args, c.pos);
 }
@@ -313,7 +314,7 @@ static void do_remove(fuse_req_t req, uint16_t type, fuse_ino_t parent, const ch
 		reply_err(req, -ENAMETOOLONG);
 		return;
 	}
-	zc_put_u64(&c, parent);
+	zc_put_u64(&c, zc_ino_mds(parent));
 	zc_put_str(&c, name, strlen(name));
 	reply_err(req, zc_mds_run(req, type, args, c.pos));
 }
@@ -338,9 +339,9 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		reply_err(req, -ENAMETOOLONG);
 		return;
 	}
-	zc_put_u64(&c, parent);
+	zc_put_u64(&c, zc_ino_mds(parent));
 	zc_put_str(&c, name, strlen(name));
-	zc_put_u64(&c, nparent);
+	zc_put_u64(&c, zc_ino_mds(nparent));
 	zc_put_str(&c, nname, strlen(nname));
 	zc_put_u32(&c, flags);
 	reply_err(req, zc_mds_run(req, ZC_CLTOMA_RENAME, args, c.pos));
@@ -354,7 +355,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct zc_call call;
 	int err;
 
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	err = zc_mds_call(req, ZC_CLTOMA_READLINK, args, c.pos, &call);
 	if (err) {
 		reply_err(req, err);
@@ -396,7 +397,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 			goto out_reply;
 		used += need;
 	}
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u64(&c, off - 2);
 	zc_put_u32(&c, ZC_MIN(size * 2 + 4096, 256U << 10));
 	err = zc_mds_call(req, ZC_CLTOMA_READDIR, args, c.pos, &call);
@@ -417,6 +418,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		zc_get_attr(&c, &a);
 		if (c.err)
 			break;
+		a.ino = zc_ino_fuse(a.ino);
 		e.ino = a.ino;
 		e.attr_timeout = zc_cl.attr_timeout;
 		e.entry_timeout = zc_cl.entry_timeout;
@@ -464,6 +466,9 @@ static void release_fh(fuse_req_t req, struct zc_fh *fh, uint64_t flock_owner, b
 	bool dirty;
 	int err;
 
+	/* What it wrote first, while the handle still allows it (a restarted
+	 * mds that has not heard of it yet is told of it again). */
+	zc_inode_flush_size(req, in);
 	/* Out of the table first: a declaration to a restarted mds must not
 	 * bring back a handle the mds has just let go. */
 	zc_fh_free(fh);
@@ -503,9 +508,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	/* Close-to-open: the size the mds has now.  O_TRUNC (which libfuse
 	 * asks the kernel to pass here) cuts the file in the same call. */
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u64(&c, fh->handle);
-	zc_put_u32(&c, trunc ? ZC_OPEN_TRUNC : 0);
+	zc_put_u32(&c, (trunc ? ZC_OPEN_TRUNC : 0) | zc_open_access(fi->flags));
 	err = zc_mds_attr_call(req, ZC_CLTOMA_OPEN, args, c.pos, &a);
 	if (err) {
 		zc_fh_free(fh);
@@ -581,7 +586,7 @@ static int lock_call(fuse_req_t req, uint64_t ino, uint64_t owner, uint32_t pid,
 	uint8_t args[48];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u64(&c, owner);
 	zc_put_u32(&c, pid);
 	zc_put_u8(&c, kind);
@@ -636,7 +641,7 @@ static void op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	int64_t lo = lock->l_start, hi = lock->l_len ? lock->l_start + lock->l_len - 1 : ZC_LK_EOF;
 	int err;
 
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u64(&c, fi->lock_owner);
 	zc_put_u8(&c, lk_type(lock->l_type));
 	zc_put_u64(&c, lo);
@@ -753,7 +758,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 		reply_err(req, -EINVAL);
 		return;
 	}
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u8(&c, goal);
 	reply_err(req, zc_mds_run(req, ZC_CLTOMA_SETGOAL, args, c.pos));
 }
@@ -788,7 +793,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		reply_err(req, -ENODATA);
 		return;
 	}
-	zc_put_u64(&c, ino);
+	zc_put_u64(&c, zc_ino_mds(ino));
 	err = zc_mds_call(req, ZC_CLTOMA_LAYOUT, args, c.pos, &call);
 	if (err) {
 		reply_err(req, err);

@@ -9,13 +9,24 @@
  * changes carry a sequence number so that a retry of a change whose
  * answer was lost gets the first answer back instead of running twice.
  *
+ * Every call carries the identity of the process behind the FUSE request
+ * (uid, gid, supplementary groups), which the mds checks permissions
+ * with; the groups come from /proc, read at most about once a second per
+ * process.
+ *
  * The session is created at mount and renewed every quarter lease.  When
- * a renewal answers a new boot id (the mds restarted), the client declares
- * every handle it has open again, so that files unlinked while open keep
- * their data; a session that expired (the client was away too long) is
- * replaced by a new one, and its locks are gone.
+ * a renewal answers a new boot id (the mds restarted), or the mds answers
+ * that it has not heard of our open files since it started, the client
+ * declares every handle it has open again, so that files unlinked while
+ * open keep their data and writes go on; a session that expired (the
+ * client was away too long) is replaced by a new one, and its locks are
+ * gone.
+ *
+ * The session's export may be a directory below the root of zcfs: the
+ * mds names it at SESSION_NEW, and FUSE's root (nodeid 1) stands for it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +38,10 @@
 #include "common/util.h"
 
 #define MAX_INFLIGHT 256
+#define GROUP_SLOTS 64
+#define GROUP_TTL_NS 1000000000ULL
+/* session seq ack, then uid gid ngroups groups */
+#define PREFIX_MAX (24 + 9 + 4 * ZC_MAX_GROUPS)
 
 /* Recursive: declaring opens again may find the session gone and start a
  * new one, which declares them. */
@@ -34,6 +49,7 @@ static pthread_mutex_t sess_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 static _Atomic uint64_t session;
 static uint64_t boot;		/* the mds boot id our opens were declared to */
 static uint32_t lease_ms = 20000;
+static _Atomic uint64_t root_ino = ZC_ROOT_INO;	/* the export's root at the mds */
 
 /* Sequence numbers of namespace changes still waiting for an answer. */
 static pthread_mutex_t seq_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,6 +60,86 @@ static pthread_mutex_t fh_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct zc_fh *fhs;
 static size_t nfh;
 static atomic_ullong next_handle = 1;
+
+/* Supplementary groups of recent callers, by pid (direct-mapped). */
+struct group_slot {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	uint64_t at;		/* monotonic ns; 0: empty */
+	int n;
+	gid_t g[ZC_MAX_GROUPS];
+};
+
+static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct group_slot group_slots[GROUP_SLOTS];
+
+/* ---- inode numbers ---- */
+
+uint64_t zc_ino_mds(uint64_t ino)
+{
+	return ino == FUSE_ROOT_ID ? atomic_load(&root_ino) : ino;
+}
+
+uint64_t zc_ino_fuse(uint64_t ino)
+{
+	return ino == atomic_load(&root_ino) ? FUSE_ROOT_ID : ino;
+}
+
+/* ---- the caller's identity ---- */
+
+/* The caller's groups (at most ZC_MAX_GROUPS), from the cache while
+ * fresh: fuse_req_getgroups reads /proc each time. */
+static int groups_of(fuse_req_t req, const struct fuse_ctx *ctx, gid_t *out)
+{
+	struct group_slot *slot = &group_slots[(unsigned)ctx->pid % GROUP_SLOTS];
+	uint64_t now = zc_now_ns();
+	int n;
+
+	pthread_mutex_lock(&group_lock);
+	if (slot->at && slot->pid == ctx->pid && slot->uid == ctx->uid && slot->gid == ctx->gid &&
+	    now - slot->at < GROUP_TTL_NS) {
+		n = slot->n;
+		memcpy(out, slot->g, n * sizeof(*out));
+		pthread_mutex_unlock(&group_lock);
+		return n;
+	}
+	pthread_mutex_unlock(&group_lock);
+	n = fuse_req_getgroups(req, ZC_MAX_GROUPS, out);
+	n = n < 0 ? 0 : ZC_MIN(n, ZC_MAX_GROUPS);	/* the first ones only */
+	pthread_mutex_lock(&group_lock);
+	*slot = (struct group_slot){ .pid = ctx->pid, .uid = ctx->uid, .gid = ctx->gid,
+				     .at = now, .n = n };
+	memcpy(slot->g, out, n * sizeof(*out));
+	pthread_mutex_unlock(&group_lock);
+	return n;
+}
+
+/* "uid gid ngroups groups" of the process behind req; the client's own
+ * requests (no req) are 0, 0 and no groups. */
+static void put_identity(struct zc_cur *c, fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = req ? fuse_req_ctx(req) : NULL;
+	gid_t g[ZC_MAX_GROUPS];
+	int n = ctx ? groups_of(req, ctx, g) : 0;
+
+	zc_put_u32(c, ctx ? ctx->uid : 0);
+	zc_put_u32(c, ctx ? ctx->gid : 0);
+	zc_put_u8(c, n);
+	for (int i = 0; i < n; i++)
+		zc_put_u32(c, g[i]);
+}
+
+uint8_t zc_open_access(int flags)
+{
+	switch (flags & O_ACCMODE) {
+	case O_WRONLY:
+		return ZC_OPEN_WRITE;
+	case O_RDWR:
+		return ZC_OPEN_READ | ZC_OPEN_WRITE;
+	}
+	return ZC_OPEN_READ;
+}
 
 /* Takes a sequence number; *ack is the lowest one still in flight. */
 static uint64_t seq_take(uint64_t *ack)
@@ -110,6 +206,7 @@ static int call_once(fuse_req_t req, struct zc_call *call, uint64_t deadline)
 }
 
 static int session_recover(uint64_t failed);
+static int declare_again(void);
 
 int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		struct zc_call *call)
@@ -117,13 +214,15 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 	uint64_t start = zc_now_ns();
 	uint64_t deadline = start + (uint64_t)zc_cl.mds_timeout_s * 1000000000ULL;
 	uint64_t seq = 0, ack = 0, sess;
-	uint8_t pre[24];
+	uint8_t pre[PREFIX_MAX], who[PREFIX_MAX - 24];
+	struct zc_cur wc = zc_cur_init(who, sizeof(who));
 	bool warned = false;
 	int err, tries = 0;
 
 	if (zc_type_replayed(type))
 		seq = seq_take(&ack);
 	zc_cl.n.meta_ops++;
+	put_identity(&wc, req);
 	for (;;) {
 		struct zc_cur c = zc_cur_init(pre, sizeof(pre));
 
@@ -131,13 +230,17 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		zc_put_u64(&c, sess);
 		zc_put_u64(&c, seq);
 		zc_put_u64(&c, ack);
+		zc_put_bytes(&c, who, wc.pos);
 		memset(call, 0, sizeof(*call));
 		call->type = type;
-		call->req[0] = (struct iovec){ pre, sizeof(pre) };
+		call->req[0] = (struct iovec){ pre, c.pos };
 		call->req[1] = (struct iovec){ (void *)args, len };
 		err = call_once(req, call, deadline);
 		if (err == -ENOLINK && type != ZC_CLTOMA_SESSION_NEW && tries++ < 3 &&
 		    !session_recover(sess))
+			continue;
+		/* The mds restarted and waits for our open files. */
+		if (err == -EREMCHG && tries++ < 3 && !declare_again())
 			continue;
 		if (!away(err) || interrupted(req) || zc_now_ns() >= deadline)
 			break;
@@ -232,7 +335,26 @@ static int take_renewal(struct zc_cur *c, uint64_t s)
 	return 1;
 }
 
-/* Starts a session: "name" -> "session:64 boot:64 lease_ms:32". */
+/* The export's root: the last 8 bytes of a SESSION_NEW answer, whatever
+ * comes before them.  Returns 0 or -EIO. */
+static int take_root(const struct zc_call *call)
+{
+	struct zc_cur c;
+	uint64_t r;
+
+	if (call->resp_len < 28)
+		return -EIO;
+	c = zc_cur_init(call->resp + call->resp_len - 8, 8);
+	r = zc_get_u64(&c);
+	if (c.err || !r)
+		return -EIO;
+	if (r != atomic_load(&root_ino))
+		zc_info("client: the export's root is inode %" PRIu64, r);
+	atomic_store(&root_ino, r);
+	return 0;
+}
+
+/* Starts a session: "name" -> "session:64 boot:64 lease_ms:32 ... root:64". */
 static int session_new(void)
 {
 	struct zc_call call;
@@ -245,6 +367,8 @@ static int session_new(void)
 	c = zc_cur_init(call.resp, call.resp_len);
 	s = zc_get_u64(&c);
 	err = take_renewal(&c, s);
+	if (err >= 0)
+		err = take_root(&call);
 	zc_call_free_resp(&call);
 	if (err < 0 || !s)
 		return -EIO;
@@ -256,13 +380,14 @@ static int session_new(void)
 static int declare(void)
 {
 	struct zc_cur c, fix;
+	struct zc_call call;
 	uint8_t *buf;
 	size_t cap, n_at;
 	uint32_t n = 0;
 	int err;
 
 	pthread_mutex_lock(&fh_lock);
-	cap = 8 + 1 + 4 + nfh * 16;
+	cap = 8 + 1 + 4 + nfh * 17;
 	buf = malloc(cap);
 	if (!buf) {
 		pthread_mutex_unlock(&fh_lock);
@@ -278,13 +403,33 @@ static int declare(void)
 			continue;
 		zc_put_u64(&c, fh->handle);
 		zc_put_u64(&c, fh->in->ino);
+		zc_put_u8(&c, zc_open_access(fh->flags));
 		n++;
 	}
 	pthread_mutex_unlock(&fh_lock);
 	fix = zc_cur_init(buf + n_at, 4);
 	zc_put_u32(&fix, n);
-	err = zc_mds_run(NULL, ZC_CLTOMA_SESSION_RENEW, buf, c.pos);
+	err = zc_mds_call(NULL, ZC_CLTOMA_SESSION_RENEW, buf, c.pos, &call);
 	free(buf);
+	if (err)
+		return err;
+	/* Declared to this boot: the next renewal need not do it again. */
+	c = zc_cur_init(call.resp, call.resp_len);
+	err = take_renewal(&c, atomic_load(&session));
+	zc_call_free_resp(&call);
+	return err < 0 ? err : 0;
+}
+
+/* The mds answered that it has not heard of our open files since it
+ * started (a request came before the renewal that would tell us). */
+static int declare_again(void)
+{
+	int err;
+
+	pthread_mutex_lock(&sess_lock);
+	zc_info("client: the mds restarted and asks for our open files; declaring %zu", nfh);
+	err = declare();
+	pthread_mutex_unlock(&sess_lock);
 	return err;
 }
 

@@ -44,6 +44,9 @@ static const struct {
 	{ ZC_ST_BUSY, EBUSY, "busy" },
 	{ ZC_ST_NOLCK, ENOLCK, "too many locks" },
 	{ ZC_ST_DENIED, EKEYREJECTED, "capability refused" },
+	{ ZC_ST_ROFS, EROFS, "read-only export" },
+	{ ZC_ST_ACCES, EACCES, "permission denied" },
+	{ ZC_ST_UNDECLARED, EREMCHG, "open files not declared since the mds restarted" },
 };
 
 int zc_status_errno(int status)

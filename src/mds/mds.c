@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,15 +119,30 @@ static int lookup_ino(uint64_t parent, const char *name, uint64_t *ino)
 	return ZC_OK;
 }
 
-static int need_dir(uint64_t ino)
+/*
+ * The directory a name operation works in: inside the caller's export, a
+ * directory, and the caller may do want there (search to look a name up,
+ * write and search to change one).  d gets its attributes.
+ */
+static int dir_access(const struct mds_who *w, uint64_t dir, int want, struct zc_attr *d)
 {
-	struct zc_attr a;
-	int st = get_attr(ino, &a);
+	int st = mds_reach(w, dir);
 
-	if (st)
+	if (st || (st = get_attr(dir, d)))
 		return st;
-	return S_ISDIR(a.mode) ? ZC_OK : ZC_ST_NOTDIR;
+	if (!S_ISDIR(d->mode))
+		return ZC_ST_NOTDIR;
+	return mds_may(w, d, want) ? ZC_OK : ZC_ST_ACCES;
 }
+
+/* The sticky bit: in such a directory only root, the directory's owner or
+ * the entry's may remove or rename an entry. */
+static bool sticky_ok(const struct mds_who *w, const struct zc_attr *dir, const struct zc_attr *a)
+{
+	return !(dir->mode & S_ISVTX) || w->uid == 0 || w->uid == a->uid || w->uid == dir->uid;
+}
+
+#define MAY_CHANGE (MDS_MAY_WRITE | MDS_MAY_EXEC)
 
 /* Queues deletion of every chunk of ino from index first on. */
 static int drop_chunks(uint64_t ino, uint64_t first)
@@ -223,13 +239,15 @@ static bool dots(const char *name)
 
 /* ---- namespace operations (mds_lock held, inside a transaction) ---- */
 
-static int op_mknod(uint64_t parent, const char *name, uint32_t mode, uint32_t uid,
-		    uint32_t gid, uint32_t rdev, const char *target, struct zc_attr *out)
+/* Makes a name and its inode, owned by the caller (after squash). */
+static int op_mknod(const struct mds_who *w, uint64_t parent, const char *name, uint32_t mode,
+		    uint32_t rdev, const char *target, struct zc_attr *out)
 {
+	struct zc_attr d;
 	uint64_t ino;
 	int64_t s, size = target ? (int64_t)strlen(target) : 0;
 	uint32_t ns;
-	int st = need_dir(parent);
+	int st = dir_access(w, parent, MAY_CHANGE, &d);
 
 	if (st)
 		return st;
@@ -248,7 +266,7 @@ static int op_mknod(uint64_t parent, const char *name, uint32_t mode, uint32_t u
 		    " mtime_s, mtime_ns, ctime_s, ctime_ns, target, goal)"
 		    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
 		    " (SELECT goal FROM inode WHERE ino=?))", "iiiiiiiiiiiiti",
-		    (int64_t)mode, (int64_t)(S_ISDIR(mode) ? 2 : 1), (int64_t)uid, (int64_t)gid,
+		    (int64_t)mode, (int64_t)(S_ISDIR(mode) ? 2 : 1), (int64_t)w->uid, (int64_t)w->gid,
 		    (int64_t)rdev, size, s, (int64_t)ns, s, (int64_t)ns, s, (int64_t)ns, target,
 		    (int64_t)parent))
 		return ZC_ST_IO;
@@ -257,18 +275,21 @@ static int op_mknod(uint64_t parent, const char *name, uint32_t mode, uint32_t u
 		    (int64_t)parent, name, (int64_t)ino))
 		return ZC_ST_IO;
 	st = touch_dir(parent, S_ISDIR(mode) ? 1 : 0);
+	mds_tree_add(w, ino);
 	return st ? st : get_attr(ino, out);
 }
 
-static int op_link(uint64_t ino, uint64_t parent, const char *name, struct zc_attr *out)
+static int op_link(const struct mds_who *w, uint64_t ino, uint64_t parent, const char *name,
+		   struct zc_attr *out)
 {
-	struct zc_attr a;
+	struct zc_attr a, d;
 	uint64_t other;
 	int64_t s;
 	uint32_t ns;
-	int st = need_dir(parent);
+	/* Inside, not just open: a link would bring an outside file in. */
+	int st = mds_inside(w, ino) ? ZC_OK : ZC_ST_PERM;
 
-	if (st || (st = get_attr(ino, &a)))
+	if (st || (st = dir_access(w, parent, MAY_CHANGE, &d)) || (st = get_attr(ino, &a)))
 		return st;
 	if (S_ISDIR(a.mode))
 		return ZC_ST_PERM;
@@ -286,16 +307,20 @@ static int op_link(uint64_t ino, uint64_t parent, const char *name, struct zc_at
 	return st ? st : get_attr(ino, out);
 }
 
-static int op_remove(uint64_t parent, const char *name, bool dir)
+static int op_remove(const struct mds_who *w, uint64_t parent, const char *name, bool dir)
 {
-	struct zc_attr a;
+	struct zc_attr a, d;
 	uint64_t ino;
 	int st;
 
+	if ((st = dir_access(w, parent, MAY_CHANGE, &d)))
+		return st;
 	if (dots(name))	/* as rmdir(2) and unlink(2) answer */
 		return !dir ? ZC_ST_ISDIR : name[1] ? ZC_ST_NOTEMPTY : ZC_ST_INVAL;
 	if ((st = lookup_ino(parent, name, &ino)) || (st = get_attr(ino, &a)))
 		return st;
+	if (!sticky_ok(w, &d, &a))
+		return ZC_ST_PERM;
 	if (dir && !S_ISDIR(a.mode))
 		return ZC_ST_NOTDIR;
 	if (!dir && S_ISDIR(a.mode))
@@ -304,6 +329,7 @@ static int op_remove(uint64_t parent, const char *name, bool dir)
 		return ZC_ST_NOTEMPTY;
 	if (mds_run("DELETE FROM dentry WHERE parent=? AND name=?", "it", (int64_t)parent, name))
 		return ZC_ST_IO;
+	mds_tree_gen++;	/* the name may have been its way into an export */
 	st = unlink_ino(ino);
 	return st ? st : touch_dir(parent, dir ? -1 : 0);
 }
@@ -322,10 +348,10 @@ static bool is_below(uint64_t dir, uint64_t top)
 	return true;	/* a loop: refuse */
 }
 
-static int op_rename(uint64_t parent, const char *name, uint64_t nparent, const char *nname,
-		     uint32_t flags)
+static int op_rename(const struct mds_who *w, uint64_t parent, const char *name,
+		     uint64_t nparent, const char *nname, uint32_t flags)
 {
-	struct zc_attr a, b;
+	struct zc_attr a, b, pd, nd;
 	uint64_t ino, other;
 	int64_t s;
 	uint32_t ns;
@@ -333,11 +359,19 @@ static int op_rename(uint64_t parent, const char *name, uint64_t nparent, const 
 
 	if (flags & ~ZC_RENAME_NOREPLACE)
 		return ZC_ST_INVAL;	/* RENAME_EXCHANGE, RENAME_WHITEOUT */
+	if ((st = dir_access(w, parent, MAY_CHANGE, &pd)) ||
+	    (st = dir_access(w, nparent, MAY_CHANGE, &nd)))
+		return st;
 	if (dots(name) || dots(nname))	/* as rename(2) answers */
 		return ZC_ST_BUSY;
-	if ((st = need_dir(nparent)) || (st = lookup_ino(parent, name, &ino)) ||
-	    (st = get_attr(ino, &a)))
+	if ((st = lookup_ino(parent, name, &ino)) || (st = get_attr(ino, &a)))
 		return st;
+	if (!sticky_ok(w, &pd, &a))
+		return ZC_ST_PERM;
+	/* A directory moving elsewhere changes its "..": as Linux, it must
+	 * be writable. */
+	if (S_ISDIR(a.mode) && parent != nparent && !mds_may(w, &a, MDS_MAY_WRITE))
+		return ZC_ST_ACCES;
 	if (parent == nparent && !strcmp(name, nname))
 		return ZC_OK;
 	if (S_ISDIR(a.mode) && is_below(nparent, ino))
@@ -349,6 +383,8 @@ static int op_rename(uint64_t parent, const char *name, uint64_t nparent, const 
 			return ZC_OK;
 		if ((st = get_attr(other, &b)))
 			return st;
+		if (!sticky_ok(w, &nd, &b))
+			return ZC_ST_PERM;
 		if (S_ISDIR(a.mode) && !S_ISDIR(b.mode))
 			return ZC_ST_NOTDIR;
 		if (!S_ISDIR(a.mode) && S_ISDIR(b.mode))
@@ -363,6 +399,7 @@ static int op_rename(uint64_t parent, const char *name, uint64_t nparent, const 
 			return st;
 	}
 	now_ts(&s, &ns);
+	mds_tree_gen++;	/* what is below it may have left an export */
 	if (mds_run("UPDATE dentry SET parent=?, name=? WHERE parent=? AND name=?", "itit",
 		    (int64_t)nparent, nname, (int64_t)parent, name) ||
 	    mds_run("UPDATE inode SET ctime_s=?, ctime_ns=? WHERE ino=?", "iii", s, (int64_t)ns,
@@ -378,7 +415,34 @@ static int op_rename(uint64_t parent, const char *name, uint64_t nparent, const 
 	return parent != nparent ? touch_dir(nparent, 0) : ZC_OK;
 }
 
-static int op_setattr(uint64_t ino, uint32_t valid, struct zc_cur *in, struct zc_attr *out)
+/* Who may change what, as Linux says: chmod and explicit times the owner
+ * (or root); chown root only; chgrp the owner to a group it is in; times
+ * "now" the owner or a writer; the size a writer, or a session with the
+ * file open for writing (ftruncate). */
+static int setattr_allowed(const struct mds_who *w, uint64_t ino, const struct zc_attr *a,
+			   uint32_t valid, uint32_t uid, uint32_t gid)
+{
+	bool root = w->uid == 0, owner = root || w->uid == a->uid;
+	int st;
+
+	if ((valid & (ZC_SET_MODE | ZC_SET_ATIME | ZC_SET_MTIME)) && !owner)
+		return ZC_ST_PERM;
+	if ((valid & ZC_SET_UID) && !root && !(w->uid == a->uid && uid == a->uid))
+		return ZC_ST_PERM;
+	if ((valid & ZC_SET_GID) && !root &&
+	    !(w->uid == a->uid && (gid == a->gid || mds_in_group(w, gid))))
+		return ZC_ST_PERM;
+	if ((valid & (ZC_SET_ATIME_NOW | ZC_SET_MTIME_NOW)) && !owner &&
+	    !mds_may(w, a, MDS_MAY_WRITE))
+		return ZC_ST_ACCES;
+	if ((valid & ZC_SET_SIZE) && !mds_may(w, a, MDS_MAY_WRITE) &&
+	    (st = mds_open_check(w, ino, ZC_OPEN_WRITE)))
+		return st == ZC_ST_PERM ? ZC_ST_ACCES : st;
+	return ZC_OK;
+}
+
+static int op_setattr(const struct mds_who *w, uint64_t ino, uint32_t valid, struct zc_cur *in,
+		      struct zc_attr *out)
 {
 	struct zc_attr a;
 	uint32_t mode = zc_get_u32(in), uid = zc_get_u32(in), gid = zc_get_u32(in);
@@ -391,13 +455,18 @@ static int op_setattr(uint64_t ino, uint32_t valid, struct zc_cur *in, struct zc
 
 	if (in->err || at_ns >= 1000000000U || mt_ns >= 1000000000U)
 		return ZC_ST_INVAL;
-	if ((st = get_attr(ino, &a)))
+	if ((st = mds_reach(w, ino)) || (st = get_attr(ino, &a)) ||
+	    (st = setattr_allowed(w, ino, &a, valid, uid, gid)))
 		return st;
 	if ((valid & ZC_SET_SIZE) && (st = mds_truncate(ino, size, false, &a)))
 		return st;
 	now_ts(&now_s, &now_ns);
-	if (valid & ZC_SET_MODE)
+	if (valid & ZC_SET_MODE) {
 		a.mode = (a.mode & S_IFMT) | (mode & 07777);
+		/* As Linux: setgid stays only for root or a member of the group. */
+		if (w->uid && !mds_in_group(w, (valid & ZC_SET_GID) ? gid : a.gid))
+			a.mode &= ~S_ISGID;
+	}
 	if (valid & ZC_SET_UID)
 		a.uid = uid;
 	if (valid & ZC_SET_GID)
@@ -678,7 +747,6 @@ static int layout_text(uint64_t ino, struct zc_cur *o)
 /* The prefix of every client request (proto.h). */
 struct creq {
 	uint64_t session, seq, ack;
-	const char *cred;	/* the credential the connection proved */
 };
 
 /*
@@ -716,14 +784,76 @@ static int op_append(uint64_t ino, uint32_t len, struct zc_cur *o)
 	return ZC_OK;
 }
 
-static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in,
-			 struct zc_cur *o)
+/* Requests that change the file system: refused on a read-only export. */
+static bool changes(uint16_t type)
+{
+	switch (type) {
+	case ZC_CLTOMA_SETATTR: case ZC_CLTOMA_MKNOD: case ZC_CLTOMA_CREATE:
+	case ZC_CLTOMA_SYMLINK: case ZC_CLTOMA_LINK: case ZC_CLTOMA_UNLINK:
+	case ZC_CLTOMA_RMDIR: case ZC_CLTOMA_RENAME: case ZC_CLTOMA_SETGOAL:
+	case ZC_CLTOMA_CHUNK_ALLOC: case ZC_CLTOMA_APPEND: case ZC_CLTOMA_TRUNC_PREP:
+	case ZC_CLTOMA_SETSIZE:
+		return true;
+	}
+	return false;
+}
+
+/* An inode the caller reaches, with its attributes, that it may access
+ * so (MDS_MAY_*). */
+static int may_access(const struct mds_who *w, uint64_t ino, int want, struct zc_attr *a)
+{
+	int st = mds_reach(w, ino);
+
+	if (st || (st = get_attr(ino, a)))
+		return st;
+	return mds_may(w, a, want) ? ZC_OK : ZC_ST_ACCES;
+}
+
+/* Chunk locations to read: the session has the file open, or the caller
+ * may read it. */
+static int readable(const struct mds_who *w, uint64_t ino, struct zc_attr *a)
+{
+	int st = may_access(w, ino, MDS_MAY_READ, a);
+
+	if (st != ZC_ST_ACCES)
+		return st;
+	st = mds_open_check(w, ino, 0);
+	return st == ZC_ST_PERM ? ZC_ST_ACCES : st;
+}
+
+/* Chunks, appends and sizes written: only through a handle open for
+ * writing (what open(2) checked). */
+static int writable(const struct mds_who *w, uint16_t type, uint64_t ino)
+{
+	int st = mds_open_check(w, ino, ZC_OPEN_WRITE);
+
+	if (st == ZC_ST_PERM)
+		zc_warn("mds: session %" PRIu64 " of '%s': inode %" PRIu64 " is not open for"
+			" writing; request type %u refused", w->session, w->peer, ino, type);
+	return st;
+}
+
+/* TRUNC_PREP: a handle open for writing, or write permission. */
+static int truncatable(const struct mds_who *w, uint64_t ino)
+{
+	struct zc_attr a;
+	int open = mds_open_check(w, ino, ZC_OPEN_WRITE), st;
+
+	if (!open)
+		return ZC_OK;
+	st = may_access(w, ino, MDS_MAY_WRITE, &a);
+	/* Not allowed yet, but a handle not declared yet may allow it. */
+	return st == ZC_ST_ACCES && open == ZC_ST_UNDECLARED ? open : st;
+}
+
+static int handle_client(uint16_t type, const struct creq *rq, struct mds_who *w,
+			 struct zc_cur *in, struct zc_cur *o)
 {
 	char name[ZC_MAX_NAME + 1], name2[ZC_MAX_NAME + 1], target[ZC_MAX_PATH + 1];
 	struct zc_attr a;
 	struct zc_loc l;
 	uint64_t ino, ino2, handle = 0;
-	uint32_t u1, u2, u3, u4;
+	uint32_t u1, u4;
 	size_t start = o->pos;
 	bool replay;
 	int st = ZC_OK;
@@ -731,28 +861,39 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 	switch (type) {
 	case ZC_CLTOMA_SESSION_NEW: case ZC_CLTOMA_SESSION_RENEW: case ZC_CLTOMA_SESSION_END:
 	case ZC_CLTOMA_OPEN: case ZC_CLTOMA_RELEASE:
-		return mds_session_handle(type, rq->session, rq->cred, in, o);
-	case ZC_CLTOMA_LOCK: case ZC_CLTOMA_GETLK:
+		return mds_session_handle(type, w, in, o);
+	case ZC_CLTOMA_LOCK: case ZC_CLTOMA_GETLK: {
+		struct zc_cur peek = *in;	/* both start with ino */
+
+		if ((st = mds_reach(w, zc_get_u64(&peek))))
+			return st;
 		return mds_lock_handle(type, rq->session, in, o);
+	}
 	case ZC_CLTOMA_LOOKUP:
 		ino = zc_get_u64(in);
 		zc_get_str(in, name, sizeof(name), true);
 		if (in->err)
 			return ZC_ST_INVAL;
-		if (!(st = lookup_ino(ino, name, &ino2)) && !(st = get_attr(ino2, &a)))
+		/* ".." is never an entry: above the export's root too, NOENT. */
+		if (!(st = dir_access(w, ino, MDS_MAY_EXEC, &a)) &&
+		    !(st = lookup_ino(ino, name, &ino2)) && !(st = get_attr(ino2, &a))) {
+			mds_tree_add(w, ino2);
 			zc_put_attr(o, &a);
+		}
 		return st;
 	case ZC_CLTOMA_GETATTR:
 		ino = zc_get_u64(in);
 		if (in->err)
 			return ZC_ST_INVAL;
-		if (!(st = get_attr(ino, &a)))
+		if (!(st = mds_reach(w, ino)) && !(st = get_attr(ino, &a)))
 			zc_put_attr(o, &a);
 		return st;
 	case ZC_CLTOMA_READLINK:
 		ino = zc_get_u64(in);
 		if (in->err)
 			return ZC_ST_INVAL;
+		if ((st = mds_reach(w, ino)))
+			return st;
 		{
 			sqlite3_stmt *q = mds_q("SELECT target FROM inode WHERE ino=?", "i",
 						(int64_t)ino);
@@ -778,7 +919,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 		max = zc_get_u32(in);
 		if (in->err)
 			return ZC_ST_INVAL;
-		if ((st = need_dir(ino)))
+		if ((st = dir_access(w, ino, MDS_MAY_READ, &a)))
 			return st;
 		max = ZC_MIN(max, OUT_CAP - 4);
 		count_pos = o->pos;
@@ -826,7 +967,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 		u1 = zc_get_u32(in);
 		if (in->err)
 			return ZC_ST_INVAL;
-		if ((st = get_attr(ino, &a)) || (st = load_loc(ino, u1, &l)))
+		if ((st = readable(w, ino, &a)) || (st = load_loc(ino, u1, &l)))
 			return st;
 		zc_put_u64(o, a.size);
 		mds_put_client_loc(o, &l, rq->session, ZC_CAP_READ);
@@ -835,6 +976,8 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 		ino = zc_get_u64(in);
 		if (in->err)
 			return ZC_ST_INVAL;
+		if ((st = may_access(w, ino, MDS_MAY_READ, &a)))
+			return st;
 		return layout_text(ino, o);
 	case ZC_CLTOMA_STATUS:
 		u1 = zc_get_u32(in);
@@ -875,11 +1018,8 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 	}
 	}
 
-	if (type == ZC_CLTOMA_CREATE) {
+	if (type == ZC_CLTOMA_CREATE)
 		handle = zc_get_u64(in);
-		if (!mds_session_known(rq->session))
-			return ZC_ST_BADSESSION;
-	}
 	/* Everything below changes the store: one transaction each. */
 	if (mds_begin())
 		return ZC_ST_IO;
@@ -903,7 +1043,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 	case ZC_CLTOMA_SETATTR:
 		ino = zc_get_u64(in);
 		u1 = zc_get_u32(in);
-		st = in->err ? ZC_ST_INVAL : op_setattr(ino, u1, in, &a);
+		st = in->err ? ZC_ST_INVAL : op_setattr(w, ino, u1, in, &a);
 		if (!st)
 			zc_put_attr(o, &a);
 		break;
@@ -911,12 +1051,12 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 	case ZC_CLTOMA_CREATE:
 		ino = zc_get_u64(in);
 		u1 = zc_get_u32(in);
-		u2 = zc_get_u32(in);
-		u3 = zc_get_u32(in);
+		zc_get_u32(in);	/* uid, gid: the caller's identity is used */
+		zc_get_u32(in);
 		u4 = zc_get_u32(in);
 		zc_get_str(in, name, sizeof(name), true);
 		st = in->err || S_ISLNK(u1) || (type == ZC_CLTOMA_CREATE && !S_ISREG(u1))
-			? ZC_ST_INVAL : op_mknod(ino, name, u1, u2, u3, u4, NULL, &a);
+			? ZC_ST_INVAL : op_mknod(w, ino, name, u1, u4, NULL, &a);
 		if (!st && type == ZC_CLTOMA_CREATE)
 			st = mds_open_created(rq->session, handle, a.ino);
 		if (!st)
@@ -924,12 +1064,12 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 		break;
 	case ZC_CLTOMA_SYMLINK:
 		ino = zc_get_u64(in);
-		u2 = zc_get_u32(in);
-		u3 = zc_get_u32(in);
+		zc_get_u32(in);	/* uid, gid: the caller's identity is used */
+		zc_get_u32(in);
 		zc_get_str(in, name, sizeof(name), true);
 		zc_get_str(in, target, sizeof(target), false);
 		st = in->err || !target[0] ? ZC_ST_INVAL
-				: op_mknod(ino, name, S_IFLNK | 0777, u2, u3, 0, target, &a);
+				: op_mknod(w, ino, name, S_IFLNK | 0777, 0, target, &a);
 		if (!st)
 			zc_put_attr(o, &a);
 		break;
@@ -937,7 +1077,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 		ino = zc_get_u64(in);
 		ino2 = zc_get_u64(in);
 		zc_get_str(in, name, sizeof(name), true);
-		st = in->err ? ZC_ST_INVAL : op_link(ino, ino2, name, &a);
+		st = in->err ? ZC_ST_INVAL : op_link(w, ino, ino2, name, &a);
 		if (!st)
 			zc_put_attr(o, &a);
 		break;
@@ -945,7 +1085,7 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 	case ZC_CLTOMA_RMDIR:
 		ino = zc_get_u64(in);
 		zc_get_str(in, name, sizeof(name), true);
-		st = in->err ? ZC_ST_INVAL : op_remove(ino, name, type == ZC_CLTOMA_RMDIR);
+		st = in->err ? ZC_ST_INVAL : op_remove(w, ino, name, type == ZC_CLTOMA_RMDIR);
 		break;
 	case ZC_CLTOMA_RENAME:
 		ino = zc_get_u64(in);
@@ -953,14 +1093,15 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 		ino2 = zc_get_u64(in);
 		zc_get_str(in, name2, sizeof(name2), true);
 		u1 = zc_get_u32(in);
-		st = in->err ? ZC_ST_INVAL : op_rename(ino, name, ino2, name2, u1);
+		st = in->err ? ZC_ST_INVAL : op_rename(w, ino, name, ino2, name2, u1);
 		break;
 	case ZC_CLTOMA_CHUNK_ALLOC:
 		ino = zc_get_u64(in);
 		u1 = zc_get_u32(in);
 		if (in->err || u1 >= (1U << 24))
 			st = ZC_ST_INVAL;
-		else if (!(st = get_attr(ino, &a)) && !S_ISREG(a.mode))
+		else if (!(st = writable(w, type, ino)) && !(st = get_attr(ino, &a)) &&
+			 !S_ISREG(a.mode))
 			st = ZC_ST_INVAL;
 		if (!st && !(st = alloc_chunk(ino, u1, &l))) {
 			zc_put_u64(o, a.size);
@@ -980,14 +1121,18 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 			st = ZC_ST_INVAL;
 			break;
 		}
-		if (!(st = mds_grow(ino, size, ms, mns)) && !(st = get_attr(ino, &a)))
+		if (!(st = writable(w, type, ino)) && !(st = mds_grow(ino, size, ms, mns)) &&
+		    !(st = get_attr(ino, &a)))
 			zc_put_attr(o, &a);
 		break;
 	}
 	case ZC_CLTOMA_APPEND:
 		ino = zc_get_u64(in);
 		u1 = zc_get_u32(in);
-		st = in->err || u1 > ZC_MAX_IO ? ZC_ST_INVAL : op_append(ino, u1, o);
+		if (in->err || u1 > ZC_MAX_IO)
+			st = ZC_ST_INVAL;
+		else if (!(st = writable(w, type, ino)))
+			st = op_append(ino, u1, o);
 		break;
 	case ZC_CLTOMA_SETGOAL:
 		ino = zc_get_u64(in);
@@ -996,6 +1141,9 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 			st = ZC_ST_INVAL;
 			break;
 		}
+		/* As setting a user.* xattr: a writer (zcfs setattr --replicas). */
+		if ((st = may_access(w, ino, MDS_MAY_WRITE, &a)))
+			break;
 		if (mds_run("UPDATE inode SET goal=? WHERE ino=?", "ii", (int64_t)u1, (int64_t)ino))
 			st = ZC_ST_IO;
 		else if (!(st = get_attr(ino, &a)))
@@ -1012,6 +1160,8 @@ static int handle_client(uint16_t type, const struct creq *rq, struct zc_cur *in
 			st = ZC_ST_INVAL;
 			break;
 		}
+		if ((st = truncatable(w, ino)))
+			break;
 		memset(&l, 0, sizeof(l));
 		if (size % ZC_CHUNK_SIZE)
 			st = load_loc(ino, size / ZC_CHUNK_SIZE, &l);
@@ -1280,8 +1430,20 @@ int mds_cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint3
 	return st;
 }
 
-/* CHUNK_FAILED talks to chunk servers: it takes mds_lock itself. */
-static int handle_failed(const struct creq *rq, struct zc_cur *in, struct zc_cur *o)
+/* CHUNK_FAILED from a writer needs the file open for writing; from a
+ * reader, what a read needs.  mds_lock held. */
+static int failed_allowed(const struct mds_who *w, uint64_t ino, uint8_t reason)
+{
+	struct zc_attr a;
+
+	if (reason == 0)	/* missed a write */
+		return w->ro ? ZC_ST_ROFS : writable(w, ZC_CLTOMA_CHUNK_FAILED, ino);
+	return readable(w, ino, &a);
+}
+
+/* CHUNK_FAILED talks to chunk servers: it takes mds_lock itself, and
+ * only for the checks. */
+static int handle_failed(struct mds_who *w, struct zc_cur *in, struct zc_cur *o)
 {
 	uint64_t ino = zc_get_u64(in), id, size = 0;
 	uint32_t idx = zc_get_u32(in), version, cs[ZC_MAX_REPLICAS];
@@ -1297,31 +1459,44 @@ static int handle_failed(const struct creq *rq, struct zc_cur *in, struct zc_cur
 		cs[i] = zc_get_u32(in);
 	if (in->err || n > ZC_MAX_REPLICAS || reason > 2)
 		return ZC_ST_INVAL;
+	pthread_mutex_lock(&mds_lock);
+	st = mds_who_check(w, ZC_CLTOMA_CHUNK_FAILED);
+	if (!st)
+		st = failed_allowed(w, ino, reason);
+	pthread_mutex_unlock(&mds_lock);
+	if (st)
+		return st;
 	st = mds_chunk_failed(ino, idx, id, version, cs, n, reason, &l, &size);
 	if (!st) {
 		zc_put_u64(o, size);
-		mds_put_client_loc(o, &l, rq->session,
+		mds_put_client_loc(o, &l, w->session,
 				  reason == 0 ? ZC_CAP_READ | ZC_CAP_WRITE : ZC_CAP_READ);
 	}
 	return st;
 }
 
-int mds_client_request(const char *cred, uint16_t type, uint8_t *payload, uint32_t len,
+int mds_client_request(const char *peer, uint16_t type, uint8_t *payload, uint32_t len,
 		       struct zc_cur *o)
 {
 	struct zc_cur in = zc_cur_init(payload, len);
-	struct creq rq = { .cred = cred };
+	struct mds_who w = { .peer = peer ? peer : "" };
+	struct creq rq;
 	int st;
 
 	rq.session = zc_get_u64(&in);
 	rq.seq = zc_get_u64(&in);
 	rq.ack = zc_get_u64(&in);
-	if (in.err)
+	w.session = rq.session;
+	if (in.err || mds_who_decode(&w, &in))
 		return ZC_ST_INVAL;
 	if (type == ZC_CLTOMA_CHUNK_FAILED)
-		return handle_failed(&rq, &in, o);
+		return handle_failed(&w, &in, o);
 	pthread_mutex_lock(&mds_lock);
-	st = handle_client(type, &rq, &in, o);
+	st = mds_who_check(&w, type);
+	if (!st && w.ro && changes(type))
+		st = ZC_ST_ROFS;
+	if (!st)
+		st = handle_client(type, &rq, &w, &in, o);
 	pthread_mutex_unlock(&mds_lock);
 	return st;
 }
@@ -1382,11 +1557,13 @@ static void usage(void)
 	fprintf(stderr, "usage: zcfs mds --dir DIR --listen ADDR:PORT [--replicas R]"
 			" [--grace SECONDS] [--recovery-rate MIB_PER_S]\n"
 			"                [--lease SECONDS] [--key-file FILE] [--credentials FILE]\n"
-			"                [--cap-life SECONDS] [--log FILE] [--log-level LEVEL] [-f]\n"
+			"                [--cap-life SECONDS] [--exports FILE] [--log FILE]\n"
+			"                [--log-level LEVEL] [-f]\n"
 			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n"
 			"  --credentials: the clients' credentials, lines \"NAME HEX\", mode 0600,\n"
 			"                 read at each client connection (default"
-			" /etc/zcfs/credentials)\n");
+			" /etc/zcfs/credentials)\n"
+			"  --exports: what each credential may mount (default DIR/exports)\n");
 }
 
 static int client_secret(const char *name, uint8_t secret[ZC_KEY_LEN])
@@ -1410,13 +1587,15 @@ int zc_cmd_mds(int argc, char **argv)
 		{ "key-file", required_argument, NULL, 'k' },
 		{ "credentials", required_argument, NULL, 'C' },
 		{ "cap-life", required_argument, NULL, 'c' },
+		{ "exports", required_argument, NULL, 'x' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *dir = NULL, *listen_at = "127.0.0.1:9420", *log = NULL;
 	const char *key_file = "/etc/zcfs/cluster.key";
+	const char *dir = NULL, *listen_at = "127.0.0.1:9420", *log = NULL, *exports = NULL;
+	static char exports_path[4096];
 	struct sockaddr_in sa;
 	int c, lfd, lockfd, level = ZC_LOG_INFO;
 	char addr[32];
@@ -1432,6 +1611,7 @@ int zc_cmd_mds(int argc, char **argv)
 		case 'k': key_file = optarg; break;
 		case 'C': mds_creds_path = optarg; break;
 		case 'c': mds_cap_life_s = atoi(optarg); break;
+		case 'x': exports = optarg; break;
 		case 'L': log = optarg; break;
 		case 'v': level = zc_log_parse_level(optarg); break;
 		case 'f': break;	/* always in the foreground */
@@ -1465,6 +1645,13 @@ int zc_cmd_mds(int argc, char **argv)
 	started_ns = zc_now_ns();
 	if (mds_store_open(dir) || mds_sessions_load())
 		return 1;
+	snprintf(exports_path, sizeof(exports_path), "%s%s", exports ? exports : dir,
+		 exports ? "" : "/exports");
+	/* Before any other thread: SIGHUP goes to the one that reloads. */
+	if (mds_exports_load(exports_path) || mds_exports_watch(exports_path)) {
+		zc_err("mds: exports not loaded: not starting");
+		return 1;
+	}
 	load_registry();
 	lfd = zc_tcp_listen(&sa);
 	if (lfd < 0) {

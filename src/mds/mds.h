@@ -127,6 +127,81 @@ int mds_truncate(uint64_t ino, uint64_t size, bool touch, struct zc_attr *out);
 /* A writer's size (grows only) and mtime.  Returns a zc_status. */
 int mds_grow(uint64_t ino, uint64_t size, int64_t mtime_s, uint32_t mtime_ns);
 
+/* ---- exports.c: which credential may mount what (mds_lock held) ---- */
+
+/* One line of the exports file. */
+struct mds_export {
+	char name[64];		/* the credential name */
+	char *path;		/* in zcfs, from the root: "/" or "/a/b" */
+	bool ro;
+	bool root_squash, all_squash;
+	uint32_t squash_uid, squash_gid;	/* root_squash maps uid 0 and gid 0 to these */
+	uint32_t all_uid, all_gid;		/* all_squash maps everyone to these */
+	uint64_t root;		/* path's inode when last looked up (0: not there) */
+};
+
+/*
+ * Reads the exports file at path.  A missing file means every
+ * authenticated client may mount / read-write without squash.  Returns 0,
+ * or -EINVAL (a bad line, logged with file:line and why) or another
+ * -errno; on error the exports in force stay.
+ */
+int mds_exports_load(const char *path);
+/* Reads path again at every SIGHUP, on a thread of its own; blocks SIGHUP
+ * in the caller first, so call it before any other thread starts. */
+int mds_exports_watch(const char *path);
+/* The export of a credential, or NULL if it may not mount. */
+struct mds_export *mds_export_find(const char *name);
+/* Looks the export's path up again; sets e->root.  Returns a zc_status. */
+int mds_export_resolve(struct mds_export *e);
+
+/* ---- access.c: who asks, and what it may do (mds_lock held) ---- */
+
+#define MDS_MAY_EXEC	1
+#define MDS_MAY_WRITE	2
+#define MDS_MAY_READ	4
+
+/* Inodes a session's requests found inside its export (positive answers
+ * only), direct-mapped by inode; emptied when the tree changes. */
+#define MDS_TREE_SLOTS 512
+struct mds_tree_cache {
+	uint64_t gen;
+	uint64_t ino[MDS_TREE_SLOTS];
+};
+
+/* The caller of one client request. */
+struct mds_who {
+	const char *peer;		/* the connection's credential */
+	uint64_t session;		/* 0: none */
+	uint32_t uid, gid;		/* after squash */
+	uint32_t ngroups;
+	uint32_t groups[ZC_MAX_GROUPS];
+	struct mds_export *exp;		/* NULL: not exported (STATUS, STATS only) */
+	bool ro;			/* a read-only export */
+	uint64_t root;			/* the session's root inode */
+	bool pending;			/* opens not declared since a restart */
+	struct mds_tree_cache *tree;	/* NULL: the root is "/" */
+};
+
+/* Bumped by every change that may take an inode out of a subtree. */
+extern uint64_t mds_tree_gen;
+/* Decodes "uid gid ngroups groups" after the session prefix.  Returns a
+ * zc_status. */
+int mds_who_decode(struct mds_who *w, struct zc_cur *in);
+/* Squashes the identity as the export says and binds the request to its
+ * session.  Returns a zc_status (PERM: not exported, BADSESSION). */
+int mds_who_check(struct mds_who *w, uint16_t type);
+bool mds_in_group(const struct mds_who *w, uint32_t gid);
+/* May the caller access an inode of these attributes so (MDS_MAY_*)? */
+bool mds_may(const struct mds_who *w, const struct zc_attr *a, int want);
+/* Is ino inside the session's export (every inode is, for "/")? */
+bool mds_inside(const struct mds_who *w, uint64_t ino);
+/* Is ino inside the session's export, or open by the session?  Returns
+ * ZC_OK, ZC_ST_PERM or ZC_ST_UNDECLARED. */
+int mds_reach(const struct mds_who *w, uint64_t ino);
+/* Remembers an inode known to be inside the export (just made or found). */
+void mds_tree_add(const struct mds_who *w, uint64_t ino);
+
 /* ---- session.c: sessions, open files, orphans, replay (mds_lock held) ---- */
 
 extern unsigned mds_lease_s;	/* a session not renewed this long ends */
@@ -144,10 +219,16 @@ uint64_t mds_open_count(void);
  * open files yet, so no orphan is freed. */
 bool mds_in_grace(void);
 /* SESSION_NEW / RENEW / END, OPEN, RELEASE.  Returns a zc_status. */
-int mds_session_handle(uint16_t type, uint64_t session, const char *cred, struct zc_cur *in,
-		       struct zc_cur *o);
+int mds_session_handle(uint16_t type, struct mds_who *w, struct zc_cur *in, struct zc_cur *o);
+/* Fills w's session part (root, tree cache, pending) if the session is
+ * there and was started by w's credential.  Returns a zc_status. */
+int mds_session_who(struct mds_who *w);
 int mds_open_created(uint64_t session, uint64_t handle, uint64_t ino);
 bool mds_ino_open(uint64_t ino);
+/* Has w's session ino open with at least access (ZC_OPEN_READ/WRITE bits;
+ * 0: any)?  Returns ZC_OK, ZC_ST_UNDECLARED (it has not declared its opens
+ * since a restart) or ZC_ST_PERM. */
+int mds_open_check(const struct mds_who *w, uint64_t ino, unsigned access);
 /* Frees ino if it is an orphan nobody has open (in a transaction). */
 int mds_orphan_check(uint64_t ino);
 /* The stored answer of (session, seq), if that change already ran. */
@@ -177,10 +258,11 @@ int mds_locks_drop_ino(uint64_t ino);
 
 /*
  * Serves one client request (CLTOMA: the session prefix, then the
- * arguments), answering into o.  Takes mds_lock.  Returns a zc_status.
+ * arguments) from a connection that proved credential peer (""
+ * if none), answering into o.  Takes mds_lock.  Returns a zc_status.
  * The network loop calls it; unit tests call it straight.
  */
-int mds_client_request(const char *cred, uint16_t type, uint8_t *payload, uint32_t len,
+int mds_client_request(const char *peer, uint16_t type, uint8_t *payload, uint32_t len,
 		       struct zc_cur *o);
 /*
  * Serves one chunk-server request (CSTOMA) from connection c (its name and

@@ -7,10 +7,17 @@
  * in the store, so a restarted mds knows every session and gives each a
  * fresh lease (the grace period) to come back.
  *
- * Open files are kept in memory only, as (session, handle, ino): opening
- * and closing cost no disk write.  A client that sees a new mds boot id
- * in a renewal answer declares every file it has open again, and nothing
- * is freed on the strength of the open table during the grace period.
+ * A session belongs to the credential that started it (the connection's
+ * peer_id, stored with it) and to that credential's export: requests
+ * naming it from another credential are refused.
+ *
+ * Open files are kept in memory only, as (session, handle, ino, access):
+ * opening and closing cost no disk write.  A client that sees a new mds
+ * boot id in a renewal answer declares every file it has open again, and
+ * nothing is freed on the strength of the open table during the grace
+ * period.  Until a session has declared, a request that only its open
+ * handles could allow is answered ZC_ST_UNDECLARED: the client declares
+ * and asks again.
  *
  * An inode whose last name goes while some session has it open is an
  * orphan (nlink 0, no dentry): it keeps its chunks until the last handle
@@ -48,14 +55,17 @@ struct session {
 	uint64_t expires;	/* monotonic ns */
 	bool pending;		/* from before the start, its opens not declared yet */
 	char name[96];
-	char cred[ZC_CRED_NAME + 1];	/* the credential that started it */
-	uint64_t ticket_expiry;		/* the ticket last given, wrapped */
+	char peer[64];		/* the credential that started it */
+	uint64_t ticket_expiry;	/* the ticket last given, wrapped */
 	uint8_t ticket[ZC_KEY_LEN];
+	uint64_t root;		/* its export's root inode */
+	struct mds_tree_cache *tree;	/* inodes found inside root (NULL: root is /) */
 	struct session *next;
 };
 
 struct open_rec {
 	uint64_t session, handle, ino;
+	uint8_t access;		/* ZC_OPEN_READ, ZC_OPEN_WRITE */
 	struct open_rec *next;
 };
 
@@ -96,7 +106,7 @@ uint64_t mds_open_count(void)
 	return nopens;
 }
 
-static struct session *add(uint64_t id, const char *name, const char *cred)
+static struct session *add(uint64_t id, const char *name, const char *peer, uint64_t root)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
@@ -105,7 +115,11 @@ static struct session *add(uint64_t id, const char *name, const char *cred)
 	s->id = id;
 	s->expires = zc_now_ns() + lease_ns();
 	snprintf(s->name, sizeof(s->name), "%s", name);
-	snprintf(s->cred, sizeof(s->cred), "%s", cred);
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	s->root = root;
+	/* No cache is no harm: the subtree is then walked every time. */
+	if (root != ZC_ROOT_INO)
+		s->tree = calloc(1, sizeof(*s->tree));
 	s->next = sessions;
 	sessions = s;
 	nsessions++;
@@ -114,13 +128,14 @@ static struct session *add(uint64_t id, const char *name, const char *cred)
 
 int mds_sessions_load(void)
 {
-	sqlite3_stmt *q = mds_q("SELECT id, name, cred FROM session", "");
+	sqlite3_stmt *q = mds_q("SELECT id, name, peer, root FROM session", "");
 
 	/* What was in memory is gone with a restart (and between tests). */
 	while (sessions) {
 		struct session *s = sessions;
 
 		sessions = s->next;
+		free(s->tree);
 		free(s);
 	}
 	nsessions = npending = 0;
@@ -138,9 +153,11 @@ int mds_sessions_load(void)
 	grace_until = zc_now_ns() + lease_ns();
 	while (q && sqlite3_step(q) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(q, 1);
-		const char *cred = (const char *)sqlite3_column_text(q, 2);
+		const char *peer = (const char *)sqlite3_column_text(q, 2);
+		uint64_t root = sqlite3_column_int64(q, 3);	/* none in older stores */
+
 		struct session *s = add(sqlite3_column_int64(q, 0), name ? name : "?",
-					cred ? cred : "");
+					peer ? peer : "", root ? root : ZC_ROOT_INO);
 
 		if (!s)
 			break;
@@ -171,7 +188,7 @@ bool mds_ino_open(uint64_t ino)
 	return false;
 }
 
-static int open_add(uint64_t session, uint64_t handle, uint64_t ino)
+static int open_add(uint64_t session, uint64_t handle, uint64_t ino, uint8_t access)
 {
 	struct open_rec **head = &opens[ino % OPEN_BUCKETS], *r;
 
@@ -183,10 +200,18 @@ static int open_add(uint64_t session, uint64_t handle, uint64_t ino)
 	r = malloc(sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	*r = (struct open_rec){ session, handle, ino, *head };
+	*r = (struct open_rec){ session, handle, ino, access, *head };
 	*head = r;
 	nopens++;
 	return 0;
+}
+
+int mds_open_check(const struct mds_who *w, uint64_t ino, unsigned access)
+{
+	for (struct open_rec *r = opens[ino % OPEN_BUCKETS]; r; r = r->next)
+		if (r->session == w->session && r->ino == ino && (r->access & access) == access)
+			return ZC_OK;
+	return w->pending ? ZC_ST_UNDECLARED : ZC_ST_PERM;
 }
 
 static void open_del(uint64_t session, uint64_t handle, uint64_t ino)
@@ -306,6 +331,7 @@ static int session_end(struct session *s, const char *why)
 	*pp = s->next;
 	nsessions--;
 	npending -= s->pending;
+	free(s->tree);
 	free(s);
 	orphans_check_all(inos, n);
 	free(inos);
@@ -342,9 +368,9 @@ static int put_ticket(struct session *s, struct zc_cur *o)
 	if (expiry != s->ticket_expiry) {
 		uint8_t secret[ZC_KEY_LEN], key[ZC_KEY_LEN];
 
-		if (zc_creds_find(mds_creds_path, s->cred, secret)) {
-			zc_warn("mds: session %" PRIu64 ": credential %s is gone; no ticket", s->id,
-				s->cred);
+		if (zc_creds_find(mds_creds_path, s->peer, secret)) {
+			zc_warn("mds: session %" PRIu64 ": credential '%s' is gone; no ticket",
+				s->id, s->peer);
 			return ZC_ST_PERM;
 		}
 		zc_ticket_key(zc_auth.cluster, s->id, expiry, key);
@@ -356,39 +382,68 @@ static int put_ticket(struct session *s, struct zc_cur *o)
 	return ZC_OK;
 }
 
-static int do_new(const char *cred, struct zc_cur *in, struct zc_cur *o)
+/* SESSION_NEW, for w's credential in its export (mds_who_check found
+ * it); *root is the export's root inode. */
+static int do_new(const struct mds_who *w, struct zc_cur *in, struct zc_cur *o, uint64_t *root)
 {
 	struct session *s;
 	char name[96];
 	int64_t id;
+	int st;
 
 	zc_get_str(in, name, sizeof(name), false);
 	if (in->err || !name[0])
 		return ZC_ST_INVAL;
 	if (nsessions >= MAX_SESSIONS)
 		return ZC_ST_NOSPACE;
+	if ((st = mds_export_resolve(w->exp))) {
+		zc_warn("mds: session for %s (credential '%s') refused: its export %s is not a"
+			" directory of zcfs", name, w->peer, w->exp->path);
+		return st;
+	}
+	*root = w->exp->root;
 	if (mds_begin())
 		return ZC_ST_IO;
 	id = mds_meta_next("next_session");
-	if (mds_end(id < 0 || mds_run("INSERT INTO session(id, name, cred) VALUES(?, ?, ?)", "itt",
-				      id, name, cred) ? -EIO : 0))
+	if (mds_end(id < 0 || mds_run("INSERT INTO session(id, name, peer, root) VALUES(?, ?, ?, ?)",
+				      "itti", id, name, w->peer, (int64_t)*root) ? -EIO : 0))
 		return ZC_ST_IO;
-	if (!(s = add(id, name, cred)))
+	if (!(s = add(id, name, w->peer, *root)))
 		return ZC_ST_NOSPACE;
-	zc_info("mds: session %" PRId64 " started by %s (credential %s)", id, name, cred);
+	zc_info("mds: session %" PRId64 " started by %s (credential '%s', export %s %s)", id, name,
+		w->peer, w->exp->path, w->ro ? "ro" : "rw");
 	zc_put_u64(o, id);
 	zc_put_u64(o, mds_boot_id);
 	zc_put_u32(o, mds_lease_s * 1000);
 	return put_ticket(s, o);
 }
 
-static int do_renew(struct session *s, struct zc_cur *in, struct zc_cur *o)
+/*
+ * One declared open: kept with its access, but not outside the export
+ * (an orphan, with no name to tell, is taken on trust) and never for
+ * writing on a read-only export.  Returns 1 if taken, 0 if not, or
+ * -errno.
+ */
+static int declare_one(const struct mds_who *w, uint64_t handle, uint64_t ino, uint8_t access)
+{
+	if (!mds_inside(w, ino) &&
+	    mds_int(-1, "SELECT nlink FROM inode WHERE ino=?", "i", (int64_t)ino) != 0)
+		return 0;
+	if (w->ro)
+		access &= ~ZC_OPEN_WRITE;
+	if (open_add(w->session, handle, ino, access & (ZC_OPEN_READ | ZC_OPEN_WRITE)))
+		return -ENOSPC;
+	return 1;
+}
+
+static int do_renew(const struct mds_who *w, struct session *s, struct zc_cur *in,
+		    struct zc_cur *o)
 {
 	uint64_t boot = zc_get_u64(in);
 	uint8_t declare = zc_get_u8(in);
-	uint32_t n = zc_get_u32(in);
+	uint32_t n = zc_get_u32(in), refused = 0;
 
-	if (in->err || n > zc_cur_left(in) / 16)
+	if (in->err || n > zc_cur_left(in) / 17)
 		return ZC_ST_INVAL;
 	if (declare) {
 		size_t dropped;
@@ -396,12 +451,18 @@ static int do_renew(struct session *s, struct zc_cur *in, struct zc_cur *o)
 		free(open_drop_session(s->id, &dropped));
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t handle = zc_get_u64(in), ino = zc_get_u64(in);
+			int taken = declare_one(w, handle, ino, zc_get_u8(in));
 
-			if (open_add(s->id, handle, ino))
+			if (taken < 0)
 				return ZC_ST_NOSPACE;
+			refused += !taken;
 		}
+		if (refused)
+			zc_warn("mds: session %" PRIu64 " (%s): %u of the open files it declared are"
+				" outside its export %s; not taken", s->id, s->name, refused,
+				w->exp->path);
 		zc_info("mds: session %" PRIu64 " (%s) is back with %u open files", s->id,
-			s->name, n);
+			s->name, n - refused);
 		if (s->pending) {
 			s->pending = false;
 			npending--;
@@ -414,8 +475,24 @@ static int do_renew(struct session *s, struct zc_cur *in, struct zc_cur *o)
 	return put_ticket(s, o);
 }
 
+/* open(2)'s checks: read and write as the access mode says; O_TRUNC
+ * writes whatever the mode. */
+static int open_allowed(const struct mds_who *w, const struct zc_attr *a, uint32_t flags)
+{
+	int want = 0;
+
+	if (flags & ZC_OPEN_READ)
+		want |= MDS_MAY_READ;
+	if (flags & (ZC_OPEN_WRITE | ZC_OPEN_TRUNC))
+		want |= MDS_MAY_WRITE;
+	if ((want & MDS_MAY_WRITE) && w->ro)
+		return ZC_ST_ROFS;
+	return mds_may(w, a, want) ? ZC_OK : ZC_ST_ACCES;
+}
+
 /* OPEN: ino handle flags -> attr.  O_TRUNC cuts the file in the same step. */
-static int do_open(struct session *s, struct zc_cur *in, struct zc_cur *o)
+static int do_open(const struct mds_who *w, struct session *s, struct zc_cur *in,
+		   struct zc_cur *o)
 {
 	uint64_t ino = zc_get_u64(in), handle = zc_get_u64(in);
 	uint32_t flags = zc_get_u32(in);
@@ -424,7 +501,8 @@ static int do_open(struct session *s, struct zc_cur *in, struct zc_cur *o)
 
 	if (in->err)
 		return ZC_ST_INVAL;
-	if ((st = get_attr(ino, &a)))
+	if ((st = mds_reach(w, ino)) || (st = get_attr(ino, &a)) ||
+	    (st = open_allowed(w, &a, flags)))
 		return st;
 	if ((flags & ZC_OPEN_TRUNC) && S_ISREG(a.mode)) {
 		if (mds_begin())
@@ -433,41 +511,62 @@ static int do_open(struct session *s, struct zc_cur *in, struct zc_cur *o)
 		if ((st = mds_end(st) < 0 ? ZC_ST_IO : st))
 			return st;
 	}
-	if (S_ISREG(a.mode) && open_add(s->id, handle, ino))
+	if (S_ISREG(a.mode) &&
+	    open_add(s->id, handle, ino, flags & (ZC_OPEN_READ | ZC_OPEN_WRITE)))
 		return ZC_ST_NOSPACE;
 	zc_put_attr(o, &a);
 	return ZC_OK;
 }
 
-/* Records a handle opened by CREATE (mds.c makes the file). */
+/* Records a handle opened by CREATE (mds.c makes the file).  As open(2)
+ * with O_CREAT, a new file is opened whatever its mode says: for reading
+ * and writing. */
 int mds_open_created(uint64_t session, uint64_t handle, uint64_t ino)
 {
-	return open_add(session, handle, ino) ? ZC_ST_NOSPACE : ZC_OK;
+	return open_add(session, handle, ino, ZC_OPEN_READ | ZC_OPEN_WRITE) ? ZC_ST_NOSPACE
+									    : ZC_OK;
 }
 
-/* RELEASE: the size and mtime a writer leaves, then the handle goes. */
-static int do_release(struct session *s, struct zc_cur *in)
+/*
+ * RELEASE: the size and mtime a writer leaves, then the handle goes.  The
+ * size only from a session that has the file open for writing (this
+ * handle or another); without, the handle still goes and the answer says
+ * the size was refused.
+ */
+static int do_release(const struct mds_who *w, struct session *s, struct zc_cur *in)
 {
 	uint64_t ino = zc_get_u64(in), handle = zc_get_u64(in), size = zc_get_u64(in);
 	int64_t ms = zc_get_u64(in);
 	uint32_t mns = zc_get_u32(in), flags = zc_get_u32(in);
-	int st = ZC_OK;
+	int refused = ZC_OK, st = ZC_OK;
 
 	if (in->err || mns >= 1000000000U || size > (1ULL << 50))
 		return ZC_ST_INVAL;
+	if (flags & ZC_REL_SIZE) {
+		refused = w->ro ? ZC_ST_ROFS : mds_open_check(w, ino, ZC_OPEN_WRITE);
+		if (refused == ZC_ST_UNDECLARED)
+			return refused;
+		if (refused) {
+			zc_warn("mds: session %" PRIu64 " (%s): release of inode %" PRIu64 " with a"
+				" size, not open for writing: size refused", s->id, s->name, ino);
+			flags &= ~ZC_REL_SIZE;
+		}
+	}
 	open_del(s->id, handle, ino);
 	/* Most releases change nothing in the store: no transaction. */
 	if (!(flags & ZC_REL_SIZE) &&
 	    (mds_ino_open(ino) || mds_in_grace() ||
 	     mds_int(-1, "SELECT nlink FROM inode WHERE ino=?", "i", (int64_t)ino) != 0))
-		return ZC_OK;
+		return refused;
 	if (mds_begin())
 		return ZC_ST_IO;
 	if (flags & ZC_REL_SIZE)
 		st = mds_grow(ino, size, ms, mns);
 	if (!st)
 		st = mds_orphan_check(ino);
-	return mds_end(st) < 0 ? ZC_ST_IO : st;
+	if (mds_end(st) < 0)
+		return ZC_ST_IO;
+	return st ? st : refused;
 }
 
 static void *session_thread(void *arg)
@@ -487,31 +586,48 @@ int mds_sessions_start(void)
 	return zc_thread_start(session_thread, NULL);
 }
 
-int mds_session_handle(uint16_t type, uint64_t session, const char *cred, struct zc_cur *in,
-		       struct zc_cur *o)
+int mds_session_who(struct mds_who *w)
 {
-	struct session *s;
+	struct session *s = w->session ? find(w->session) : NULL;
 
-	if (type == ZC_CLTOMA_SESSION_NEW)
-		return do_new(cred, in, o);
-	s = session ? find(session) : NULL;
 	if (!s)
 		return ZC_ST_BADSESSION;
-	/* A session is its credential's: another one may not use it. */
-	if (strcmp(s->cred, cred)) {
-		zc_warn("mds: session %" PRIu64 " of credential %s named by credential %s; refused",
-			s->id, s->cred[0] ? s->cred : "(none)", cred);
+	if (strcmp(s->peer, w->peer)) {
+		zc_warn("mds: session %" PRIu64 " (%s) of credential '%s' named by credential"
+			" '%s': refused", s->id, s->name, s->peer, w->peer);
 		return ZC_ST_BADSESSION;
 	}
+	w->root = s->root;
+	w->tree = s->tree;
+	w->pending = s->pending;
+	return ZC_OK;
+}
+
+int mds_session_handle(uint16_t type, struct mds_who *w, struct zc_cur *in, struct zc_cur *o)
+{
+	struct session *s;
+	uint64_t root;
+	int st;
+
+	if (type == ZC_CLTOMA_SESSION_NEW) {
+		st = do_new(w, in, o, &root);
+		/* Last in the answer, whatever else it carries (proto.h). */
+		if (!st)
+			zc_put_u64(o, root);
+		return st;
+	}
+	s = w->session ? find(w->session) : NULL;
+	if (!s)		/* mds_who_check saw it is w's */
+		return ZC_ST_BADSESSION;
 	switch (type) {
 	case ZC_CLTOMA_SESSION_RENEW:
-		return do_renew(s, in, o);
+		return do_renew(w, s, in, o);
 	case ZC_CLTOMA_SESSION_END:
 		return session_end(s, "ended by its client");
 	case ZC_CLTOMA_OPEN:
-		return do_open(s, in, o);
+		return do_open(w, s, in, o);
 	case ZC_CLTOMA_RELEASE:
-		return do_release(s, in);
+		return do_release(w, s, in);
 	}
 	return ZC_ST_NOTSUP;
 }

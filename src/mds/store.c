@@ -40,7 +40,8 @@ static const char schema[] =
 	" PRIMARY KEY(chunk, cs)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER);"
 	"CREATE INDEX IF NOT EXISTS inode_orphan ON inode(nlink) WHERE nlink=0;"
-	"CREATE TABLE IF NOT EXISTS session(id INTEGER PRIMARY KEY, name TEXT, cred TEXT);"
+	"CREATE TABLE IF NOT EXISTS session(id INTEGER PRIMARY KEY, name TEXT, peer TEXT,"
+	" root INTEGER);"
 	"CREATE TABLE IF NOT EXISTS replay(session INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	" reply BLOB, PRIMARY KEY(session, seq)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS lock(ino INTEGER NOT NULL, session INTEGER NOT NULL,"
@@ -51,10 +52,13 @@ static const char schema[] =
 
 /* ---- statement helpers ---- */
 
+/* One prepared statement per SQL literal in the code (some 90 today):
+ * one not kept here would be prepared again at every use and never
+ * finalized. */
 static struct {
 	const char *sql;
 	sqlite3_stmt *st;
-} cache[64];
+} cache[160];
 
 /* Prepares (once per SQL literal), resets and binds: 'i' int64, 't' text,
  * 'b' blob (pointer, int length). */
@@ -76,6 +80,8 @@ static sqlite3_stmt *vq(const char *sql, const char *fmt, va_list ap)
 		if (i < ZC_ARRAY_SIZE(cache)) {
 			cache[i].sql = sql;
 			cache[i].st = st;
+		} else {
+			zc_err("mds: statement cache full (raise its size): %s", sql);
 		}
 	}
 	sqlite3_reset(st);
@@ -171,6 +177,30 @@ int64_t mds_meta_next(const char *key)
 
 /* ---- open and close ---- */
 
+/* Adds a column that stores made by older versions lack.  0 or -EIO. */
+static int add_column(const char *table, const char *column, const char *type)
+{
+	char sql[256];
+	sqlite3_stmt *q;
+	bool have;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name=?2", -1, &q,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC);
+	have = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (have)
+		return 0;
+	snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", table, column, type);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		zc_err("mds: cannot add %s.%s: %s", table, column, sqlite3_errmsg(db));
+		return -EIO;
+	}
+	return 0;
+}
+
 int mds_store_open(const char *dir)
 {
 	char path[4096];
@@ -191,12 +221,9 @@ int mds_store_open(const char *dir)
 		zc_err("mds: cannot set up %s: %s", path, sqlite3_errmsg(db));
 		return -EIO;
 	}
-	/* Stores made before sessions carried their credential. */
-	if (!mds_int(0, "SELECT count(*) FROM pragma_table_info('session') WHERE name='cred'", "") &&
-	    mds_run("ALTER TABLE session ADD COLUMN cred TEXT", "")) {
-		zc_err("mds: cannot add the credential column to %s: %s", path, sqlite3_errmsg(db));
+	/* Sessions belong to a credential and its export's root. */
+	if (add_column("session", "peer", "TEXT") || add_column("session", "root", "INTEGER"))
 		return -EIO;
-	}
 	if (!mds_int(0, "SELECT count(*) FROM inode WHERE ino=1", "")) {
 		clock_gettime(CLOCK_REALTIME, &now);
 		if (mds_run("INSERT INTO inode(ino, mode, nlink, uid, gid, rdev, size, atime_s,"

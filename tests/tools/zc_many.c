@@ -313,7 +313,8 @@ static const char *status_name(uint32_t st)
 		[ZC_ST_NAMETOOLONG] = "NAMETOOLONG", [ZC_ST_PERM] = "PERM",
 		[ZC_ST_NOTSUP] = "NOTSUP", [ZC_ST_FBIG] = "FBIG", [ZC_ST_AGAIN] = "AGAIN",
 		[ZC_ST_BADSESSION] = "BADSESSION", [ZC_ST_BUSY] = "BUSY",
-		[ZC_ST_NOLCK] = "NOLCK", [ZC_ST_DENIED] = "DENIED",
+		[ZC_ST_NOLCK] = "NOLCK", [ZC_ST_DENIED] = "DENIED", [ZC_ST_ROFS] = "ROFS",
+		[ZC_ST_ACCES] = "ACCES", [ZC_ST_UNDECLARED] = "UNDECLARED",
 	};
 
 	return st < ZC_ST_MAX && names[st] ? names[st] : "UNKNOWN-STATUS";

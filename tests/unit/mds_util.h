@@ -2,10 +2,15 @@
 /*
  * Helpers for unit tests of the mds: a real store in a temporary folder,
  * and client requests built and answered in process (no network).
+ *
+ * Requests come from credential t_peer ("admin" unless a test says
+ * otherwise; with no exports file loaded every credential may do
+ * anything) with identity t_uid, t_gid and t_groups (root, no groups).
  */
 #ifndef ZC_TEST_MDS_UTIL_H
 #define ZC_TEST_MDS_UTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,10 +24,11 @@ static char t_dir[] = "/tmp/zcfs-mds-test-XXXXXX";
 static char t_creds[64];
 static uint8_t t_out[256 << 10];
 static size_t t_out_len;
-/* The credential requests come with, as the handshake proved it. */
-static const char *t_cred = "admin";
+static const char *t_peer = "admin";
+static uint32_t t_uid, t_gid, t_ngroups, t_groups[ZC_MAX_GROUPS];
 
-/* A request being built: the session prefix, then arguments. */
+/* A request being built: the session prefix with the identity, then
+ * arguments. */
 struct treq {
 	uint8_t buf[8192];
 	struct zc_cur c;
@@ -36,6 +42,11 @@ static inline struct treq *treq_new(uint64_t session, uint64_t seq)
 	zc_put_u64(&r.c, session);
 	zc_put_u64(&r.c, seq);
 	zc_put_u64(&r.c, seq);	/* ack: nothing older is awaited */
+	zc_put_u32(&r.c, t_uid);
+	zc_put_u32(&r.c, t_gid);
+	zc_put_u8(&r.c, t_ngroups);
+	for (uint32_t i = 0; i < t_ngroups; i++)
+		zc_put_u32(&r.c, t_groups[i]);
 	return &r;
 }
 
@@ -43,7 +54,7 @@ static inline struct treq *treq_new(uint64_t session, uint64_t seq)
 static inline int treq_send(struct treq *r, uint16_t type)
 {
 	struct zc_cur o = zc_cur_init(t_out, sizeof(t_out));
-	int st = mds_client_request(t_cred, type, r->buf, r->c.pos, &o);
+	int st = mds_client_request(t_peer, type, r->buf, r->c.pos, &o);
 
 	t_out_len = o.pos;
 	return st;
@@ -65,6 +76,28 @@ static inline int t_store_open(void)
 		return -1;
 	mds_creds_path = t_creds;
 	return mds_store_open(t_dir) || mds_sessions_load() ? -1 : 0;
+}
+
+/* One more credential in the credentials file (sessions of a credential
+ * get tickets wrapped under its secret). */
+static inline int t_cred_add(const char *name)
+{
+	char path[96], line[160];
+	FILE *in, *out;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/one.cred", t_dir);
+	if (zc_cred_create(path, name))
+		return -1;
+	in = fopen(path, "r");
+	out = fopen(t_creds, "a");
+	ok = in && out && fgets(line, sizeof(line), in) && fputs(line, out) >= 0;
+	if (in)
+		fclose(in);
+	if (out)
+		fclose(out);
+	unlink(path);
+	return ok ? 0 : -1;
 }
 
 /* Closes and opens the store again, as an mds restart does. */
@@ -99,16 +132,16 @@ static inline uint64_t t_session_new(const char *name)
 	return zc_get_u64(&a);
 }
 
-/* CREATE of a regular file in the root, opened as handle; returns its ino. */
-static inline uint64_t t_create(uint64_t session, uint64_t seq, uint64_t handle, const char *name,
-				int *st)
+/* CREATE of a regular file in dir, opened as handle; returns its ino. */
+static inline uint64_t t_create_in(uint64_t session, uint64_t seq, uint64_t handle, uint64_t dir,
+				   const char *name, int *st)
 {
 	struct treq *r = treq_new(session, seq);
 	struct zc_attr a;
 	struct zc_cur c;
 
 	zc_put_u64(&r->c, handle);
-	zc_put_u64(&r->c, ZC_ROOT_INO);
+	zc_put_u64(&r->c, dir);
 	zc_put_u32(&r->c, S_IFREG | 0644);
 	zc_put_u32(&r->c, 0);
 	zc_put_u32(&r->c, 0);
@@ -120,6 +153,13 @@ static inline uint64_t t_create(uint64_t session, uint64_t seq, uint64_t handle,
 	c = t_answer();
 	zc_get_attr(&c, &a);
 	return a.ino;
+}
+
+/* CREATE of a regular file in the root, opened as handle; returns its ino. */
+static inline uint64_t t_create(uint64_t session, uint64_t seq, uint64_t handle, const char *name,
+				int *st)
+{
+	return t_create_in(session, seq, handle, ZC_ROOT_INO, name, st);
 }
 
 static inline int t_name_op(uint16_t type, uint64_t session, uint64_t seq, const char *name)

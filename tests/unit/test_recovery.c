@@ -188,6 +188,7 @@ static uint64_t rec(int what)
 }
 
 static uint64_t the_ino;
+static uint64_t the_session;	/* it has the_ino open for writing */
 static int nchunks;
 static uint64_t want_done;
 
@@ -228,7 +229,7 @@ static bool failed_one(void)
 
 static int alloc(uint64_t ino, uint32_t idx, struct zc_loc *l)
 {
-	struct treq *r = treq_new(0, 0);
+	struct treq *r = treq_new(the_session, 0);
 	struct zc_cur a;
 	int st;
 
@@ -253,7 +254,7 @@ static int chunk_bad(uint32_t cs, uint64_t chunk)
 
 static int chunk_failed(uint64_t ino, uint32_t idx, const struct zc_loc *l, uint32_t cs)
 {
-	struct treq *r = treq_new(0, 0);
+	struct treq *r = treq_new(the_session, 0);
 
 	zc_put_u64(&r->c, ino);
 	zc_put_u32(&r->c, idx);
@@ -267,7 +268,7 @@ static int chunk_failed(uint64_t ino, uint32_t idx, const struct zc_loc *l, uint
 
 static int setgoal(uint64_t ino, uint8_t goal)
 {
-	struct treq *r = treq_new(0, 0);
+	struct treq *r = treq_new(the_session, 0);
 
 	zc_put_u64(&r->c, ino);
 	zc_put_u8(&r->c, goal);
@@ -388,7 +389,7 @@ int main(void)
 	}
 
 	/* A file of four full chunks, two replicas each. */
-	s = t_session_new("rec");
+	s = the_session = t_session_new("rec");
 	the_ino = t_create(s, 1, 1, "f", &st);
 	CHECK_EQ(st, ZC_OK);
 	nchunks = 4;
@@ -552,7 +553,21 @@ int main(void)
 		CHECK_EQ(treq_send(r, ZC_CLTOMA_MKNOD), ZC_OK);
 		a = t_answer();
 		zc_get_attr(&a, &at);
+		/* Written through a handle, closed before it goes. */
+		r = treq_new(s, 0);
+		zc_put_u64(&r->c, at.ino);
+		zc_put_u64(&r->c, 2);
+		zc_put_u32(&r->c, ZC_OPEN_WRITE);
+		CHECK_EQ(treq_send(r, ZC_CLTOMA_OPEN), ZC_OK);
 		CHECK_EQ(alloc(at.ino, 0, &g), ZC_OK);
+		r = treq_new(s, 0);
+		zc_put_u64(&r->c, at.ino);
+		zc_put_u64(&r->c, 2);
+		zc_put_u64(&r->c, 0);
+		zc_put_u64(&r->c, 0);
+		zc_put_u32(&r->c, 0);
+		zc_put_u32(&r->c, 0);
+		CHECK_EQ(treq_send(r, ZC_CLTOMA_RELEASE), ZC_OK);
 		pthread_mutex_lock(&mds_lock);
 		mds_run("DELETE FROM replica WHERE chunk=?", "i", (int64_t)g.id);
 		mds_recovery_walk_now();
