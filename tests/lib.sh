@@ -289,8 +289,8 @@ mount_client() {
 	local mnt=$1 log
 	log=$D/client-$(basename "$1").log
 	mkdir -p "$mnt"
-	"$ZCFS" mount --dir "$D" "$mnt" -f -o "zerocopy=$ZCFS_ZEROCOPY${2:+,$2}" --log "$log" \
-		>> "$log" 2>&1 &
+	"$ZCFS" mount --dir "$D" ${MOUNT_CRED:+--credential "$MOUNT_CRED"} "$mnt" -f \
+		-o "zerocopy=$ZCFS_ZEROCOPY${2:+,$2}" --log "$log" >> "$log" 2>&1 &
 	CLIENT_PID=$!
 	CLIENT_PIDS="$CLIENT_PIDS $CLIENT_PID"
 	CLIENT_MOUNTS="$CLIENT_MOUNTS $mnt"

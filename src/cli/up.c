@@ -456,7 +456,8 @@ static void up_usage(void)
 		"  --cap-life S: how long a chunk capability lasts (default 300);\n"
 		"  secrets: DIR/cluster.key (mds and chunk servers), DIR/credentials\n"
 		"  (the clients the mds lets in), DIR/admin.cred (this client's), all\n"
-		"  made at the first start with mode 0600;\n"
+		"  made at the first start with mode 0600; DIR/exports, if you write\n"
+		"  one, says what each credential may mount (README, Exports);\n"
 		"  chunk servers scrub every S seconds (default 30); -o opts go to the\n"
 		"  client (-o zerocopy=0: the copying read path)\n"
 		"  run again, it starts only what is not running, on the same ports and\n"
@@ -529,10 +530,11 @@ static int pick_port(int recorded)
 static pid_t spawn_mds(struct cluster *cl)
 {
 	char path[PATH_MAX + 64], log[PATH_MAX + 64], key[PATH_MAX + 64], creds[PATH_MAX + 64];
-	char *av[20] = { "zcfs", "mds", "-f", "--dir", path, "--listen", cl->mds,
+	char exports[PATH_MAX + 64];
+	char *av[24] = { "zcfs", "mds", "-f", "--dir", path, "--listen", cl->mds,
 			 "--replicas", cl->replicas, "--grace", cl->grace, "--key-file", key,
-			 "--credentials", creds };
-	int n = 15;
+			 "--credentials", creds, "--exports", exports };
+	int n = 17;
 
 	if (cl->cap_life[0]) {
 		av[n++] = "--cap-life";
@@ -547,6 +549,7 @@ static pid_t spawn_mds(struct cluster *cl)
 	snprintf(log, sizeof(log), "%s/mds.log", cl->dir);
 	snprintf(key, sizeof(key), "%s/cluster.key", cl->dir);
 	snprintf(creds, sizeof(creds), "%s/credentials", cl->dir);
+	snprintf(exports, sizeof(exports), "%s/exports", cl->dir);
 	return spawn(log, av);
 }
 

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "mds.h"
@@ -56,19 +57,6 @@ static void table_free(struct table *t)
 }
 
 /* ---- parsing ---- */
-
-/* A credential name: 1-63 of [A-Za-z0-9._-] (as common/auth.h says). */
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (!n || n > 63)
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
-			return false;
-	return true;
-}
 
 /* "UID:GID", each a decimal below 2^32.  Returns 0 or -EINVAL. */
 static int parse_ids(const char *s, uint32_t *uid, uint32_t *gid)
@@ -185,7 +173,7 @@ static int parse_line(char *line, struct mds_export *e, const char **why)
 		*why = "expected NAME PATH rw|ro [root_squash[=UID:GID]] [all_squash=UID:GID]";
 		return -EINVAL;
 	}
-	if (!name_ok(tok[0])) {
+	if (!zc_cred_name_ok(tok[0])) {
 		*why = "NAME must be 1-63 of A-Z a-z 0-9 . _ -";
 		return -EINVAL;
 	}
