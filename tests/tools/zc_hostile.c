@@ -111,6 +111,9 @@ static int mds_call(uint16_t type, const void *args, size_t len, struct zc_call 
 	zc_put_u64(&c, session);
 	zc_put_u64(&c, 0);
 	zc_put_u64(&c, 0);
+	zc_put_u32(&c, 0);	/* as root, no groups */
+	zc_put_u32(&c, 0);
+	zc_put_u8(&c, 0);
 	zc_put_bytes(&c, args, len);
 	*call = (struct zc_call){ .type = type };
 	call->req[0] = (struct iovec){ buf, c.pos };
