@@ -25,6 +25,9 @@ struct zc_counters {
 	atomic_ullong read_zero_bytes;	/* holes and chunk tails */
 	atomic_ullong read_retries, write_retries;
 	atomic_ullong rq_le4k, rq_le64k, rq_le256k, rq_le1m;	/* reads by size */
+	/* Round trips to the mds by request type (CLTOMA types are below
+	 * 64), and the time they took. */
+	atomic_ullong mds_calls[64], mds_call_ns[64];
 };
 
 struct zc_client {

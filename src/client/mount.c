@@ -978,17 +978,20 @@ static void *stats_thread(void *arg)
 		C(rq_le4k), C(rq_le64k), C(rq_le256k), C(rq_le1m),
 #undef C
 	};
-	uint8_t buf[2048];
+	uint8_t buf[6144];
 
 	raise_readahead(arg);
 	for (;;) {
-		struct zc_cur c = zc_cur_init(buf, sizeof(buf));
+		struct zc_cur c = zc_cur_init(buf, sizeof(buf)), fix;
+		uint16_t n = ZC_ARRAY_SIZE(names) + 4;
+		size_t n_at;
 
 		sleep(1);
 		/* A writer that never closes still shows its file growing. */
 		zc_inode_flush_all();
 		zc_put_str(&c, zc_cl.id, strlen(zc_cl.id));
-		zc_put_u16(&c, ZC_ARRAY_SIZE(names) + 4);
+		n_at = c.pos;
+		zc_put_u16(&c, 0);
 		for (size_t i = 0; i < ZC_ARRAY_SIZE(names); i++) {
 			zc_put_str(&c, names[i].name, strlen(names[i].name));
 			zc_put_u64(&c, atomic_load((atomic_ullong *)((char *)&zc_cl.n +
@@ -1002,6 +1005,24 @@ static void *stats_thread(void *arg)
 		zc_put_u64(&c, zc_rpc_pipe_fallbacks);
 		zc_put_str(&c, "rpc_bad_frames", 14);
 		zc_put_u64(&c, zc_rpc_bad_frames);
+		/* Round trips to the mds by type: "mds.lookup" the count,
+		 * "mds.lookup.us" the mean time. */
+		for (size_t t = 0; t < ZC_ARRAY_SIZE(zc_cl.n.mds_calls); t++) {
+			unsigned long long calls = atomic_load(&zc_cl.n.mds_calls[t]);
+			char name[40];
+
+			if (!calls || t == ZC_CLTOMA_STATS)
+				continue;
+			snprintf(name, sizeof(name), "mds.%s", zc_type_name(t));
+			zc_put_str(&c, name, strlen(name));
+			zc_put_u64(&c, calls);
+			strcat(name, ".us");
+			zc_put_str(&c, name, strlen(name));
+			zc_put_u64(&c, atomic_load(&zc_cl.n.mds_call_ns[t]) / calls / 1000);
+			n += 2;
+		}
+		fix = zc_cur_init(buf + n_at, 2);
+		zc_put_u16(&fix, n);
 		zc_mds_run(NULL, ZC_CLTOMA_STATS, buf, c.pos);
 	}
 	return NULL;

@@ -194,6 +194,8 @@ static int call_once(fuse_req_t req, struct zc_call *call, uint64_t deadline)
 	struct zc_wait w;
 	int err;
 
+	uint64_t t0 = zc_now_ns();
+
 	conn = zc_conn_get(&zc_cl.mds, &err);
 	if (!conn)
 		return err;
@@ -202,6 +204,10 @@ static int call_once(fuse_req_t req, struct zc_call *call, uint64_t deadline)
 	else
 		err = zc_call_end(call, &w);
 	zc_conn_put(conn);
+	if (call->type < ZC_ARRAY_SIZE(zc_cl.n.mds_calls)) {
+		zc_cl.n.mds_calls[call->type]++;
+		zc_cl.n.mds_call_ns[call->type] += zc_now_ns() - t0;
+	}
 	return err;
 }
 

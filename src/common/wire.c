@@ -106,3 +106,55 @@ bool zc_type_replayed(uint16_t type)
 	}
 	return false;
 }
+
+const char *zc_type_name(uint16_t type)
+{
+	static const char *const names[ZC_TYPE_MAX] = {
+		[ZC_AUTH_HELLO] = "hello",
+		[ZC_AUTH_PROOF] = "proof",
+		[ZC_CLTOCS_FSYNC] = "fsync",
+		[ZC_CLTOCS_READ] = "read",
+		[ZC_CLTOCS_TRUNCATE] = "truncate",
+		[ZC_CLTOCS_WRITE] = "write",
+		[ZC_CLTOMA_APPEND] = "append",
+		[ZC_CLTOMA_CHUNK_ALLOC] = "chunk_alloc",
+		[ZC_CLTOMA_CHUNK_FAILED] = "chunk_failed",
+		[ZC_CLTOMA_CHUNK_GET] = "chunk_get",
+		[ZC_CLTOMA_CREATE] = "create",
+		[ZC_CLTOMA_GETATTR] = "getattr",
+		[ZC_CLTOMA_GETLK] = "getlk",
+		[ZC_CLTOMA_LAYOUT] = "layout",
+		[ZC_CLTOMA_LINK] = "link",
+		[ZC_CLTOMA_LOCK] = "lock",
+		[ZC_CLTOMA_LOOKUP] = "lookup",
+		[ZC_CLTOMA_MKNOD] = "mknod",
+		[ZC_CLTOMA_OPEN] = "open",
+		[ZC_CLTOMA_READDIR] = "readdir",
+		[ZC_CLTOMA_READLINK] = "readlink",
+		[ZC_CLTOMA_RELEASE] = "release",
+		[ZC_CLTOMA_RENAME] = "rename",
+		[ZC_CLTOMA_RMDIR] = "rmdir",
+		[ZC_CLTOMA_SESSION_END] = "session_end",
+		[ZC_CLTOMA_SESSION_NEW] = "session_new",
+		[ZC_CLTOMA_SESSION_RENEW] = "session_renew",
+		[ZC_CLTOMA_SETATTR] = "setattr",
+		[ZC_CLTOMA_SETGOAL] = "setgoal",
+		[ZC_CLTOMA_SETSIZE] = "setsize",
+		[ZC_CLTOMA_STATFS] = "statfs",
+		[ZC_CLTOMA_STATS] = "stats",
+		[ZC_CLTOMA_STATUS] = "status",
+		[ZC_CLTOMA_SYMLINK] = "symlink",
+		[ZC_CLTOMA_TRUNC_PREP] = "trunc_prep",
+		[ZC_CLTOMA_UNLINK] = "unlink",
+		[ZC_CSTOMA_CHUNK_BAD] = "chunk_bad",
+		[ZC_CSTOMA_HEARTBEAT] = "heartbeat",
+		[ZC_CSTOMA_REGISTER] = "register",
+		[ZC_CSTOMA_REPORT] = "report",
+		[ZC_MATOCS_DELETE] = "delete",
+		[ZC_MATOCS_INFO] = "info",
+		[ZC_MATOCS_REPLICATE] = "replicate",
+		[ZC_MATOCS_SETVERSION] = "setversion",
+	};
+
+	return type < ZC_TYPE_MAX && names[type] ? names[type] : "unknown";
+}

@@ -35,6 +35,8 @@ struct zc_loc {
 /* Namespace changes that must not run twice: the mds keeps their answers
  * under (session, seq) and answers a retry with them. */
 bool zc_type_replayed(uint16_t type);
+/* A message type's name, lower case without its family ("lookup"). */
+const char *zc_type_name(uint16_t type);
 
 void zc_put_attr(struct zc_cur *c, const struct zc_attr *a);
 void zc_get_attr(struct zc_cur *c, struct zc_attr *a);

@@ -28,7 +28,7 @@
 #include "rpc/rpc.h"
 
 #define MAX_CLIENTS 64
-#define MAX_COUNTERS 32
+#define MAX_COUNTERS 96
 #define GC_BATCH 1024
 
 struct client_info {
@@ -46,6 +46,11 @@ unsigned replicas_goal = 1;
 unsigned mds_cap_life_s = 300;
 const char *mds_creds_path = "/etc/zcfs/credentials";
 static struct client_info clients[MAX_CLIENTS];
+/* Requests served, by type, and the time they took (from the frame read
+ * to the answer ready: waiting for the lock included). */
+static struct {
+	_Atomic unsigned long long n, ns;
+} ops[ZC_TYPE_MAX];
 static uint64_t started_ns;
 #define WARMUP_NS (15ULL * 1000000000ULL)
 
@@ -679,7 +684,20 @@ static void status_text(struct zc_cur *o, bool json)
 			    cs_up(cs) ? "up" : "down", (unsigned long long)cs->total,
 			    (unsigned long long)cs->free, cs->nchunks);
 	}
-	OUT(json ? "],\"clients\":[" : "clients:\n");
+	OUT(json ? "],\"ops\":{" : "mds requests (count, mean us):");
+	for (int t = 0, first = 1, k = 0; t < ZC_TYPE_MAX; t++) {
+		unsigned long long n = ops[t].n, us = n ? ops[t].ns / n / 1000 : 0;
+
+		if (!n)
+			continue;
+		if (json)
+			OUT("%s\"%s\":{\"n\":%llu,\"mean_us\":%llu}", first ? "" : ",",
+			    zc_type_name(t), n, us);
+		else
+			OUT("%s%s %llu %llu", k++ % 4 ? "; " : "\n  ", zc_type_name(t), n, us);
+		first = 0;
+	}
+	OUT(json ? "},\"clients\":[" : "\nclients:\n");
 	for (int i = 0, first = 1; i < MAX_CLIENTS; i++) {
 		struct client_info *c = &clients[i];
 
@@ -1504,6 +1522,7 @@ int mds_client_request(const char *peer, uint16_t type, uint8_t *payload, uint32
 static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
 {
 	uint8_t *out = c->priv;
+	uint64_t t0 = zc_now_ns();
 	struct zc_cur o;
 	int st;
 
@@ -1521,6 +1540,10 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 		if (st == ZC_ST_INVAL)
 			zc_warn("mds: %s: malformed request type %u (%u bytes)", c->name, h->type,
 				h->len);
+	}
+	if (h->type < ZC_TYPE_MAX) {
+		ops[h->type].n++;
+		ops[h->type].ns += zc_now_ns() - t0;
 	}
 	return zc_srv_reply(c, h, st, out, o.pos);
 }
