@@ -33,7 +33,7 @@
  *
  * Capability (per chunk in a layout given to a client):
  *   rights:8 expiry:64 session:64 mac[ZC_CAP_MAC]
- *   mac = HMAC(cluster, "cap" chunk_id:64 version:32 rights:8 expiry:64
+ *   mac = HMAC(cluster, "zcfs-cap" chunk_id:64 version:32 rights:8 expiry:64
  *              session:64), truncated
  */
 #ifndef ZC_AUTH_H
