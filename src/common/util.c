@@ -209,6 +209,30 @@ static int io_full(int fd, void *buf, size_t len, off_t off, bool wr)
 	return 0;
 }
 
+int zc_recv_full(int fd, void *buf, size_t len, int flags, int (*wait)(void *arg), void *arg)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = recv(fd, p, len, flags);
+
+		if (n > 0) {
+			p += n;
+			len -= n;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		if ((n = wait(arg)))
+			return n;
+	}
+	return 0;
+}
+
 int zc_read_full(int fd, void *buf, size_t len)
 {
 	return io_full(fd, buf, len, -1, false);

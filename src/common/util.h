@@ -35,6 +35,11 @@ int zc_tcp_connect(const struct sockaddr_in *sa, int timeout_ms);
 /* Whole reads and writes on blocking descriptors: return 0 or -errno;
  * -EPIPE when the peer closed before all bytes came. */
 int zc_read_full(int fd, void *buf, size_t len);
+/* Receives exactly len bytes from a socket with recv flags; each time
+ * none are there (EAGAIN: MSG_DONTWAIT, or SO_RCVTIMEO ran out) calls
+ * wait(arg), which returns 0 to go on or -errno to give up with.
+ * Returns 0, -ECONNRESET at end of stream, or -errno. */
+int zc_recv_full(int fd, void *buf, size_t len, int flags, int (*wait)(void *arg), void *arg);
 int zc_write_full(int fd, const void *buf, size_t len);
 int zc_pread_full(int fd, void *buf, size_t len, off_t off);
 int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off);

@@ -141,29 +141,25 @@ static int idle(struct zc_conn *c, uint64_t deadline)
 	return now > deadline ? -ETIMEDOUT : 0;
 }
 
-/* Reads exactly len bytes; gives up at deadline, expiring calls meanwhile. */
+struct rx_wait {
+	struct zc_conn *c;
+	uint64_t deadline;
+};
+
+static int rx_idle(void *arg)
+{
+	struct rx_wait *w = arg;
+
+	return idle(w->c, w->deadline);
+}
+
+/* Reads exactly len bytes; gives up at deadline, expiring calls meanwhile
+ * (recv returns every second: SO_RCVTIMEO). */
 static int rx_full(struct zc_conn *c, void *buf, size_t len, uint64_t deadline)
 {
-	char *p = buf;
+	struct rx_wait w = { c, deadline };
 
-	while (len) {
-		ssize_t n = recv(c->fd, p, len, 0);
-
-		if (n > 0) {
-			p += n;
-			len -= n;
-			continue;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		if (idle(c, deadline))
-			return -ETIMEDOUT;
-	}
-	return 0;
+	return zc_recv_full(c->fd, buf, len, 0, rx_idle, &w);
 }
 
 static int rx_discard(struct zc_conn *c, size_t len, uint64_t deadline)

@@ -93,36 +93,32 @@ static int wait_readable(int fd)
 	return -ESHUTDOWN;
 }
 
-/* Reads len bytes of a frame that must be whole by deadline: a peer
+struct frame_wait {
+	int fd;
+	uint64_t deadline;
+};
+
+/* Waits for more of a frame that must be whole by its deadline: a peer
  * that trickles bytes does not hold a thread for ever. */
+static int frame_wait(void *arg)
+{
+	struct frame_wait *w = arg;
+	struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+	uint64_t now = zc_now_ns();
+
+	if (now >= w->deadline || stopping)
+		return -ETIMEDOUT;
+	if (poll(&pfd, 1, ZC_MIN((w->deadline - now) / 1000000 + 1, IDLE_POLL_MS)) < 0 &&
+	    errno != EINTR)
+		return -errno;
+	return 0;
+}
+
 static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char *p = buf;
+	struct frame_wait w = { fd, deadline };
 
-	while (len) {
-		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
-		uint64_t now;
-
-		if (n > 0) {
-			p += n;
-			len -= n;
-			continue;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		now = zc_now_ns();
-		if (now >= deadline || stopping)
-			return -ETIMEDOUT;
-		n = poll(&pfd, 1, ZC_MIN((deadline - now) / 1000000 + 1, IDLE_POLL_MS));
-		if (n < 0 && errno != EINTR)
-			return -errno;
-	}
-	return 0;
+	return zc_recv_full(fd, buf, len, MSG_DONTWAIT, frame_wait, &w);
 }
 
 static int authenticate(struct zc_srv_conn *c)

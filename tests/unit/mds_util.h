@@ -60,6 +60,17 @@ static inline int treq_send(struct treq *r, uint16_t type)
 	return st;
 }
 
+/* OPEN of ino under handle with ZC_OPEN_* flags.  Returns the status. */
+static inline int t_open(uint64_t session, uint64_t ino, uint64_t handle, uint32_t flags)
+{
+	struct treq *r = treq_new(session, 0);
+
+	zc_put_u64(&r->c, ino);
+	zc_put_u64(&r->c, handle);
+	zc_put_u32(&r->c, flags);
+	return treq_send(r, ZC_CLTOMA_OPEN);
+}
+
 static inline struct zc_cur t_answer(void)
 {
 	return zc_cur_init(t_out, t_out_len);

@@ -162,16 +162,6 @@ static int setattr(uint64_t s, uint64_t ino, uint32_t valid, uint32_t mode, uint
 	return treq_send(r, ZC_CLTOMA_SETATTR);
 }
 
-static int open_ino(uint64_t s, uint64_t ino, uint64_t handle, uint32_t flags)
-{
-	struct treq *r = treq_new(s, 0);
-
-	zc_put_u64(&r->c, ino);
-	zc_put_u64(&r->c, handle);
-	zc_put_u32(&r->c, flags);
-	return treq_send(r, ZC_CLTOMA_OPEN);
-}
-
 static int alloc(uint64_t s, uint64_t ino)
 {
 	struct treq *r = treq_new(s, 0);
@@ -299,7 +289,7 @@ int main(void)
 	CHECK_EQ(getattr(sub, proj, &a), ZC_ST_PERM);
 	CHECK_EQ(lookup(sub, other, "secret"), ZC_ST_PERM);
 	CHECK_EQ(lookup(sub, pa, ".."), ZC_ST_NOENT);
-	CHECK_EQ(open_ino(sub, secret, 1, ZC_OPEN_READ), ZC_ST_PERM);
+	CHECK_EQ(t_open(sub, secret, 1, ZC_OPEN_READ), ZC_ST_PERM);
 	CHECK_EQ(rename_to(sub, pa, "x", other, "y"), ZC_ST_PERM);
 	dir = mk(sub, pa, "d", S_IFDIR | 0755, &st);
 	f = mk(sub, dir, "f", S_IFREG | 0644, &st);
@@ -323,7 +313,7 @@ int main(void)
 	as("admin", 0, 0);
 	CHECK_EQ(rename_to(admin, other, "f", dir, "f"), ZC_OK);
 	as("sub", 0, 0);
-	CHECK_EQ(open_ino(sub, f, 7, ZC_OPEN_READ | ZC_OPEN_WRITE), ZC_OK);
+	CHECK_EQ(t_open(sub, f, 7, ZC_OPEN_READ | ZC_OPEN_WRITE), ZC_OK);
 	as("admin", 0, 0);
 	CHECK_EQ(rename_to(admin, dir, "f", other, "f"), ZC_OK);
 	as("sub", 0, 0);
@@ -352,9 +342,9 @@ int main(void)
 	as("ro_user", 1000, 1000);
 	ro = session_as("ro_user", &root, &st);
 	CHECK(ro && root == proj);
-	CHECK_EQ(open_ino(ro, owned, 1, ZC_OPEN_READ), ZC_OK);
-	CHECK_EQ(open_ino(ro, owned, 2, ZC_OPEN_WRITE), ZC_ST_ROFS);
-	CHECK_EQ(open_ino(ro, owned, 3, ZC_OPEN_READ | ZC_OPEN_TRUNC), ZC_ST_ROFS);
+	CHECK_EQ(t_open(ro, owned, 1, ZC_OPEN_READ), ZC_OK);
+	CHECK_EQ(t_open(ro, owned, 2, ZC_OPEN_WRITE), ZC_ST_ROFS);
+	CHECK_EQ(t_open(ro, owned, 3, ZC_OPEN_READ | ZC_OPEN_TRUNC), ZC_ST_ROFS);
 	mk(ro, proj, "new", S_IFREG | 0644, &st);
 	CHECK_EQ(st, ZC_ST_ROFS);
 	CHECK_EQ(name_op(ZC_CLTOMA_UNLINK, ro, proj, "owned"), ZC_ST_ROFS);
@@ -371,7 +361,7 @@ int main(void)
 	CHECK_EQ(getattr(sq, g, &a), ZC_OK);
 	CHECK_EQ(a.uid, 65534);
 	CHECK_EQ(a.gid, 65534);
-	CHECK_EQ(open_ino(sq, owned, 1, ZC_OPEN_WRITE), ZC_ST_ACCES);	/* root's 0644 */
+	CHECK_EQ(t_open(sq, owned, 1, ZC_OPEN_WRITE), ZC_ST_ACCES);	/* root's 0644 */
 	as("allsq", 1000, 1000);
 	allsq = session_as("allsq", &root, &st);
 	g = mk(allsq, proj, "by-anyone", S_IFREG | 0644, &st);
@@ -382,8 +372,8 @@ int main(void)
 	/* Mode bits, as uid 1000 on the "/" export. */
 	as("admin", 1000, 1000);
 	admin = session_as("admin", &root, &st);
-	CHECK_EQ(open_ino(admin, owned, 1, ZC_OPEN_WRITE), ZC_ST_ACCES);
-	CHECK_EQ(open_ino(admin, owned, 2, ZC_OPEN_READ), ZC_OK);
+	CHECK_EQ(t_open(admin, owned, 1, ZC_OPEN_WRITE), ZC_ST_ACCES);
+	CHECK_EQ(t_open(admin, owned, 2, ZC_OPEN_READ), ZC_OK);
 	CHECK_EQ(alloc(admin, owned), ZC_ST_PERM);	/* open for reading only */
 	CHECK_EQ(setattr(admin, owned, ZC_SET_SIZE, 0, 0, 0, 0), ZC_ST_ACCES);
 	CHECK_EQ(setattr(admin, owned, ZC_SET_MODE, 0666, 0, 0, 0), ZC_ST_PERM);
@@ -401,7 +391,7 @@ int main(void)
 	as("admin", 1001, 1001);
 	CHECK_EQ(name_op(ZC_CLTOMA_UNLINK, admin, sticky, "mine"), ZC_ST_PERM);
 	CHECK_EQ(rename_to(admin, sticky, "mine", sticky, "taken"), ZC_ST_PERM);
-	CHECK_EQ(open_ino(admin, mine, 3, ZC_OPEN_WRITE), ZC_OK);	/* 0666 */
+	CHECK_EQ(t_open(admin, mine, 3, ZC_OPEN_WRITE), ZC_OK);	/* 0666 */
 
 	/* chown: root only; chgrp: the owner, to a group it is in. */
 	as("admin", 1000, 1000);

@@ -30,16 +30,6 @@ static bool exists(uint64_t ino)
 	return getattr(ino, &a) == ZC_OK;
 }
 
-static int open_ino(uint64_t session, uint64_t ino, uint64_t handle, uint32_t flags)
-{
-	struct treq *r = treq_new(session, 0);
-
-	zc_put_u64(&r->c, ino);
-	zc_put_u64(&r->c, handle);
-	zc_put_u32(&r->c, flags);
-	return treq_send(r, ZC_CLTOMA_OPEN);
-}
-
 static int release(uint64_t session, uint64_t ino, uint64_t handle, uint64_t size)
 {
 	struct treq *r = treq_new(session, 0);
@@ -126,7 +116,7 @@ int main(void)
 	s2 = t_session_new("client-2");
 	CHECK(s1 && s2 && s1 != s2);
 	CHECK_EQ(mds_session_count(), 2);
-	CHECK_EQ(open_ino(999, ZC_ROOT_INO, 1, 0), ZC_ST_BADSESSION);
+	CHECK_EQ(t_open(999, ZC_ROOT_INO, 1, 0), ZC_ST_BADSESSION);
 
 	/* Unlinked by another client while open: kept until released. */
 	f = t_create(s1, SEQ, 100, "f", &st);
@@ -146,7 +136,7 @@ int main(void)
 	CHECK_EQ(t_name_op(ZC_CLTOMA_UNLINK, s1, SEQ, "g"), ZC_OK);
 	CHECK(!exists(g));
 	g = t_create(s1, SEQ, 102, "g", &st);
-	CHECK_EQ(open_ino(s2, g, 200, 0), ZC_OK);
+	CHECK_EQ(t_open(s2, g, 200, 0), ZC_OK);
 	CHECK_EQ(t_name_op(ZC_CLTOMA_UNLINK, s1, SEQ, "g"), ZC_OK);
 	CHECK_EQ(release(s1, g, 102, 0), ZC_OK);
 	CHECK(exists(g));
@@ -193,10 +183,10 @@ int main(void)
 	CHECK_EQ(mds_open_count(), 0);
 
 	/* O_TRUNC at open; appends get consecutive places. */
-	CHECK_EQ(open_ino(s1, k, 111, ZC_OPEN_WRITE), ZC_OK);
+	CHECK_EQ(t_open(s1, k, 111, ZC_OPEN_WRITE), ZC_OK);
 	CHECK_EQ(setsize(s1, k, 100000), ZC_OK);
 	CHECK_EQ(release(s1, k, 111, 0), ZC_OK);
-	CHECK_EQ(open_ino(s1, k, 107, ZC_OPEN_TRUNC | ZC_OPEN_WRITE), ZC_OK);
+	CHECK_EQ(t_open(s1, k, 107, ZC_OPEN_TRUNC | ZC_OPEN_WRITE), ZC_OK);
 	CHECK_EQ(getattr(k, &a), ZC_OK);
 	CHECK_EQ(a.size, 0);
 	CHECK_EQ(append(s1, k, 10), 0);
