@@ -143,6 +143,8 @@ bool zc_inode_take_dirty(struct zc_inode *in, uint64_t *size, int64_t *mtime_s,
 int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *out);
 /* Pipes currently open for zero-copy reads (tests count leaks). */
 int zc_io_pipes_open(void);
+/* A layout to write chunk idx with, given by the mds with a create. */
+void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l);
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
 /* append: at the end of the file as the mds knows it, whatever off says. */
 void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,

@@ -1078,20 +1078,34 @@ static int h_mknod(struct req *r)
 	uint32_t mode = zc_get_u32(r->in), rdev;
 	char name[ZC_MAX_NAME + 1];
 	struct zc_attr a;
+	struct zc_loc l;
 	int st;
+
+	uint8_t flags;
 
 	zc_get_u32(r->in);	/* uid, gid: the caller's identity is used */
 	zc_get_u32(r->in);
 	rdev = zc_get_u32(r->in);
 	zc_get_str(r->in, name, sizeof(name), true);
+	flags = r->type == ZC_CLTOMA_CREATE ? zc_get_u8(r->in) : 0;
 	if (r->in->err || S_ISLNK(mode) || (r->type == ZC_CLTOMA_CREATE && !S_ISREG(mode)))
 		return ZC_ST_INVAL;
 	st = op_mknod(r->w, parent, name, mode, rdev, NULL, &a);
 	if (!st && r->type == ZC_CLTOMA_CREATE)
 		st = mds_open_created(r->rq->session, handle, a.ino);
-	if (!st)
-		zc_put_attr(r->o, &a);
-	return st;
+	if (st)
+		return st;
+	zc_put_attr(r->o, &a);
+	/* The first chunk of a file opened for writing, placed in the same
+	 * step: a small file costs no CHUNK_ALLOC.  No server to be had is
+	 * no error here: the write asks again and says so. */
+	if (!(flags & ZC_CREATE_CHUNK))
+		return ZC_OK;
+	if ((st = alloc_chunk(a.ino, 0, &l)))
+		return st == ZC_ST_IO ? st : ZC_OK;
+	zc_put_u64(r->o, 0);
+	mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
+	return ZC_OK;
 }
 
 static int h_symlink(struct req *r)
