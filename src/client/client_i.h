@@ -87,8 +87,10 @@ struct zc_fh {
 /*
  * Runs a call to the mds and waits for the answer, riding out an mds that
  * is away for up to mds_timeout (then -EIO); req (may be NULL) lets the
- * application's Ctrl-C stop the wait (-EINTR).  Returns 0 or -errno; on 0
- * the caller frees call->resp with zc_call_free_resp().
+ * application's interrupt end a wait for an mds that is away (-EINTR),
+ * never a call in flight nor a namespace change that may have run (see
+ * session.c).  Returns 0 or -errno; on 0 the caller frees call->resp with
+ * zc_call_free_resp().
  */
 int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		struct zc_call *call);
