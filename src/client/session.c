@@ -207,11 +207,10 @@ static bool away(int err)
  * left. */
 static int call_once(struct zc_call *call, uint64_t deadline, bool *sent)
 {
+	uint64_t t0 = zc_now_ns();
 	struct zc_conn *conn;
 	struct zc_wait w;
 	int err;
-
-	uint64_t t0 = zc_now_ns();
 
 	*sent = false;
 	conn = zc_conn_get(&zc_cl.mds, &err);
@@ -242,8 +241,6 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 	uint64_t seq = 0, ack = 0, sess;
 	uint8_t pre[PREFIX_MAX], who[PREFIX_MAX - 24];
 	struct zc_cur wc = zc_cur_init(who, sizeof(who));
-	bool warned = false;
-	uint8_t pre[24];
 	bool warned = false, sent, may_have_run = false;
 	int err, tries = 0;
 
@@ -270,7 +267,6 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		/* The mds restarted and waits for our open files. */
 		if (err == -EREMCHG && tries++ < 3 && !declare_again())
 			continue;
-		if (!away(err) || interrupted(req) || zc_now_ns() >= deadline)
 		if (!away(err) || zc_now_ns() >= deadline)
 			break;
 		/* No answer: a change sent may have run, and only its replay
