@@ -960,7 +960,7 @@ static void raise_readahead(const char *mnt)
 		char at[4096];
 
 		found = sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, at) == 3 &&
-			!strcmp(at, mnt);
+			!strcmp(zc_unescape_mnt(at), mnt);
 	}
 	fclose(f);
 	if (!found)

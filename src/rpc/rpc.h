@@ -157,8 +157,8 @@ extern unsigned zc_srv_frame_ms;
 
 /* Counters: frames refused; handshakes failed; ZC payloads that did not
  * fit their pipe. */
-extern unsigned long zc_rpc_bad_frames;
-extern unsigned long zc_rpc_auth_failures;
-extern unsigned long zc_rpc_pipe_fallbacks;
+extern _Atomic unsigned long zc_rpc_bad_frames;
+extern _Atomic unsigned long zc_rpc_auth_failures;
+extern _Atomic unsigned long zc_rpc_pipe_fallbacks;
 
 #endif
