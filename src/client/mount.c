@@ -1003,7 +1003,7 @@ static void *stats_thread(void *arg)
 	raise_readahead(arg);
 	for (;;) {
 		struct zc_cur c = zc_cur_init(buf, sizeof(buf)), fix;
-		uint16_t n = ZC_ARRAY_SIZE(names) + 4;
+		uint16_t n = ZC_ARRAY_SIZE(names) + 5;
 		size_t n_at;
 
 		sleep(1);
@@ -1025,6 +1025,8 @@ static void *stats_thread(void *arg)
 		zc_put_u64(&c, zc_rpc_pipe_fallbacks);
 		zc_put_str(&c, "rpc_bad_frames", 14);
 		zc_put_u64(&c, zc_rpc_bad_frames);
+		zc_put_str(&c, "rpc_auth_failures", 17);
+		zc_put_u64(&c, zc_rpc_auth_failures);
 		/* Round trips to the mds by type: "mds.lookup" the count,
 		 * "mds.lookup.us" the mean time. */
 		for (size_t t = 0; t < ZC_ARRAY_SIZE(zc_cl.n.mds_calls); t++) {
