@@ -24,10 +24,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LOGS="$ROOT/$B/test-logs"
 mkdir -p "$LOGS"
 export ZCFS="$ROOT/$B/zcfs"
-pass=0 fail=0 skip=0 failed=""
+pass=0 fail=0 skip=0 failed="" whyfail=""
 
 run_one() { # name timeout cmd...
-	local name=$1 limit=$2 rc start log run
+	local name=$1 limit=$2 rc start log run line
 	shift 2
 	[ -n "$FILTER" ] && [[ "$name" != *$FILTER* ]] && return
 	for run in $(seq 1 "$REPEAT"); do
@@ -52,6 +52,11 @@ run_one() { # name timeout cmd...
 			[ $rc -eq 124 ] && echo "FAIL (timeout after ${limit}s)" || echo "FAIL (exit $rc, ${took}s)"
 			[ $rc -eq 77 ] && echo "    skipped, but ZCFS_TEST_REQUIRE_FUSE=1"
 			tail -n 25 "$log" | sed 's/^/    | /'
+			# Its first failed checks, again at the very end (a CI log may
+			# keep only the end, where the daemons' logs fill the tail).
+			whyfail+=$'\n'"  $name:"
+			while IFS= read -r line; do whyfail+=$'\n'"    $line"; done \
+				< <(grep -E '^(FAIL|zcfs: )' "$log" | head -n 4)
 		fi
 	done
 }
@@ -79,6 +84,6 @@ for c in "$ROOT"/tests/cases/*.sh; do
 	grep -q '^# one read path' "$c" && continue
 	ZCFS_ZEROCOPY=0 run_one "case/$(basename "$c" .sh)-copy" 900 bash "$c"
 done
-[ -n "$failed" ] && echo "failed:$failed (logs in $LOGS)"
+[ -n "$failed" ] && echo "failed:$failed (logs in $LOGS)$whyfail"
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

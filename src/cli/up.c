@@ -407,18 +407,6 @@ static bool mds_ready(const void *arg)
 	return cs_up_count(arg) >= 0;
 }
 
-struct cs_wait {
-	const char *mds;
-	int n;
-};
-
-static bool cs_ready(const void *arg)
-{
-	const struct cs_wait *w = arg;
-
-	return cs_up_count(w->mds) >= w->n;
-}
-
 static bool mount_ready(const void *arg)
 {
 	return is_fuse_mount(arg);
@@ -545,6 +533,61 @@ static pid_t spawn_cs(struct cluster *cl, int i)
 	return spawn(log, (char *[]){ "zcfs", "cs", "-f", "--dir", path, "--listen", listen_at,
 				      "--mds", cl->mds, "--scrub-interval", cl->scrub,
 				      "--key-file", key, NULL });
+}
+
+/* The last line of chunk server i's log, what it said before it exited. */
+static void cs_last_words(const struct cluster *cl, int i, char *buf, size_t n)
+{
+	char path[PATH_MAX + 64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cs%d.log", cl->dir, i + 1);
+	snprintf(buf, n, "(its log: DIR/cs%d.log)", i + 1);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (line[0] && line[0] != '\n')
+			snprintf(buf, n, "%s", line);
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+/*
+ * Waits until all ncs chunk servers are registered.  One of those started
+ * (bit i of spawned) that exits meanwhile is started again on a new port,
+ * twice at most: a port picked free may be taken before the server binds
+ * it (by another server's outgoing connection, say).
+ */
+static int wait_cs(struct cluster *cl, uint64_t spawned)
+{
+	int tries[MAX_CS] = { 0 };
+	char why[512];
+
+	for (int t = 0; t < 200; t++) {
+		if (cs_up_count(cl->mds) >= cl->ncs)
+			return 0;
+		for (int i = 0; i < cl->ncs; i++) {
+			if (!(spawned >> i & 1) || cl->cs_pid[i] <= 0 ||
+			    waitpid(cl->cs_pid[i], NULL, WNOHANG) != cl->cs_pid[i])
+				continue;
+			cs_last_words(cl, i, why, sizeof(why));
+			fprintf(stderr, "zcfs: chunk server %d exited during start-up%s\n  %s\n", i + 1,
+				tries[i] < 2 ? "; starting it again on a new port" : "", why);
+			cl->cs_pid[i] = 0;
+			if (tries[i]++ == 2)
+				return -ECHILD;
+			cl->cs_port[i] = free_port();
+			cl->cs_pid[i] = cl->cs_port[i] < 0 ? cl->cs_port[i] : spawn_cs(cl, i);
+			conf_save(cl);
+			if (cl->cs_pid[i] < 0)
+				return cl->cs_pid[i];
+		}
+		usleep(100000);
+	}
+	fprintf(stderr, "zcfs: %d chunk servers not registered after 20 s\n",
+		cl->ncs - ZC_MAX(cs_up_count(cl->mds), 0));
+	return -ETIMEDOUT;
 }
 
 static pid_t spawn_mount(struct cluster *cl)
@@ -696,8 +739,7 @@ static int up_fresh(struct cluster *cl, const struct cluster *old, int ncs)
 		}
 	}
 	conf_save(cl);
-	if ((err = wait_for("chunk servers", 20, cs_ready, &(struct cs_wait){ cl->mds, ncs },
-			    0)))
+	if ((err = wait_cs(cl, ncs >= 64 ? ~0ULL : (1ULL << ncs) - 1)))
 		goto out_fail;
 	cl->mount_pid = spawn_mount(cl);
 	conf_save(cl);
@@ -733,7 +775,7 @@ out_fail:
 static int up_again(struct cluster *cl, const struct cluster *old, int ncs, const char *want_mnt)
 {
 	bool mds_up = ours(old->mds_pid, "mds", old->dir), mount_up = mount_running(old);
-	bool cs_started = false;
+	uint64_t spawned = 0;	/* bit i: chunk server i started here */
 	pid_t a_cs = 0;
 	int err, n = ZC_MAX(ncs, old->ncs);
 
@@ -799,12 +841,10 @@ static int up_again(struct cluster *cl, const struct cluster *old, int ncs, cons
 		}
 		printf("zcfs: chunk server %d %s on port %d (pid %d)\n", i + 1,
 		       added ? "added" : "was not running: restarted", port, (int)cl->cs_pid[i]);
-		cs_started = true;
+		spawned |= 1ULL << i;
 	}
 	/* A restarted mds knows a chunk server only once it registered again. */
-	if ((!mds_up || cs_started) &&
-	    (err = wait_for("chunk servers", 20, cs_ready, &(struct cs_wait){ cl->mds, cl->ncs },
-			    0)))
+	if ((!mds_up || spawned) && (err = wait_cs(cl, spawned)))
 		goto out_fail;
 
 	if (mount_up) {

@@ -1693,6 +1693,9 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 
 static void conn_closed(struct zc_srv_conn *c)
 {
+	/* Its heartbeats stop; it counts as down MDS_DOWN_NS after the last. */
+	if (c->bound_id)
+		zc_warn("mds: chunk server %u (%s): connection closed", c->bound_id, c->name);
 	free(c->priv);
 }
 
