@@ -57,6 +57,7 @@ static _Atomic unsigned long long n_commits, n_changes, commit_ns;
 /* The request this thread serves, if any: its changes are committed
  * before its answer, not at their mds_end. */
 static __thread bool in_request;
+static __thread bool counted;		/* in running */
 static __thread uint64_t need;		/* the batch its answer waits for; 0: none */
 static __thread uint64_t last_need;	/* the same for the last request answered */
 static __thread bool answer_later;	/* its caller waits (mds_reply), not mds_request_end */
@@ -303,11 +304,16 @@ int mds_end(int err)
 	return ret;
 }
 
-/* Requests under way are "running" until they wait for a commit: a
- * leader gives them a moment to join its batch.  commit_lock held. */
+/* Requests under way are "running" until they first wait for a commit
+ * (at their end, or before telling a chunk server something: what follows
+ * may be slow): a leader gives them a moment to join its batch.
+ * commit_lock held. */
 static void run_less(void)
 {
-	if (in_request && !--running && gathering)
+	if (!counted)
+		return;
+	counted = false;
+	if (!--running && gathering)
 		pthread_cond_broadcast(&commit_cv);
 }
 
@@ -361,8 +367,6 @@ int mds_commit_wait(uint64_t e)
 	pthread_mutex_lock(&commit_lock);
 	run_less();
 	err = wait_for(e);
-	if (in_request)
-		running++;
 	pthread_mutex_unlock(&commit_lock);
 	return err;
 }
@@ -378,6 +382,7 @@ void mds_request_begin(void)
 	need = 0;
 	pthread_mutex_lock(&commit_lock);
 	running++;
+	counted = true;
 	pthread_mutex_unlock(&commit_lock);
 }
 
