@@ -9,7 +9,7 @@
 #             caches dropped first)
 #   rm        rm -rf of that tree (entries per second)
 #   create    N files: create, write 4 KiB, close (files per second)
-#   unlink    unlink of those files (files per second)
+#   unlink    unlink of those files by one rm (files per second)
 #   untar4    4 untars at once into their own folders (aggregate entries
 #             per second, and its ratio to one untar)
 #
@@ -59,7 +59,7 @@ for r in $(seq 1 "$RUNS"); do
 		e=$(now)
 		echo "$tgt create $(rate "$s" "$e" "$N")" >> "$T/raw"
 		s=$(now)
-		for i in $(seq 1 "$N"); do unlink "$d/small/f$i"; done
+		rm -f "$d"/small/f*	# one process: unlink(2) after unlink(2)
 		e=$(now)
 		echo "$tgt unlink $(rate "$s" "$e" "$N")" >> "$T/raw"
 		s=$(now)

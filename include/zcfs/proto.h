@@ -110,8 +110,11 @@ enum zc_type {
 	ZC_CLTOMA_SESSION_END,	/* () -> () : drops the session's opens and locks */
 	ZC_CLTOMA_OPEN,		/* ino:64 handle:64 flags:32 -> attr (ZC_OPEN_*);
 				   the file stays even if unlinked until released */
-	ZC_CLTOMA_CREATE,	/* handle:64 then as MKNOD -> attr, and opened for
-				   reading and writing */
+	ZC_CLTOMA_CREATE,	/* handle:64 then as MKNOD, then flags:8 -> attr, and
+				   opened for reading and writing; with
+				   ZC_CREATE_CHUNK, and a chunk server to be had,
+				   then size:64 loc of chunk 0 to write (a small
+				   file costs no CHUNK_ALLOC) */
 	ZC_CLTOMA_RELEASE,	/* ino:64 handle:64 size:64 mtime_s:64 mtime_ns:32
 				   flags:32 -> () (ZC_REL_SIZE: size and mtime as
 				   SETSIZE) */
@@ -179,6 +182,9 @@ enum zc_type {
 #define ZC_OPEN_TRUNC	0x01	/* O_TRUNC: size 0, mtime and ctime now */
 #define ZC_OPEN_READ	0x02	/* open(2)'s access mode: O_RDONLY or O_RDWR */
 #define ZC_OPEN_WRITE	0x04	/* O_WRONLY or O_RDWR */
+
+/* CREATE flags */
+#define ZC_CREATE_CHUNK	0x01	/* opened for writing: place chunk 0 now */
 
 /* RELEASE flags */
 #define ZC_REL_SIZE	0x01

@@ -180,25 +180,6 @@ static bool is_fuse_mount(const char *mnt)
 	return !statfs(mnt, &sf) && sf.f_type == FUSE_SUPER_MAGIC;
 }
 
-/* /proc/self/mounts writes a blank, tab, newline or backslash in a path
- * as \040, \011, \012, \134: decodes them in place. */
-static char *unescape_mnt(char *s)
-{
-	char *o = s;
-
-	for (char *p = s; *p; p++, o++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
-		    p[3] >= '0' && p[3] <= '7') {
-			*o = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
-			p += 3;
-		} else {
-			*o = *p;
-		}
-	}
-	*o = 0;
-	return s;
-}
-
 /* Is mnt a mount point in /proc/self/mounts? */
 static bool mounted(const char *mnt)
 {
@@ -209,7 +190,7 @@ static bool mounted(const char *mnt)
 	if (!f)
 		return false;
 	while (!found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "%255s %4095s", dev, at) == 2 && !strcmp(unescape_mnt(at), mnt);
+		found = sscanf(line, "%255s %4095s", dev, at) == 2 && !strcmp(zc_unescape_mnt(at), mnt);
 	fclose(f);
 	return found;
 }

@@ -87,8 +87,10 @@ struct zc_fh {
 /*
  * Runs a call to the mds and waits for the answer, riding out an mds that
  * is away for up to mds_timeout (then -EIO); req (may be NULL) lets the
- * application's Ctrl-C stop the wait (-EINTR).  Returns 0 or -errno; on 0
- * the caller frees call->resp with zc_call_free_resp().
+ * application's interrupt end a wait for an mds that is away (-EINTR),
+ * never a call in flight nor a namespace change that may have run (see
+ * session.c).  Returns 0 or -errno; on 0 the caller frees call->resp with
+ * zc_call_free_resp().
  */
 int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		struct zc_call *call);
@@ -143,6 +145,8 @@ bool zc_inode_take_dirty(struct zc_inode *in, uint64_t *size, int64_t *mtime_s,
 int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *out);
 /* Pipes currently open for zero-copy reads (tests count leaks). */
 int zc_io_pipes_open(void);
+/* A layout to write chunk idx with, given by the mds with a create. */
+void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l);
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
 /* append: at the end of the file as the mds knows it, whatever off says. */
 void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,

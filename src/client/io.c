@@ -205,6 +205,11 @@ static void store_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l,
 	pthread_mutex_unlock(&in->lock);
 }
 
+void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l)
+{
+	store_loc(in, idx, l, true);
+}
+
 /* Decodes "size:64 loc" and caches the location. */
 static int take_loc(struct zc_inode *in, uint32_t idx, struct zc_call *call, struct zc_loc *l,
 		    bool for_write)

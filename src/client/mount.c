@@ -203,12 +203,15 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		     dev_t rdev, struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	uint8_t args[8 + 8 + 16 + 2 + ZC_MAX_NAME];
+	uint8_t args[8 + 8 + 16 + 2 + ZC_MAX_NAME + 1];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	struct fuse_entry_param e = { .generation = 1 };
 	struct zc_inode *in = NULL;
 	struct zc_fh *fh = NULL;
+	struct zc_call call;
 	struct zc_attr a;
+	struct zc_loc loc;
+	bool have_loc = false;
 	int err;
 
 	if (strlen(name) > ZC_MAX_NAME) {
@@ -234,7 +237,22 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		entry_call(req, ZC_CLTOMA_MKNOD, args, c.pos);
 		return;
 	}
-	err = zc_mds_attr_call(req, ZC_CLTOMA_CREATE, args, c.pos, &a);
+	/* Opened for writing: the mds places chunk 0 in the same step. */
+	zc_put_u8(&c, (fi->flags & O_ACCMODE) != O_RDONLY ? ZC_CREATE_CHUNK : 0);
+	err = zc_mds_call(req, ZC_CLTOMA_CREATE, args, c.pos, &call);
+	if (!err) {
+		struct zc_cur r = zc_cur_init(call.resp, call.resp_len);
+
+		zc_get_attr(&r, &a);
+		a.ino = zc_ino_fuse(a.ino);
+		if (zc_cur_left(&r)) {
+			zc_get_u64(&r);
+			zc_get_loc(&r, &loc);
+			have_loc = !r.err && loc.id && loc.nrep;
+		}
+		err = r.err ? -EIO : 0;
+		zc_call_free_resp(&call);
+	}
 	in = err ? NULL : zc_inode_open(a.ino);
 	if (!err && !in)
 		err = -ENOMEM;
@@ -244,6 +262,8 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		return;
 	}
 	zc_inode_opened(in, a.size, true);
+	if (have_loc)
+		zc_io_known_loc(in, 0, &loc);
 	zc_fh_set_inode(fh, in);
 	fi->fh = (uintptr_t)fh;
 	fi->direct_io = (fi->flags & O_APPEND) != 0;
@@ -940,7 +960,7 @@ static void raise_readahead(const char *mnt)
 		char at[4096];
 
 		found = sscanf(line, "%*d %*d %u:%u %*s %4095s", &maj, &min, at) == 3 &&
-			!strcmp(at, mnt);
+			!strcmp(zc_unescape_mnt(at), mnt);
 	}
 	fclose(f);
 	if (!found)
@@ -983,7 +1003,7 @@ static void *stats_thread(void *arg)
 	raise_readahead(arg);
 	for (;;) {
 		struct zc_cur c = zc_cur_init(buf, sizeof(buf)), fix;
-		uint16_t n = ZC_ARRAY_SIZE(names) + 4;
+		uint16_t n = ZC_ARRAY_SIZE(names) + 5;
 		size_t n_at;
 
 		sleep(1);
@@ -1005,6 +1025,8 @@ static void *stats_thread(void *arg)
 		zc_put_u64(&c, zc_rpc_pipe_fallbacks);
 		zc_put_str(&c, "rpc_bad_frames", 14);
 		zc_put_u64(&c, zc_rpc_bad_frames);
+		zc_put_str(&c, "rpc_auth_failures", 17);
+		zc_put_u64(&c, zc_rpc_auth_failures);
 		/* Round trips to the mds by type: "mds.lookup" the count,
 		 * "mds.lookup.us" the mean time. */
 		for (size_t t = 0; t < ZC_ARRAY_SIZE(zc_cl.n.mds_calls); t++) {

@@ -4,10 +4,23 @@
  * mount's session, and the table of open handles.
  *
  * Every call to the mds waits while the mds is away (refused, reset,
- * timed out), retrying, for up to mds_timeout seconds, and gives up at
- * once when the application's request is interrupted (Ctrl-C).  Namespace
- * changes carry a sequence number so that a retry of a change whose
- * answer was lost gets the first answer back instead of running twice.
+ * timed out), retrying, for up to mds_timeout seconds.  Namespace changes
+ * carry a sequence number so that a retry of a change whose answer was
+ * lost gets the first answer back instead of running twice.
+ *
+ * Interrupts (a signal to the application: FUSE INTERRUPT).  A call that
+ * has been sent is never given up on one: it waits for its answer (or for
+ * its connection to fail, or its own timeout).  An interrupt ends the wait
+ * with EINTR only between attempts, while the mds is away, and not even
+ * then for a namespace change that may have reached the mds: that one asks
+ * again under its sequence number until the first answer comes back (or
+ * mds_timeout).  Linux lets a file system answer an interrupted request
+ * normally, and EINTR for a change that ran is a lie the application pays
+ * for: bash retries an open() that failed with EINTR, and its O_CREAT then
+ * met the file the first try made (EEXIST); a lock taken at the mds but
+ * answered EINTR stays taken.  Lock waits give up on an interrupt between
+ * their attempts (mount.c, lock_wait); only unmounting (zc_cl.stopping)
+ * withdraws calls in flight.
  *
  * Every call carries the identity of the process behind the FUSE request
  * (uid, gid, supplementary groups), which the mds checks permissions
@@ -174,9 +187,11 @@ static void seq_done(uint64_t seq)
 	pthread_mutex_unlock(&seq_lock);
 }
 
-static bool interrupted(void *req)
+/* Unmounting: nobody waits for answers any more. */
+static bool stopping(void *arg)
 {
-	return zc_cl.stopping || (req && fuse_req_interrupted(req));
+	(void)arg;
+	return zc_cl.stopping;
 }
 
 /* The mds did not answer: it is away (restarting) rather than saying no. */
@@ -187,22 +202,26 @@ static bool away(int err)
 	       err == -ECONNABORTED || err == -ENETUNREACH;
 }
 
-/* One attempt, waiting for the answer until deadline or an interrupt. */
-static int call_once(fuse_req_t req, struct zc_call *call, uint64_t deadline)
+/* One attempt, waiting for the answer until deadline or unmount (never
+ * for an interrupt: see the top).  *sent: whether the request may have
+ * left. */
+static int call_once(struct zc_call *call, uint64_t deadline, bool *sent)
 {
+	uint64_t t0 = zc_now_ns();
 	struct zc_conn *conn;
 	struct zc_wait w;
 	int err;
 
-	uint64_t t0 = zc_now_ns();
-
+	*sent = false;
 	conn = zc_conn_get(&zc_cl.mds, &err);
 	if (!conn)
 		return err;
-	if (!zc_call_begin(conn, call, &w))
-		err = zc_call_end_or(conn, call, &w, deadline, interrupted, req);
-	else
+	if (!zc_call_begin(conn, call, &w)) {
+		*sent = true;
+		err = zc_call_end_or(conn, call, &w, deadline, stopping, NULL);
+	} else {
 		err = zc_call_end(call, &w);
+	}
 	zc_conn_put(conn);
 	if (call->type < ZC_ARRAY_SIZE(zc_cl.n.mds_calls)) {
 		zc_cl.n.mds_calls[call->type]++;
@@ -222,7 +241,7 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 	uint64_t seq = 0, ack = 0, sess;
 	uint8_t pre[PREFIX_MAX], who[PREFIX_MAX - 24];
 	struct zc_cur wc = zc_cur_init(who, sizeof(who));
-	bool warned = false;
+	bool warned = false, sent, may_have_run = false;
 	int err, tries = 0;
 
 	if (zc_type_replayed(type))
@@ -241,15 +260,22 @@ int zc_mds_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		call->type = type;
 		call->req[0] = (struct iovec){ pre, c.pos };
 		call->req[1] = (struct iovec){ (void *)args, len };
-		err = call_once(req, call, deadline);
+		err = call_once(call, deadline, &sent);
 		if (err == -ENOLINK && type != ZC_CLTOMA_SESSION_NEW && tries++ < 3 &&
 		    !session_recover(sess))
 			continue;
 		/* The mds restarted and waits for our open files. */
 		if (err == -EREMCHG && tries++ < 3 && !declare_again())
 			continue;
-		if (!away(err) || interrupted(req) || zc_now_ns() >= deadline)
+		if (!away(err) || zc_now_ns() >= deadline)
 			break;
+		/* No answer: a change sent may have run, and only its replay
+		 * tells; anything else may stop waiting for the mds. */
+		may_have_run |= seq && sent;
+		if (zc_cl.stopping || (req && !may_have_run && fuse_req_interrupted(req))) {
+			err = -EINTR;
+			break;
+		}
 		if (!warned) {
 			zc_warn("client: mds %s unreachable (%s); request %u waits for it",
 				zc_cl.mds_str, strerror(-err), type);

@@ -96,22 +96,30 @@ bool zc_cred_name_ok(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+/* A secret's file: regular, and no one but its owner may read it.
+ * Returns 0, -EINVAL or -EPERM. */
+static int private_file(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		return -EINVAL;
+	return st.st_mode & 077 ? -EPERM : 0;
+}
+
 /* Reads a small secret file, refusing one that group or others may read. */
 static int read_secret_file(const char *path, char *buf, size_t cap)
 {
-	struct stat st;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
+	int err;
+
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+	if ((err = private_file(fd))) {
 		close(fd);
-		return -EINVAL;
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return -EPERM;
+		return err;
 	}
 	n = read(fd, buf, cap - 1);
 	close(fd);
@@ -571,15 +579,14 @@ int zc_auth_client(const char *cred_file)
 int zc_creds_find(const char *path, const char *name, uint8_t secret[ZC_KEY_LEN])
 {
 	char line[256], n[ZC_CRED_NAME + 1], hex[2 * ZC_KEY_LEN + 2];
-	struct stat st;
-	int err = -ENOENT;
+	int err = -ENOENT, bad;
 	FILE *f = fopen(path, "re");
 
 	if (!f)
 		return -errno;
-	if (fstat(fileno(f), &st) || (st.st_mode & 077)) {
+	if ((bad = private_file(fileno(f)))) {
 		fclose(f);
-		return -EPERM;
+		return bad;
 	}
 	while (err && fgets(line, sizeof(line), f))
 		if (line[0] != '#' && sscanf(line, "%63s %65s", n, hex) == 2 && !strcmp(n, name))

@@ -306,3 +306,22 @@ long zc_raise_nofile(const char *who)
 	}
 	return rl.rlim_cur == RLIM_INFINITY ? 1L << 20 : (long)ZC_MIN(rl.rlim_cur, 1UL << 30);
 }
+
+/* /proc/self/mounts writes a blank, tab, newline or backslash in a path
+ * as \040, \011, \012, \134: decodes them in place. */
+char *zc_unescape_mnt(char *s)
+{
+	char *o = s;
+
+	for (char *p = s; *p; p++, o++) {
+		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] >= '0' && p[2] <= '7' &&
+		    p[3] >= '0' && p[3] <= '7') {
+			*o = (p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0');
+			p += 3;
+		} else {
+			*o = *p;
+		}
+	}
+	*o = 0;
+	return s;
+}

@@ -35,6 +35,9 @@ int zc_tcp_connect(const struct sockaddr_in *sa, int timeout_ms);
 /* Whole reads and writes on blocking descriptors: return 0 or -errno;
  * -EPIPE when the peer closed before all bytes came. */
 int zc_read_full(int fd, void *buf, size_t len);
+/* Decodes in place the \040-style escapes /proc/self/mounts and mountinfo
+ * write for a blank, tab, newline or backslash in a path.  Returns s. */
+char *zc_unescape_mnt(char *s);
 /* Receives exactly len bytes from a socket with recv flags; each time
  * none are there (EAGAIN: MSG_DONTWAIT, or SO_RCVTIMEO ran out) calls
  * wait(arg), which returns 0 to go on or -errno to give up with.

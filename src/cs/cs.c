@@ -37,7 +37,7 @@ static struct sockaddr_in mds_addr, my_addr;
 static uint8_t uuid[16];
 static volatile sig_atomic_t stopping;
 static unsigned long crc_errors;
-static unsigned long cs_cap_refusals;	/* requests refused for their capability */
+static _Atomic unsigned long cs_cap_refusals;	/* requests refused for their capability */
 static uint32_t my_id;			/* as the mds registered us */
 static uint32_t scrub_rate_mib = 32;	/* background checking, MiB/s; 0: off */
 static uint32_t scrub_interval_s = 30;	/* pause before each pass */

@@ -814,20 +814,6 @@ static int op_append(uint64_t ino, uint32_t len, struct zc_cur *o)
 	return ZC_OK;
 }
 
-/* Requests that change the file system: refused on a read-only export. */
-static bool changes(uint16_t type)
-{
-	switch (type) {
-	case ZC_CLTOMA_SETATTR: case ZC_CLTOMA_MKNOD: case ZC_CLTOMA_CREATE:
-	case ZC_CLTOMA_SYMLINK: case ZC_CLTOMA_LINK: case ZC_CLTOMA_UNLINK:
-	case ZC_CLTOMA_RMDIR: case ZC_CLTOMA_RENAME: case ZC_CLTOMA_SETGOAL:
-	case ZC_CLTOMA_CHUNK_ALLOC: case ZC_CLTOMA_APPEND: case ZC_CLTOMA_TRUNC_PREP:
-	case ZC_CLTOMA_SETSIZE:
-		return true;
-	}
-	return false;
-}
-
 /* An inode the caller reaches, with its attributes, that it may access
  * so (MDS_MAY_*). */
 static int may_access(const struct mds_who *w, uint64_t ino, int want, struct zc_attr *a)
@@ -876,181 +862,470 @@ static int truncatable(const struct mds_who *w, uint64_t ino)
 	return st == ZC_ST_ACCES && open == ZC_ST_UNDECLARED ? open : st;
 }
 
+/* ---- client requests: one handler each (the table below) ---- */
+
+/* A client request being served: its prefix, who asks, its arguments and
+ * the answer being built.  mds_lock held. */
+struct req {
+	const struct creq *rq;
+	struct mds_who *w;
+	struct zc_cur *in, *o;
+	uint16_t type;
+};
+
+static int h_session(struct req *r)
+{
+	return mds_session_handle(r->type, r->w, r->in, r->o);
+}
+
+static int h_lock(struct req *r)
+{
+	struct zc_cur peek = *r->in;	/* LOCK and GETLK start with ino */
+	int st = mds_reach(r->w, zc_get_u64(&peek));
+
+	return st ? st : mds_lock_handle(r->type, r->rq->session, r->in, r->o);
+}
+
+static int h_lookup(struct req *r)
+{
+	char name[ZC_MAX_NAME + 1];
+	uint64_t parent = zc_get_u64(r->in), ino;
+	struct zc_attr a;
+	int st;
+
+	zc_get_str(r->in, name, sizeof(name), true);
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	/* ".." is never an entry: above the export's root too, NOENT. */
+	if (!(st = dir_access(r->w, parent, MDS_MAY_EXEC, &a)) &&
+	    !(st = lookup_ino(parent, name, &ino)) && !(st = get_attr(ino, &a))) {
+		mds_tree_add(r->w, ino);
+		zc_put_attr(r->o, &a);
+	}
+	return st;
+}
+
+static int h_getattr(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in);
+	struct zc_attr a;
+	int st;
+
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	if (!(st = mds_reach(r->w, ino)) && !(st = get_attr(ino, &a)))
+		zc_put_attr(r->o, &a);
+	return st;
+}
+
+static int h_readlink(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in);
+	const unsigned char *t;
+	sqlite3_stmt *q;
+	int st;
+
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	if ((st = mds_reach(r->w, ino)))
+		return st;
+	if (!(q = mds_q("SELECT target FROM inode WHERE ino=?", "i", (int64_t)ino)))
+		return ZC_ST_IO;
+	if (sqlite3_step(q) == SQLITE_ROW && (t = sqlite3_column_text(q, 0)))
+		zc_put_str(r->o, (const char *)t, strlen((const char *)t));
+	else
+		st = ZC_ST_INVAL;
+	sqlite3_reset(q);
+	return st;
+}
+
+static int h_readdir(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in), cookie = zc_get_u64(r->in);
+	uint32_t max = zc_get_u32(r->in), count = 0;
+	struct zc_cur *o = r->o, fix;
+	size_t count_pos;
+	struct zc_attr a;
+	sqlite3_stmt *q;
+	int st;
+
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	if ((st = dir_access(r->w, ino, MDS_MAY_READ, &a)))
+		return st;
+	max = ZC_MIN(max, OUT_CAP - 4);
+	count_pos = o->pos;
+	zc_put_u32(o, 0);
+	q = mds_q("SELECT id, name, ino FROM dentry WHERE parent=? AND id>? ORDER BY id", "ii",
+		  (int64_t)ino, (int64_t)cookie);
+	if (!q)
+		return ZC_ST_IO;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(q, 1);
+		size_t nl = strlen(n);
+
+		if (o->pos - count_pos + 8 + 2 + nl + ZC_ATTR_LEN > max)
+			break;
+		if (get_attr(sqlite3_column_int64(q, 2), &a))
+			continue;
+		zc_put_u64(o, sqlite3_column_int64(q, 0));
+		zc_put_str(o, n, nl);
+		zc_put_attr(o, &a);
+		count++;
+	}
+	sqlite3_reset(q);
+	fix = zc_cur_init(o->p + count_pos, 4);
+	zc_put_u32(&fix, count);
+	return ZC_OK;
+}
+
+static int h_statfs(struct req *r)
+{
+	uint64_t total = 0, free = 0;
+
+	for (int i = 0; i < ncs; i++)
+		if (cs_up(&css[i])) {
+			total += css[i].total;
+			free += css[i].free;
+		}
+	zc_put_u64(r->o, total / ZC_MAX(replicas_goal, 1));
+	zc_put_u64(r->o, free / ZC_MAX(replicas_goal, 1));
+	zc_put_u64(r->o, mds_int(0, "SELECT count(*) FROM inode", ""));
+	return ZC_OK;
+}
+
+static int h_chunk_get(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in);
+	uint32_t idx = zc_get_u32(r->in);
+	struct zc_attr a;
+	struct zc_loc l;
+	int st;
+
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	if ((st = readable(r->w, ino, &a)) || (st = load_loc(ino, idx, &l)))
+		return st;
+	zc_put_u64(r->o, a.size);
+	mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ);
+	return ZC_OK;
+}
+
+static int h_layout(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in);
+	struct zc_attr a;
+	int st;
+
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	if ((st = may_access(r->w, ino, MDS_MAY_READ, &a)))
+		return st;
+	return layout_text(ino, r->o);
+}
+
+static int h_status(struct req *r)
+{
+	uint32_t json = zc_get_u32(r->in);
+
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	status_text(r->o, json != 0);
+	return ZC_OK;
+}
+
+static int h_stats(struct req *r)
+{
+	char id[ZC_MAX_NAME + 1], name[ZC_MAX_NAME + 1];
+	struct client_info *c = NULL;
+	uint16_t n;
+
+	zc_get_str(r->in, id, sizeof(id), false);
+	n = zc_get_u16(r->in);
+	if (r->in->err || !id[0])
+		return ZC_ST_INVAL;
+	for (int i = 0; i < MAX_CLIENTS && !c; i++)
+		if (!strcmp(clients[i].id, id))
+			c = &clients[i];
+	for (int i = 0; i < MAX_CLIENTS && !c; i++)
+		if (!clients[i].id[0] || zc_now_ns() - clients[i].last > 300ULL * 1000000000ULL)
+			c = &clients[i];
+	if (!c)
+		return ZC_OK;
+	snprintf(c->id, sizeof(c->id), "%.63s", id);
+	c->last = zc_now_ns();
+	c->n = 0;
+	for (int i = 0; i < n && !r->in->err; i++) {
+		uint64_t v;
+
+		zc_get_str(r->in, name, sizeof(name), true);
+		v = zc_get_u64(r->in);
+		if (!r->in->err && c->n < MAX_COUNTERS) {
+			snprintf(c->names[c->n], sizeof(c->names[0]), "%.31s", name);
+			c->vals[c->n++] = v;
+		}
+	}
+	return r->in->err ? ZC_ST_INVAL : ZC_OK;
+}
+
+/* ---- changes (in a transaction, see handle_client) ---- */
+
+static int h_setattr(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in);
+	uint32_t valid = zc_get_u32(r->in);
+	struct zc_attr a;
+	int st = r->in->err ? ZC_ST_INVAL : op_setattr(r->w, ino, valid, r->in, &a);
+
+	if (!st)
+		zc_put_attr(r->o, &a);
+	return st;
+}
+
+/* MKNOD, and CREATE (handle:64 first: the new file is opened under it). */
+static int h_mknod(struct req *r)
+{
+	uint64_t handle = r->type == ZC_CLTOMA_CREATE ? zc_get_u64(r->in) : 0;
+	uint64_t parent = zc_get_u64(r->in);
+	uint32_t mode = zc_get_u32(r->in), rdev;
+	char name[ZC_MAX_NAME + 1];
+	struct zc_attr a;
+	struct zc_loc l;
+	int st;
+
+	uint8_t flags;
+
+	zc_get_u32(r->in);	/* uid, gid: the caller's identity is used */
+	zc_get_u32(r->in);
+	rdev = zc_get_u32(r->in);
+	zc_get_str(r->in, name, sizeof(name), true);
+	flags = r->type == ZC_CLTOMA_CREATE ? zc_get_u8(r->in) : 0;
+	if (r->in->err || S_ISLNK(mode) || (r->type == ZC_CLTOMA_CREATE && !S_ISREG(mode)))
+		return ZC_ST_INVAL;
+	st = op_mknod(r->w, parent, name, mode, rdev, NULL, &a);
+	if (!st && r->type == ZC_CLTOMA_CREATE)
+		st = mds_open_created(r->rq->session, handle, a.ino);
+	if (st)
+		return st;
+	zc_put_attr(r->o, &a);
+	/* The first chunk of a file opened for writing, placed in the same
+	 * step: a small file costs no CHUNK_ALLOC.  No server to be had is
+	 * no error here: the write asks again and says so. */
+	if (!(flags & ZC_CREATE_CHUNK))
+		return ZC_OK;
+	if ((st = alloc_chunk(a.ino, 0, &l)))
+		return st == ZC_ST_IO ? st : ZC_OK;
+	zc_put_u64(r->o, 0);
+	mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
+	return ZC_OK;
+}
+
+static int h_symlink(struct req *r)
+{
+	uint64_t parent = zc_get_u64(r->in);
+	char name[ZC_MAX_NAME + 1], target[ZC_MAX_PATH + 1];
+	struct zc_attr a;
+	int st;
+
+	zc_get_u32(r->in);	/* uid, gid: the caller's identity is used */
+	zc_get_u32(r->in);
+	zc_get_str(r->in, name, sizeof(name), true);
+	zc_get_str(r->in, target, sizeof(target), false);
+	if (r->in->err || !target[0])
+		return ZC_ST_INVAL;
+	if (!(st = op_mknod(r->w, parent, name, S_IFLNK | 0777, 0, target, &a)))
+		zc_put_attr(r->o, &a);
+	return st;
+}
+
+static int h_link(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in), parent = zc_get_u64(r->in);
+	char name[ZC_MAX_NAME + 1];
+	struct zc_attr a;
+	int st;
+
+	zc_get_str(r->in, name, sizeof(name), true);
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	if (!(st = op_link(r->w, ino, parent, name, &a)))
+		zc_put_attr(r->o, &a);
+	return st;
+}
+
+/* UNLINK and RMDIR */
+static int h_remove(struct req *r)
+{
+	uint64_t parent = zc_get_u64(r->in);
+	char name[ZC_MAX_NAME + 1];
+
+	zc_get_str(r->in, name, sizeof(name), true);
+	return r->in->err ? ZC_ST_INVAL
+			  : op_remove(r->w, parent, name, r->type == ZC_CLTOMA_RMDIR);
+}
+
+static int h_rename(struct req *r)
+{
+	char name[ZC_MAX_NAME + 1], nname[ZC_MAX_NAME + 1];
+	uint64_t parent = zc_get_u64(r->in), nparent;
+	uint32_t flags;
+
+	zc_get_str(r->in, name, sizeof(name), true);
+	nparent = zc_get_u64(r->in);
+	zc_get_str(r->in, nname, sizeof(nname), true);
+	flags = zc_get_u32(r->in);
+	return r->in->err ? ZC_ST_INVAL : op_rename(r->w, parent, name, nparent, nname, flags);
+}
+
+static int h_chunk_alloc(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in);
+	uint32_t idx = zc_get_u32(r->in);
+	struct zc_attr a;
+	struct zc_loc l;
+	int st;
+
+	if (r->in->err || idx >= (1U << 24))
+		return ZC_ST_INVAL;
+	if ((st = writable(r->w, r->type, ino)) || (st = get_attr(ino, &a)))
+		return st;
+	if (!S_ISREG(a.mode))
+		return ZC_ST_INVAL;
+	if ((st = alloc_chunk(ino, idx, &l)))
+		return st;
+	zc_put_u64(r->o, a.size);
+	mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
+	return ZC_OK;
+}
+
+static int h_setsize(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in), size = zc_get_u64(r->in);
+	int64_t ms = zc_get_u64(r->in);
+	uint32_t mns = zc_get_u32(r->in);
+	struct zc_attr a;
+	int st;
+
+	if (r->in->err || mns >= 1000000000U || size > (1ULL << 50))
+		return ZC_ST_INVAL;
+	if (!(st = writable(r->w, r->type, ino)) && !(st = mds_grow(ino, size, ms, mns)) &&
+	    !(st = get_attr(ino, &a)))
+		zc_put_attr(r->o, &a);
+	return st;
+}
+
+static int h_append(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in);
+	uint32_t len = zc_get_u32(r->in);
+	int st;
+
+	if (r->in->err || len > ZC_MAX_IO)
+		return ZC_ST_INVAL;
+	return (st = writable(r->w, r->type, ino)) ? st : op_append(ino, len, r->o);
+}
+
+static int h_setgoal(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in);
+	uint32_t goal = zc_get_u8(r->in);
+	struct zc_attr a;
+	int st;
+
+	if (r->in->err || goal > ZC_MAX_REPLICAS)
+		return ZC_ST_INVAL;
+	/* As setting a user.* xattr: a writer (zcfs setattr --replicas). */
+	if ((st = may_access(r->w, ino, MDS_MAY_WRITE, &a)))
+		return st;
+	if (mds_run("UPDATE inode SET goal=? WHERE ino=?", "ii", (int64_t)goal, (int64_t)ino))
+		return ZC_ST_IO;
+	if ((st = get_attr(ino, &a)))
+		return st;
+	zc_put_attr(r->o, &a);
+	mds_recovery_queue_ino(ino);
+	return ZC_OK;
+}
+
+static int h_trunc_prep(struct req *r)
+{
+	uint64_t ino = zc_get_u64(r->in), size = zc_get_u64(r->in);
+	struct zc_loc l;
+	int st;
+
+	if (r->in->err || size > (1ULL << 50))
+		return ZC_ST_INVAL;
+	if ((st = truncatable(r->w, ino)))
+		return st;
+	memset(&l, 0, sizeof(l));
+	if (size % ZC_CHUNK_SIZE && (st = load_loc(ino, size / ZC_CHUNK_SIZE, &l)))
+		return st;
+	mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
+	return ZC_OK;
+}
+
+#define OP_CHANGE 1	/* changes the store: a transaction, refused read-only */
+
+static const struct {
+	int (*fn)(struct req *r);
+	unsigned flags;
+} handlers[ZC_CSTOMA_REGISTER] = {
+	[ZC_CLTOMA_SESSION_NEW] = { h_session, 0 },
+	[ZC_CLTOMA_SESSION_RENEW] = { h_session, 0 },
+	[ZC_CLTOMA_SESSION_END] = { h_session, 0 },
+	[ZC_CLTOMA_OPEN] = { h_session, 0 },
+	[ZC_CLTOMA_RELEASE] = { h_session, 0 },
+	[ZC_CLTOMA_LOCK] = { h_lock, 0 },
+	[ZC_CLTOMA_GETLK] = { h_lock, 0 },
+	[ZC_CLTOMA_LOOKUP] = { h_lookup, 0 },
+	[ZC_CLTOMA_GETATTR] = { h_getattr, 0 },
+	[ZC_CLTOMA_READLINK] = { h_readlink, 0 },
+	[ZC_CLTOMA_READDIR] = { h_readdir, 0 },
+	[ZC_CLTOMA_STATFS] = { h_statfs, 0 },
+	[ZC_CLTOMA_CHUNK_GET] = { h_chunk_get, 0 },
+	[ZC_CLTOMA_LAYOUT] = { h_layout, 0 },
+	[ZC_CLTOMA_STATUS] = { h_status, 0 },
+	[ZC_CLTOMA_STATS] = { h_stats, 0 },
+	[ZC_CLTOMA_SETATTR] = { h_setattr, OP_CHANGE },
+	[ZC_CLTOMA_MKNOD] = { h_mknod, OP_CHANGE },
+	[ZC_CLTOMA_CREATE] = { h_mknod, OP_CHANGE },
+	[ZC_CLTOMA_SYMLINK] = { h_symlink, OP_CHANGE },
+	[ZC_CLTOMA_LINK] = { h_link, OP_CHANGE },
+	[ZC_CLTOMA_UNLINK] = { h_remove, OP_CHANGE },
+	[ZC_CLTOMA_RMDIR] = { h_remove, OP_CHANGE },
+	[ZC_CLTOMA_RENAME] = { h_rename, OP_CHANGE },
+	[ZC_CLTOMA_CHUNK_ALLOC] = { h_chunk_alloc, OP_CHANGE },
+	[ZC_CLTOMA_SETSIZE] = { h_setsize, OP_CHANGE },
+	[ZC_CLTOMA_APPEND] = { h_append, OP_CHANGE },
+	[ZC_CLTOMA_SETGOAL] = { h_setgoal, OP_CHANGE },
+	[ZC_CLTOMA_TRUNC_PREP] = { h_trunc_prep, OP_CHANGE },
+	/* CHUNK_FAILED talks to chunk servers: mds_client_request serves it
+	 * without the lock (handle_failed). */
+};
+
+/* Requests that change the file system: refused on a read-only export. */
+static bool changes(uint16_t type)
+{
+	return type < ZC_ARRAY_SIZE(handlers) && (handlers[type].flags & OP_CHANGE);
+}
+
+/*
+ * Serves one client request with its handler.  A change runs in a
+ * transaction of its own, and one the client may retry (zc_type_replayed)
+ * stores its answer under (session, seq) in it: a retry gets that answer
+ * again instead of running twice.
+ */
 static int handle_client(uint16_t type, const struct creq *rq, struct mds_who *w,
 			 struct zc_cur *in, struct zc_cur *o)
 {
-	char name[ZC_MAX_NAME + 1], name2[ZC_MAX_NAME + 1], target[ZC_MAX_PATH + 1];
-	struct zc_attr a;
-	struct zc_loc l;
-	uint64_t ino, ino2, handle = 0;
-	uint32_t u1, u4;
+	struct req r = { rq, w, in, o, type };
 	size_t start = o->pos;
 	bool replay;
-	int st = ZC_OK;
+	int st;
 
-	switch (type) {
-	case ZC_CLTOMA_SESSION_NEW: case ZC_CLTOMA_SESSION_RENEW: case ZC_CLTOMA_SESSION_END:
-	case ZC_CLTOMA_OPEN: case ZC_CLTOMA_RELEASE:
-		return mds_session_handle(type, w, in, o);
-	case ZC_CLTOMA_LOCK: case ZC_CLTOMA_GETLK: {
-		struct zc_cur peek = *in;	/* both start with ino */
-
-		if ((st = mds_reach(w, zc_get_u64(&peek))))
-			return st;
-		return mds_lock_handle(type, rq->session, in, o);
-	}
-	case ZC_CLTOMA_LOOKUP:
-		ino = zc_get_u64(in);
-		zc_get_str(in, name, sizeof(name), true);
-		if (in->err)
-			return ZC_ST_INVAL;
-		/* ".." is never an entry: above the export's root too, NOENT. */
-		if (!(st = dir_access(w, ino, MDS_MAY_EXEC, &a)) &&
-		    !(st = lookup_ino(ino, name, &ino2)) && !(st = get_attr(ino2, &a))) {
-			mds_tree_add(w, ino2);
-			zc_put_attr(o, &a);
-		}
-		return st;
-	case ZC_CLTOMA_GETATTR:
-		ino = zc_get_u64(in);
-		if (in->err)
-			return ZC_ST_INVAL;
-		if (!(st = mds_reach(w, ino)) && !(st = get_attr(ino, &a)))
-			zc_put_attr(o, &a);
-		return st;
-	case ZC_CLTOMA_READLINK:
-		ino = zc_get_u64(in);
-		if (in->err)
-			return ZC_ST_INVAL;
-		if ((st = mds_reach(w, ino)))
-			return st;
-		{
-			sqlite3_stmt *q = mds_q("SELECT target FROM inode WHERE ino=?", "i",
-						(int64_t)ino);
-			const unsigned char *t;
-
-			if (!q)
-				return ZC_ST_IO;
-			if (sqlite3_step(q) == SQLITE_ROW && (t = sqlite3_column_text(q, 0)))
-				zc_put_str(o, (const char *)t, strlen((const char *)t));
-			else
-				st = ZC_ST_INVAL;
-			sqlite3_reset(q);
-		}
-		return st;
-	case ZC_CLTOMA_READDIR: {
-		uint64_t cookie;
-		sqlite3_stmt *q;
-		uint32_t count = 0, max;
-		size_t count_pos;
-
-		ino = zc_get_u64(in);
-		cookie = zc_get_u64(in);
-		max = zc_get_u32(in);
-		if (in->err)
-			return ZC_ST_INVAL;
-		if ((st = dir_access(w, ino, MDS_MAY_READ, &a)))
-			return st;
-		max = ZC_MIN(max, OUT_CAP - 4);
-		count_pos = o->pos;
-		zc_put_u32(o, 0);
-		q = mds_q("SELECT id, name, ino FROM dentry WHERE parent=? AND id>? ORDER BY id",
-			  "ii", (int64_t)ino, (int64_t)cookie);
-		if (!q)
-			return ZC_ST_IO;
-		while (sqlite3_step(q) == SQLITE_ROW) {
-			const char *n = (const char *)sqlite3_column_text(q, 1);
-			size_t nl = strlen(n);
-
-			if (o->pos - count_pos + 8 + 2 + nl + ZC_ATTR_LEN > max)
-				break;
-			if (get_attr(sqlite3_column_int64(q, 2), &a))
-				continue;
-			zc_put_u64(o, sqlite3_column_int64(q, 0));
-			zc_put_str(o, n, nl);
-			zc_put_attr(o, &a);
-			count++;
-		}
-		sqlite3_reset(q);
-		{
-			struct zc_cur fix = zc_cur_init(o->p + count_pos, 4);
-
-			zc_put_u32(&fix, count);
-		}
-		return ZC_OK;
-	}
-	case ZC_CLTOMA_STATFS: {
-		uint64_t total = 0, free = 0;
-
-		for (int i = 0; i < ncs; i++)
-			if (cs_up(&css[i])) {
-				total += css[i].total;
-				free += css[i].free;
-			}
-		zc_put_u64(o, total / ZC_MAX(replicas_goal, 1));
-		zc_put_u64(o, free / ZC_MAX(replicas_goal, 1));
-		zc_put_u64(o, mds_int(0, "SELECT count(*) FROM inode", ""));
-		return ZC_OK;
-	}
-	case ZC_CLTOMA_CHUNK_GET:
-		ino = zc_get_u64(in);
-		u1 = zc_get_u32(in);
-		if (in->err)
-			return ZC_ST_INVAL;
-		if ((st = readable(w, ino, &a)) || (st = load_loc(ino, u1, &l)))
-			return st;
-		zc_put_u64(o, a.size);
-		mds_put_client_loc(o, &l, rq->session, ZC_CAP_READ);
-		return ZC_OK;
-	case ZC_CLTOMA_LAYOUT:
-		ino = zc_get_u64(in);
-		if (in->err)
-			return ZC_ST_INVAL;
-		if ((st = may_access(w, ino, MDS_MAY_READ, &a)))
-			return st;
-		return layout_text(ino, o);
-	case ZC_CLTOMA_STATUS:
-		u1 = zc_get_u32(in);
-		if (in->err)
-			return ZC_ST_INVAL;
-		status_text(o, u1 != 0);
-		return ZC_OK;
-	case ZC_CLTOMA_STATS: {
-		struct client_info *c = NULL;
-		uint16_t n;
-
-		zc_get_str(in, name, sizeof(name), false);
-		n = zc_get_u16(in);
-		if (in->err || !name[0])
-			return ZC_ST_INVAL;
-		for (int i = 0; i < MAX_CLIENTS && !c; i++)
-			if (!strcmp(clients[i].id, name))
-				c = &clients[i];
-		for (int i = 0; i < MAX_CLIENTS && !c; i++)
-			if (!clients[i].id[0] ||
-			    zc_now_ns() - clients[i].last > 300ULL * 1000000000ULL)
-				c = &clients[i];
-		if (!c)
-			return ZC_OK;
-		snprintf(c->id, sizeof(c->id), "%.63s", name);
-		c->last = zc_now_ns();
-		c->n = 0;
-		for (int i = 0; i < n && !in->err; i++) {
-			zc_get_str(in, name2, sizeof(name2), true);
-			uint64_t v = zc_get_u64(in);
-
-			if (!in->err && c->n < MAX_COUNTERS) {
-				snprintf(c->names[c->n], sizeof(c->names[0]), "%.31s", name2);
-				c->vals[c->n++] = v;
-			}
-		}
-		return in->err ? ZC_ST_INVAL : ZC_OK;
-	}
-	}
-
-	if (type == ZC_CLTOMA_CREATE)
-		handle = zc_get_u64(in);
-	/* Everything below changes the store: one transaction each. */
+	if (type >= ZC_ARRAY_SIZE(handlers) || !handlers[type].fn)
+		return ZC_ST_NOTSUP;
+	if (!(handlers[type].flags & OP_CHANGE))
+		return handlers[type].fn(&r);
 	if (mds_begin())
 		return ZC_ST_IO;
 	replay = zc_type_replayed(type) && rq->seq && mds_session_known(rq->session);
@@ -1058,150 +1333,18 @@ static int handle_client(uint16_t type, const struct creq *rq, struct mds_who *w
 		bool found;
 
 		st = mds_replay_find(rq->session, rq->seq, o, &found);
-		if (!st && found) {
-			/* A retry of a change that ran: the first answer again. */
-			struct zc_cur r = zc_cur_init(o->p + start, o->pos - start);
+		if (!st && found && type == ZC_CLTOMA_CREATE) {
+			/* A retry of a create that ran: the file is opened under
+			 * the retry's handle (the first of its arguments). */
+			struct zc_cur a = zc_cur_init(o->p + start, o->pos - start);
+			uint64_t handle = zc_get_u64(in);
 
-			if (type == ZC_CLTOMA_CREATE)
-				st = mds_open_created(rq->session, handle, zc_get_u64(&r));
+			st = mds_open_created(rq->session, handle, zc_get_u64(&a));
+		}
+		if (st || found)
 			return mds_end(st) < 0 ? ZC_ST_IO : st;
-		}
-		if (st)
-			return mds_end(st) < 0 ? ZC_ST_IO : st;
 	}
-	switch (type) {
-	case ZC_CLTOMA_SETATTR:
-		ino = zc_get_u64(in);
-		u1 = zc_get_u32(in);
-		st = in->err ? ZC_ST_INVAL : op_setattr(w, ino, u1, in, &a);
-		if (!st)
-			zc_put_attr(o, &a);
-		break;
-	case ZC_CLTOMA_MKNOD:
-	case ZC_CLTOMA_CREATE:
-		ino = zc_get_u64(in);
-		u1 = zc_get_u32(in);
-		zc_get_u32(in);	/* uid, gid: the caller's identity is used */
-		zc_get_u32(in);
-		u4 = zc_get_u32(in);
-		zc_get_str(in, name, sizeof(name), true);
-		st = in->err || S_ISLNK(u1) || (type == ZC_CLTOMA_CREATE && !S_ISREG(u1))
-			? ZC_ST_INVAL : op_mknod(w, ino, name, u1, u4, NULL, &a);
-		if (!st && type == ZC_CLTOMA_CREATE)
-			st = mds_open_created(rq->session, handle, a.ino);
-		if (!st)
-			zc_put_attr(o, &a);
-		break;
-	case ZC_CLTOMA_SYMLINK:
-		ino = zc_get_u64(in);
-		zc_get_u32(in);	/* uid, gid: the caller's identity is used */
-		zc_get_u32(in);
-		zc_get_str(in, name, sizeof(name), true);
-		zc_get_str(in, target, sizeof(target), false);
-		st = in->err || !target[0] ? ZC_ST_INVAL
-				: op_mknod(w, ino, name, S_IFLNK | 0777, 0, target, &a);
-		if (!st)
-			zc_put_attr(o, &a);
-		break;
-	case ZC_CLTOMA_LINK:
-		ino = zc_get_u64(in);
-		ino2 = zc_get_u64(in);
-		zc_get_str(in, name, sizeof(name), true);
-		st = in->err ? ZC_ST_INVAL : op_link(w, ino, ino2, name, &a);
-		if (!st)
-			zc_put_attr(o, &a);
-		break;
-	case ZC_CLTOMA_UNLINK:
-	case ZC_CLTOMA_RMDIR:
-		ino = zc_get_u64(in);
-		zc_get_str(in, name, sizeof(name), true);
-		st = in->err ? ZC_ST_INVAL : op_remove(w, ino, name, type == ZC_CLTOMA_RMDIR);
-		break;
-	case ZC_CLTOMA_RENAME:
-		ino = zc_get_u64(in);
-		zc_get_str(in, name, sizeof(name), true);
-		ino2 = zc_get_u64(in);
-		zc_get_str(in, name2, sizeof(name2), true);
-		u1 = zc_get_u32(in);
-		st = in->err ? ZC_ST_INVAL : op_rename(w, ino, name, ino2, name2, u1);
-		break;
-	case ZC_CLTOMA_CHUNK_ALLOC:
-		ino = zc_get_u64(in);
-		u1 = zc_get_u32(in);
-		if (in->err || u1 >= (1U << 24))
-			st = ZC_ST_INVAL;
-		else if (!(st = writable(w, type, ino)) && !(st = get_attr(ino, &a)) &&
-			 !S_ISREG(a.mode))
-			st = ZC_ST_INVAL;
-		if (!st && !(st = alloc_chunk(ino, u1, &l))) {
-			zc_put_u64(o, a.size);
-			mds_put_client_loc(o, &l, rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
-		}
-		break;
-	case ZC_CLTOMA_SETSIZE: {
-		uint64_t size;
-		int64_t ms;
-		uint32_t mns;
-
-		ino = zc_get_u64(in);
-		size = zc_get_u64(in);
-		ms = zc_get_u64(in);
-		mns = zc_get_u32(in);
-		if (in->err || mns >= 1000000000U || size > (1ULL << 50)) {
-			st = ZC_ST_INVAL;
-			break;
-		}
-		if (!(st = writable(w, type, ino)) && !(st = mds_grow(ino, size, ms, mns)) &&
-		    !(st = get_attr(ino, &a)))
-			zc_put_attr(o, &a);
-		break;
-	}
-	case ZC_CLTOMA_APPEND:
-		ino = zc_get_u64(in);
-		u1 = zc_get_u32(in);
-		if (in->err || u1 > ZC_MAX_IO)
-			st = ZC_ST_INVAL;
-		else if (!(st = writable(w, type, ino)))
-			st = op_append(ino, u1, o);
-		break;
-	case ZC_CLTOMA_SETGOAL:
-		ino = zc_get_u64(in);
-		u1 = zc_get_u8(in);
-		if (in->err || u1 > ZC_MAX_REPLICAS) {
-			st = ZC_ST_INVAL;
-			break;
-		}
-		/* As setting a user.* xattr: a writer (zcfs setattr --replicas). */
-		if ((st = may_access(w, ino, MDS_MAY_WRITE, &a)))
-			break;
-		if (mds_run("UPDATE inode SET goal=? WHERE ino=?", "ii", (int64_t)u1, (int64_t)ino))
-			st = ZC_ST_IO;
-		else if (!(st = get_attr(ino, &a)))
-			zc_put_attr(o, &a);
-		if (!st)
-			mds_recovery_queue_ino(ino);
-		break;
-	case ZC_CLTOMA_TRUNC_PREP: {
-		uint64_t size;
-
-		ino = zc_get_u64(in);
-		size = zc_get_u64(in);
-		if (in->err || size > (1ULL << 50)) {
-			st = ZC_ST_INVAL;
-			break;
-		}
-		if ((st = truncatable(w, ino)))
-			break;
-		memset(&l, 0, sizeof(l));
-		if (size % ZC_CHUNK_SIZE)
-			st = load_loc(ino, size / ZC_CHUNK_SIZE, &l);
-		if (!st)
-			mds_put_client_loc(o, &l, rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
-		break;
-	}
-	default:
-		st = ZC_ST_NOTSUP;
-	}
+	st = handlers[type].fn(&r);
 	if (!st && o->err)
 		st = ZC_ST_IO;
 	if (!st && replay)

@@ -3,10 +3,17 @@
  * Client side of the RPC layer: connections, xid matching, destinations.
  *
  * Ownership: a call sits in its connection's pending list from
- * zc_call_start() until the receiver thread takes it out, on its response,
- * on its deadline, or when the connection dies; whoever takes it out
- * completes it.  So done() runs once, and the caller's buffers are only
- * touched while the call is in flight.
+ * zc_call_start() until it is taken out, under the connection's lock: by
+ * the receiver thread (on its response, on its deadline, or when the
+ * connection dies), which then completes it, or by its caller withdrawing
+ * it (zc_call_end_or), and then done() never runs.  Nobody keeps a pointer
+ * to a pending call across a release of the lock, so the one who took it
+ * out is the only one who touches it: done() runs at most once, and once
+ * done() has run or the withdrawal succeeded the caller's memory (the call
+ * is often on its stack) is not touched again.  While its request is still
+ * being written (CALL_SENDING) a call is nobody's to take: the receiver
+ * waits for zc_call_start() to let go, and a caller withdraws only after
+ * zc_call_start() returned.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,26 +91,28 @@ static void complete(struct zc_call *call, int err)
 	call->done(call);
 }
 
-/* Takes the call with this xid out of pending, waiting while it is still
- * being sent.  Returns NULL if nobody waits for it. */
+/*
+ * Takes the call with this xid out of pending, waiting while it is still
+ * being sent.  Returns NULL if nobody waits for it.  Only a call found in
+ * pending under the lock is returned: while we waited, its sender may have
+ * let go and its caller withdrawn it and returned (the call was on its
+ * stack), so the search starts again and a pointer seen before the wait is
+ * never used.
+ */
 static struct zc_call *take(struct zc_conn *c, uint64_t xid)
 {
-	struct zc_call **pp, *call = NULL;
+	struct zc_call **pp, *call;
 
 	pthread_mutex_lock(&c->lock);
-again:
-	for (pp = &c->pending; *pp; pp = &(*pp)->next) {
-		if ((*pp)->xid == xid) {
-			call = *pp;
-			if (CALL_SENDING(call)) {
-				/* The list may change while we wait: search again. */
-				pthread_cond_wait(&c->cond, &c->lock);
-				goto again;
-			}
-			*pp = call->next;
+	for (;;) {
+		for (pp = &c->pending; (call = *pp) && call->xid != xid; pp = &call->next)
+			;
+		if (!call || !CALL_SENDING(call))
 			break;
-		}
+		pthread_cond_wait(&c->cond, &c->lock);
 	}
+	if (call)
+		*pp = call->next;
 	pthread_mutex_unlock(&c->lock);
 	return call;
 }
@@ -485,7 +494,8 @@ int zc_call_end(struct zc_call *call, struct zc_wait *w)
 	return call->err;
 }
 
-/* Takes a call out of pending if the receiver has not taken it yet. */
+/* Takes a call out of pending if the receiver has not taken it yet: then
+ * done() will never run.  If it returns false, done() runs (or ran). */
 static bool withdraw(struct zc_conn *c, struct zc_call *call)
 {
 	struct zc_call **pp;

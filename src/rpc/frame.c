@@ -4,9 +4,9 @@
 #include "common/pack.h"
 #include "rpc.h"
 
-unsigned long zc_rpc_bad_frames;
-unsigned long zc_rpc_auth_failures;
-unsigned long zc_rpc_pipe_fallbacks;
+_Atomic unsigned long zc_rpc_bad_frames;
+_Atomic unsigned long zc_rpc_auth_failures;
+_Atomic unsigned long zc_rpc_pipe_fallbacks;
 
 void zc_hdr_encode(uint8_t out[ZC_HDR_LEN], const struct zc_hdr *h)
 {

@@ -103,7 +103,10 @@ int zc_call_begin(struct zc_conn *c, struct zc_call *call, struct zc_wait *w);
 int zc_call_end(struct zc_call *call, struct zc_wait *w);
 /* As zc_call_end, but gives up waiting at deadline (monotonic ns) or when
  * stop(arg) says so: then the call is withdrawn (its answer, if one
- * comes, is dropped) and -ETIMEDOUT or -EINTR returned. */
+ * comes, is dropped) and -ETIMEDOUT or -EINTR returned; if the receiver
+ * took the call first, its result is waited for and returned instead.
+ * Either way nothing touches call or w once this returns.  A withdrawn
+ * request may still have reached the peer and run there. */
 int zc_call_end_or(struct zc_conn *c, struct zc_call *call, struct zc_wait *w,
 		   uint64_t deadline, bool (*stop)(void *arg), void *arg);
 void zc_call_free_resp(struct zc_call *call);
@@ -154,8 +157,8 @@ extern unsigned zc_srv_frame_ms;
 
 /* Counters: frames refused; handshakes failed; ZC payloads that did not
  * fit their pipe. */
-extern unsigned long zc_rpc_bad_frames;
-extern unsigned long zc_rpc_auth_failures;
-extern unsigned long zc_rpc_pipe_fallbacks;
+extern _Atomic unsigned long zc_rpc_bad_frames;
+extern _Atomic unsigned long zc_rpc_auth_failures;
+extern _Atomic unsigned long zc_rpc_pipe_fallbacks;
 
 #endif

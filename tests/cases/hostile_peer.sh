@@ -64,6 +64,13 @@ chmod 644 "$T/wrong.cred"
 out=$("$ZCFS" status --dir "$D" --credential "$T/wrong.cred" 2>&1)
 check "a credential file others may read is refused, saying so" grep -q "chmod 600" <<< "$out"
 
+cp "$D/cluster.key" "$T/open.key"
+chmod 644 "$T/open.key"
+out=$("$ZCFS" cs --dir "$T/cs-x" --listen 127.0.0.1:0 --mds "$mds" --key-file "$T/open.key" 2>&1)
+check "a chunk server refuses a cluster key others may read" grep -q "chmod 600" <<< "$out"
+out=$("$ZCFS" mds --dir "$T/mds-x" --listen 127.0.0.1:0 --key-file "$T/open.key" 2>&1)
+check "so does the mds" grep -q "chmod 600" <<< "$out"
+
 check "the files are whole" cmp "$T/a" "$M/a"
 echo 3 > /proc/sys/vm/drop_caches
 check "and read back from the chunk servers" cmp "$T/a" "$M/a"

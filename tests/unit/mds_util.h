@@ -158,6 +158,7 @@ static inline uint64_t t_create_in(uint64_t session, uint64_t seq, uint64_t hand
 	zc_put_u32(&r->c, 0);
 	zc_put_u32(&r->c, 0);
 	zc_put_str(&r->c, name, strlen(name));
+	zc_put_u8(&r->c, 0);	/* no chunk placed with it */
 	*st = treq_send(r, ZC_CLTOMA_CREATE);
 	if (*st)
 		return 0;

@@ -388,8 +388,8 @@ int main(void)
 		CHECK(cs_id[i]);
 	}
 
-	/* A file of four full chunks, two replicas each. */
 	s = the_session = t_session_new("rec");
+	/* A file of four full chunks, two replicas each. */
 	the_ino = t_create(s, 1, 1, "f", &st);
 	CHECK_EQ(st, ZC_OK);
 	nchunks = 4;
@@ -583,6 +583,35 @@ int main(void)
 	}
 
 	test_report();
+	/* A create for writing places chunk 0 with it: a layout with a
+	 * capability to write, and CHUNK_ALLOC then finds the same chunk. */
+	{
+		struct treq *r = treq_new(s, 7);
+		struct zc_attr a;
+		struct zc_loc cl, again;
+		struct zc_cur c;
+
+		zc_put_u64(&r->c, 77);		/* handle */
+		zc_put_u64(&r->c, ZC_ROOT_INO);
+		zc_put_u32(&r->c, S_IFREG | 0644);
+		zc_put_u32(&r->c, 0);
+		zc_put_u32(&r->c, 0);
+		zc_put_u32(&r->c, 0);
+		zc_put_str(&r->c, "small", 5);
+		zc_put_u8(&r->c, ZC_CREATE_CHUNK);
+		CHECK_EQ(treq_send(r, ZC_CLTOMA_CREATE), ZC_OK);
+		c = t_answer();
+		zc_get_attr(&c, &a);
+		CHECK_EQ(zc_get_u64(&c), 0);
+		zc_get_loc(&c, &cl);
+		CHECK(!c.err && !zc_cur_left(&c));
+		CHECK(cl.id != 0);
+		CHECK_EQ(cl.nrep, 2);
+		CHECK_EQ(zc_cap_check(&cl.cap, cl.id, cl.version, ZC_CAP_WRITE, s), 0);
+		CHECK_EQ(alloc(a.ino, 0, &again), ZC_OK);
+		CHECK_EQ(again.id, cl.id);
+	}
+
 	t_store_remove();
 	zc_srv_stop();
 	close(lfd);
