@@ -639,6 +639,9 @@ static void status_text(struct zc_cur *o, bool json)
 	int64_t files = mds_int(0, "SELECT count(*) FROM inode", "");
 	int64_t chunks = mds_int(0, "SELECT count(*) FROM chunk", "");
 	int64_t orphans = mds_int(0, "SELECT count(*) FROM inode WHERE nlink=0", "");
+	uint64_t commits, changed, commit_ns;
+
+	mds_commit_stats(&commits, &changed, &commit_ns);
 
 	for (int i = 0; i < ncs; i++)
 		up += cs_up(&css[i]);
@@ -684,7 +687,16 @@ static void status_text(struct zc_cur *o, bool json)
 			    cs_up(cs) ? "up" : "down", (unsigned long long)cs->total,
 			    (unsigned long long)cs->free, cs->nchunks);
 	}
-	OUT(json ? "],\"ops\":{" : "mds requests (count, mean us):");
+	if (json)
+		OUT("],\"commits\":%llu,\"changes_committed\":%llu,\"commit_mean_us\":%llu",
+		    (unsigned long long)commits, (unsigned long long)changed,
+		    (unsigned long long)(commits ? commit_ns / commits / 1000 : 0));
+	else
+		OUT("store: %llu commits of %llu changes (%.1f per commit, %llu us each)\n",
+		    (unsigned long long)commits, (unsigned long long)changed,
+		    commits ? (double)changed / commits : 0.0,
+		    (unsigned long long)(commits ? commit_ns / commits / 1000 : 0));
+	OUT(json ? ",\"ops\":{" : "mds requests (count, mean us):");
 	for (int t = 0, first = 1, k = 0; t < ZC_TYPE_MAX; t++) {
 		unsigned long long n = ops[t].n, us = n ? ops[t].ns / n / 1000 : 0;
 
@@ -1579,8 +1591,8 @@ static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, st
 	return ZC_ST_NOTSUP;
 }
 
-int mds_cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint32_t len,
-		   struct zc_cur *o)
+static int cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint32_t len,
+		      struct zc_cur *o)
 {
 	struct zc_cur in = zc_cur_init(payload, len);
 	int st;
@@ -1589,6 +1601,17 @@ int mds_cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint3
 	st = handle_cs(c, type, &in, o);
 	pthread_mutex_unlock(&mds_lock);
 	return st;
+}
+
+/* Answers, as to clients, only once what they say is on disk (group
+ * commit, store.c): an id, deletions, versions. */
+int mds_cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint32_t len,
+		   struct zc_cur *o)
+{
+	size_t start = o->pos;
+
+	mds_request_begin();
+	return mds_request_end(cs_request(c, type, payload, len, o), o, start);
 }
 
 /* CHUNK_FAILED from a writer needs the file open for writing; from a
@@ -1636,8 +1659,8 @@ static int handle_failed(struct mds_who *w, struct zc_cur *in, struct zc_cur *o)
 	return st;
 }
 
-int mds_client_request(const char *peer, uint16_t type, uint8_t *payload, uint32_t len,
-		       struct zc_cur *o)
+static int client_request(const char *peer, uint16_t type, uint8_t *payload, uint32_t len,
+			  struct zc_cur *o)
 {
 	struct zc_cur in = zc_cur_init(payload, len);
 	struct mds_who w = { .peer = peer ? peer : "" };
@@ -1662,7 +1685,18 @@ int mds_client_request(const char *peer, uint16_t type, uint8_t *payload, uint32
 	return st;
 }
 
-static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
+/* The answer leaves only once the batch the request changed or read is
+ * committed (group commit, store.c). */
+int mds_client_request(const char *peer, uint16_t type, uint8_t *payload, uint32_t len,
+		       struct zc_cur *o)
+{
+	size_t start = o->pos;
+
+	mds_request_begin();
+	return mds_request_end(client_request(peer, type, payload, len, o), o, start);
+}
+
+static int serve(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
 {
 	uint8_t *out = c->priv;
 	uint64_t t0 = zc_now_ns();
@@ -1688,7 +1722,15 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 		ops[h->type].n++;
 		ops[h->type].ns += zc_now_ns() - t0;
 	}
-	return zc_srv_reply(c, h, st, out, o.pos);
+	return mds_reply(c, h, st, out, o.pos);
+}
+
+/* Answers leave once on disk, while the connection's next requests are
+ * served (reply.c). */
+static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
+{
+	mds_answer_later();
+	return serve(c, h, payload);
 }
 
 static void conn_closed(struct zc_srv_conn *c)
@@ -1696,6 +1738,7 @@ static void conn_closed(struct zc_srv_conn *c)
 	/* Its heartbeats stop; it counts as down MDS_DOWN_NS after the last. */
 	if (c->bound_id)
 		zc_warn("mds: chunk server %u (%s): connection closed", c->bound_id, c->name);
+	mds_reply_close(c);
 	free(c->priv);
 }
 

@@ -4,6 +4,7 @@
 #define ZC_MDS_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* store.c: SQLite access; callers hold the mds lock. */
@@ -13,9 +14,41 @@ void mds_store_close(void);
 sqlite3_stmt *mds_q(const char *sql, const char *fmt, ...);
 int mds_run(const char *sql, const char *fmt, ...);
 int64_t mds_int(int64_t dflt, const char *sql, const char *fmt, ...);
+/*
+ * One change: mds_begin() opens a savepoint in the open batch (group
+ * commit, store.c), mds_end(err) keeps it (err 0) or undoes it; returns
+ * err or -EIO.  In a request (mds_request_begin) the batch is committed
+ * before the answer (mds_request_end); elsewhere at mds_end, so a thread
+ * that serves no request finds its change on disk when mds_end returns.
+ */
 int mds_begin(void);
-/* Commits if err is 0, else rolls back; returns err or -EIO. */
 int mds_end(int err);
+/* The calling thread serves a request: its changes wait for the answer. */
+void mds_request_begin(void);
+/* Waits until the batch the request touched (changed, or read while it
+ * was open) is committed; the first waiter commits it for all.  Returns
+ * st, or ZC_ST_IO (answer emptied back to start) if the commit failed.
+ * mds_lock not held. */
+struct zc_cur;
+int mds_request_end(int st, struct zc_cur *o, size_t start);
+/* From now on this thread's requests return without waiting: it sends
+ * their answers with mds_reply (the network). */
+void mds_answer_later(void);
+/* Waits until batch epoch is committed (0: nothing to wait for), leading
+ * the commit if nobody does.  Returns 0 or -EIO (it failed).  mds_lock not
+ * held. */
+int mds_commit_wait(uint64_t epoch);
+/* Everything changed so far is on disk when it returns (before a chunk
+ * server hears of a change).  0 or -EIO.  mds_lock not held. */
+int mds_sync(void);
+/* The batch the calling thread's last request waited for (0: none), and
+ * the last batch committed (or failed): a request is answered only once
+ * the second is at least the first. */
+uint64_t mds_request_epoch(void);
+uint64_t mds_committed_epoch(void);
+/* Commits that wrote something, the changes they carried, the time they
+ * took (ns, the fsync mostly). */
+void mds_commit_stats(uint64_t *commits, uint64_t *changes, uint64_t *ns);
 /* Returns the next value of a persistent counter (first is 1). */
 int64_t mds_meta_next(const char *key);
 
@@ -274,6 +307,18 @@ struct zc_srv_conn;
 #define MDS_CS_ANSWER_MAX (8 + 12 * ZC_REPORT_PAGE)
 int mds_cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, uint32_t len,
 		   struct zc_cur *o);
+
+/* ---- reply.c: answers after their commit, the connection going on ---- */
+
+struct zc_hdr;
+/* Sends the answer of the request this thread just served once the batch
+ * it touched is committed (ZC_ST_IO if that failed): at once if it touched
+ * none; held while the next request is already there.  Returns 0 or a
+ * send error. */
+int mds_reply(struct zc_srv_conn *c, const struct zc_hdr *h, int st, const void *p,
+	      uint32_t len);
+/* The connection ends: its held answers' batches are committed. */
+void mds_reply_close(struct zc_srv_conn *c);
 
 int zc_cmd_mds(int argc, char **argv);
 

@@ -11,7 +11,8 @@
  * A copy to a new replica runs with the chunk marked busy: the mds answers
  * writers "again" until the copy is in the set, so that no write can land
  * on the old replicas only while the new one is being filled.  Readers are
- * not held up.  Network calls are made without mds_lock.
+ * not held up.  Network calls are made without mds_lock, and only once
+ * the store has what they say on disk (mds_sync: group commit).
  *
  * Chunks that need work (too few good replicas, too many, being copied)
  * are kept in a work table, fed by the events that cause them: replicas
@@ -475,6 +476,11 @@ static void tell_version(const struct zc_loc *l, uint32_t old)
 	uint8_t args[16];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 
+	/* Servers hear of a version only once the store has it on disk (a
+	 * bump made by a request is committed with its batch); a failed
+	 * commit took the bump back. */
+	if (mds_sync())
+		return;
 	zc_put_u64(&c, l->id);
 	zc_put_u32(&c, old);
 	zc_put_u32(&c, l->version);

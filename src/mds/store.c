@@ -2,9 +2,22 @@
 /*
  * The metadata store: namespace, attributes and file layout in SQLite (WAL,
  * synchronous=FULL: a change is on disk before it is acknowledged).
- * Callers hold mds_lock; every change runs in one transaction.
+ * Callers hold mds_lock.
+ *
+ * Group commit.  The store keeps one transaction open, the batch (BEGIN
+ * IMMEDIATE at the first change after a commit); each change
+ * (mds_begin ... mds_end) is a SAVEPOINT in it, so that a failed change
+ * undoes only itself.  A request's answer waits until the batch it touched
+ * (changed, or only read while it was open: it may have seen its changes)
+ * is committed: the first waiter of a batch takes mds_lock and COMMITs,
+ * one fsync for every change in it, while the others sleep; requests that
+ * come meanwhile join the next batch.  A read when no batch is open
+ * answers at once.  Threads that serve no request (recovery, session
+ * expiry, start-up) commit at their mds_end, as before: nothing stays
+ * uncommitted with nobody waiting for it.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +30,37 @@
 #include "mds.h"
 
 static sqlite3 *db;
+
+/* The open batch (mds_lock). */
+static bool in_tx;		/* BEGIN IMMEDIATE ran, no COMMIT yet */
+static uint64_t batch;		/* its epoch: done_epoch + 1 */
+static unsigned batch_changes;	/* its changes that wrote rows */
+static int depth;		/* savepoints open */
+static int sp_mark;		/* sqlite3_total_changes() when the outer one began */
+static _Atomic uint64_t open_epoch;	/* batch while in_tx, else 0: read without mds_lock */
+
+/* Batches ended (commit_lock; written with mds_lock held too). */
+static pthread_mutex_t commit_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t commit_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t done_epoch;	/* the last batch that ended, committed or not */
+static bool leading;		/* a waiter is committing for the others */
+static unsigned running;	/* requests under way, not waiting for a commit */
+static bool gathering;		/* the leader waits for them to join its batch */
+/* How long a leader waits at most for the requests under way (each holds
+ * mds_lock some tens of microseconds) before it commits without them. */
+#define GATHER_NS 1000000L
+#define FAILED_KEPT 16
+static uint64_t failed[FAILED_KEPT];	/* the last batches whose commit failed */
+static uint64_t nfailed;
+static _Atomic unsigned long long n_commits, n_changes, commit_ns;
+
+/* The request this thread serves, if any: its changes are committed
+ * before its answer, not at their mds_end. */
+static __thread bool in_request;
+static __thread bool counted;		/* in running */
+static __thread uint64_t need;		/* the batch its answer waits for; 0: none */
+static __thread uint64_t last_need;	/* the same for the last request answered */
+static __thread bool answer_later;	/* its caller waits (mds_reply), not mds_request_end */
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS inode(ino INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -84,6 +128,10 @@ static sqlite3_stmt *vq(const char *sql, const char *fmt, va_list ap)
 			zc_err("mds: statement cache full (raise its size): %s", sql);
 		}
 	}
+	/* Whatever a request reads while a batch is open may be of that
+	 * batch: its answer waits for the commit. */
+	if (in_tx)
+		need = batch;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	for (int n = 1; *fmt; fmt++, n++) {
@@ -148,22 +196,239 @@ int64_t mds_int(int64_t dflt, const char *sql, const char *fmt, ...)
 	return v;
 }
 
+/* ---- transactions: one batch, a savepoint per change ---- */
+
+/* Was batch e's commit a failure?  commit_lock held.  One older than the
+ * failures kept in mind counts as failed: a wrong IO, never a wrong OK. */
+static bool batch_failed(uint64_t e)
+{
+	for (uint64_t i = 0; i < nfailed && i < FAILED_KEPT; i++)
+		if (failed[i] == e)
+			return true;
+	return nfailed > FAILED_KEPT && e < failed[nfailed % FAILED_KEPT];
+}
+
+/*
+ * Ends the open batch: COMMIT (one fsync for all its changes), or, if the
+ * store already dropped the transaction (an I/O error, a full disk) or
+ * the commit fails, rolls it back: every request of the batch is then
+ * answered IO.  mds_lock held.  Returns 0 or -EIO.
+ */
+static int batch_end(void)
+{
+	uint64_t t0 = zc_now_ns();
+	int err = 0;
+
+	if (!in_tx)
+		return 0;
+	if (sqlite3_get_autocommit(db)) {
+		zc_err("mds: the store rolled back a batch of %u changes by itself (%s); their"
+		       " requests are answered IO", batch_changes, sqlite3_errmsg(db));
+		err = -EIO;
+	} else if (mds_run("COMMIT", "")) {
+		zc_err("mds: commit of a batch of %u changes failed; their requests are answered"
+		       " IO", batch_changes);
+		if (!sqlite3_get_autocommit(db))
+			mds_run("ROLLBACK", "");
+		err = -EIO;
+	}
+	if (!err && batch_changes) {
+		n_commits++;
+		n_changes += batch_changes;
+		commit_ns += zc_now_ns() - t0;
+	}
+	in_tx = false;
+	depth = 0;
+	open_epoch = 0;
+	pthread_mutex_lock(&commit_lock);
+	done_epoch = batch;
+	if (err)
+		failed[nfailed++ % FAILED_KEPT] = batch;
+	pthread_cond_broadcast(&commit_cv);
+	pthread_mutex_unlock(&commit_lock);
+	return err;
+}
+
 int mds_begin(void)
 {
-	return mds_run("BEGIN IMMEDIATE", "");
+	if (in_tx && sqlite3_get_autocommit(db))
+		batch_end();	/* dropped by the store: fails its requests */
+	if (!in_tx) {
+		if (mds_run("BEGIN IMMEDIATE", ""))
+			return -EIO;
+		in_tx = true;
+		batch = done_epoch + 1;
+		batch_changes = 0;
+		depth = 0;
+		open_epoch = batch;
+	}
+	need = batch;
+	if (mds_run("SAVEPOINT c", "")) {
+		if (!in_request && !depth)
+			batch_end();
+		return -EIO;
+	}
+	if (!depth++)
+		sp_mark = sqlite3_total_changes(db);
+	return 0;
 }
 
 int mds_end(int err)
 {
+	int ret = err;
+
+	if (!depth) {
+		zc_err("mds: a change ended that did not begin");
+		return err ? err : -EIO;
+	}
+	depth--;
+	if (!in_tx || sqlite3_get_autocommit(db)) {
+		ret = err ? err : -EIO;		/* gone with its batch */
+		batch_end();			/* which fails its requests */
+	} else if (err) {
+		if (mds_run("ROLLBACK TO c", "") || mds_run("RELEASE c", "")) {
+			mds_run("ROLLBACK", "");	/* cannot undo only this one */
+			batch_end();
+		}
+	} else if (mds_run("RELEASE c", "")) {
+		ret = -EIO;
+		if (mds_run("ROLLBACK TO c", "") || mds_run("RELEASE c", "")) {
+			mds_run("ROLLBACK", "");
+			batch_end();
+		}
+	} else if (!depth && sqlite3_total_changes(db) != sp_mark) {
+		batch_changes++;
+	}
+	if (!depth && !in_request && in_tx && batch_end() && !ret)
+		ret = -EIO;
+	return ret;
+}
+
+/* Requests under way are "running" until they first wait for a commit
+ * (at their end, or before telling a chunk server something: what follows
+ * may be slow): a leader gives them a moment to join its batch.
+ * commit_lock held. */
+static void run_less(void)
+{
+	if (!counted)
+		return;
+	counted = false;
+	if (!--running && gathering)
+		pthread_cond_broadcast(&commit_cv);
+}
+
+/* Waits for batch e, leading its commit if nobody does.  commit_lock
+ * held.  Returns 0 or -EIO. */
+static int wait_for(uint64_t e)
+{
+	while (e && done_epoch < e) {
+		struct timespec until;
+
+		if (leading) {
+			pthread_cond_wait(&commit_cv, &commit_lock);
+			continue;
+		}
+		/* The leader: the batch is still open (only one ever is, and it
+		 * is e).  Requests under way join it first, for a moment at
+		 * most; everything in it then shares one COMMIT. */
+		leading = true;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += GATHER_NS;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		gathering = true;
+		while (running && done_epoch < e &&
+		       pthread_cond_timedwait(&commit_cv, &commit_lock, &until) != ETIMEDOUT)
+			;
+		gathering = false;
+		pthread_mutex_unlock(&commit_lock);
+		pthread_mutex_lock(&mds_lock);
+		if (in_tx && batch <= e)
+			batch_end();
+		pthread_mutex_unlock(&mds_lock);
+		pthread_mutex_lock(&commit_lock);
+		leading = false;
+		pthread_cond_broadcast(&commit_cv);
+		if (done_epoch < e) {
+			zc_err("mds: batch %llu was never opened: nothing to wait for",
+			       (unsigned long long)e);
+			return -EIO;
+		}
+	}
+	return e && batch_failed(e) ? -EIO : 0;
+}
+
+int mds_commit_wait(uint64_t e)
+{
+	int err;
+
+	pthread_mutex_lock(&commit_lock);
+	run_less();
+	err = wait_for(e);
+	pthread_mutex_unlock(&commit_lock);
+	return err;
+}
+
+int mds_sync(void)
+{
+	return mds_commit_wait(open_epoch);
+}
+
+void mds_request_begin(void)
+{
+	in_request = true;
+	need = 0;
+	pthread_mutex_lock(&commit_lock);
+	running++;
+	counted = true;
+	pthread_mutex_unlock(&commit_lock);
+}
+
+int mds_request_end(int st, struct zc_cur *o, size_t start)
+{
+	uint64_t e = need;
+	int err;
+
+	pthread_mutex_lock(&commit_lock);
+	run_less();
+	in_request = false;
+	err = answer_later ? 0 : wait_for(e);
+	pthread_mutex_unlock(&commit_lock);
+	last_need = e;
 	if (err) {
-		mds_run("ROLLBACK", "");
-		return err;
+		o->pos = start;		/* what the answer said did not happen */
+		return ZC_ST_IO;
 	}
-	if (mds_run("COMMIT", "")) {
-		mds_run("ROLLBACK", "");
-		return -EIO;
-	}
-	return 0;
+	return st;
+}
+
+void mds_answer_later(void)
+{
+	answer_later = true;
+}
+
+uint64_t mds_request_epoch(void)
+{
+	return last_need;
+}
+
+uint64_t mds_committed_epoch(void)
+{
+	uint64_t e;
+
+	pthread_mutex_lock(&commit_lock);
+	e = done_epoch;
+	pthread_mutex_unlock(&commit_lock);
+	return e;
+}
+
+void mds_commit_stats(uint64_t *commits, uint64_t *changes, uint64_t *ns)
+{
+	*commits = n_commits;
+	*changes = n_changes;
+	*ns = commit_ns;
 }
 
 int64_t mds_meta_next(const char *key)
@@ -240,6 +505,7 @@ int mds_store_open(const char *dir)
 
 void mds_store_close(void)
 {
+	batch_end();	/* what no answer waits for any more still goes to disk */
 	for (size_t i = 0; i < ZC_ARRAY_SIZE(cache) && cache[i].sql; i++) {
 		sqlite3_finalize(cache[i].st);
 		cache[i].sql = NULL;
