@@ -330,7 +330,7 @@ static int op_remove(const struct mds_who *w, uint64_t parent, const char *name,
 		return ZC_ST_NOTDIR;
 	if (!dir && S_ISDIR(a.mode))
 		return ZC_ST_ISDIR;
-	if (dir && mds_int(0, "SELECT count(*) FROM dentry WHERE parent=?", "i", (int64_t)ino))
+	if (dir && mds_int(0, "SELECT 1 FROM dentry WHERE parent=? LIMIT 1", "i", (int64_t)ino))
 		return ZC_ST_NOTEMPTY;
 	if (mds_run("DELETE FROM dentry WHERE parent=? AND name=?", "it", (int64_t)parent, name))
 		return ZC_ST_IO;
@@ -395,7 +395,7 @@ static int op_rename(const struct mds_who *w, uint64_t parent, const char *name,
 		if (!S_ISDIR(a.mode) && S_ISDIR(b.mode))
 			return ZC_ST_ISDIR;
 		if (S_ISDIR(b.mode) &&
-		    mds_int(0, "SELECT count(*) FROM dentry WHERE parent=?", "i", (int64_t)other))
+		    mds_int(0, "SELECT 1 FROM dentry WHERE parent=? LIMIT 1", "i", (int64_t)other))
 			return ZC_ST_NOTEMPTY;
 		if (mds_run("DELETE FROM dentry WHERE parent=? AND name=?", "it",
 			    (int64_t)nparent, nname) || (st = unlink_ino(other)))

@@ -72,6 +72,11 @@ static const char schema[] =
 	" parent INTEGER NOT NULL, name TEXT NOT NULL, ino INTEGER NOT NULL,"
 	" UNIQUE(parent, name));"
 	"CREATE INDEX IF NOT EXISTS dentry_ino ON dentry(ino);"
+	/* READDIR reads a directory in id order from a cookie.  This index
+	 * is in (parent, id) order (id is the rowid): a batch reads only its
+	 * own entries, where UNIQUE(parent, name) made every batch read and
+	 * sort the whole directory.  Older stores get it when opened. */
+	"CREATE INDEX IF NOT EXISTS dentry_parent ON dentry(parent);"
 	"CREATE TABLE IF NOT EXISTS chunk(ino INTEGER NOT NULL, idx INTEGER NOT NULL,"
 	" id INTEGER NOT NULL UNIQUE, version INTEGER NOT NULL,"
 	" PRIMARY KEY(ino, idx)) WITHOUT ROWID;"
