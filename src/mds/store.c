@@ -9,10 +9,13 @@
  * (mds_begin ... mds_end) is a SAVEPOINT in it, so that a failed change
  * undoes only itself.  A request's answer waits until the batch it touched
  * (changed, or only read while it was open: it may have seen its changes)
- * is committed: the first waiter of a batch takes mds_lock and COMMITs,
- * one fsync for every change in it, while the others sleep; requests that
- * come meanwhile join the next batch.  A read when no batch is open
- * answers at once.  Threads that serve no request (recovery, session
+ * is committed: the first waiter of a batch COMMITs, one fsync for every
+ * change in it, while the others sleep; requests that come meanwhile join
+ * the next batch.  A read when no batch is open answers at once.  The
+ * namespace reads (lookup, getattr, readdir...) read what is committed
+ * only, on a second connection (mds_read_committed): they never wait, and
+ * run during a COMMIT, which the leader runs without mds_lock (everyone
+ * else who uses db waits in mds_lock_store meanwhile).  Threads that serve no request (recovery, session
  * expiry, start-up) commit at their mds_end, as before: nothing stays
  * uncommitted with nobody waiting for it.
  */
