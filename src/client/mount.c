@@ -154,10 +154,14 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 		       struct fuse_file_info *fi)
 {
-	uint8_t args[96];
+	uint8_t args[112];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_inode *in;
 	struct zc_attr a;
-	uint32_t valid = 0;
+	struct stat out;
+	uint64_t gsize = 0;
+	int64_t gms = 0;
+	uint32_t valid = 0, gmns = 0;
 	int err;
 
 	(void)fi;
@@ -169,8 +173,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 		}
 		to_set &= ~FUSE_SET_ATTR_SIZE;
 		if (!to_set) {
-			struct stat out;
-
 			zc_attr_to_stat(&a, &out);
 			fuse_reply_attr(req, &out, zc_cl.attr_timeout);
 			return;
@@ -186,17 +188,52 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 		valid |= (to_set & FUSE_SET_ATTR_ATIME_NOW) ? ZC_SET_ATIME_NOW : ZC_SET_ATIME;
 	if (to_set & FUSE_SET_ATTR_MTIME)
 		valid |= (to_set & FUSE_SET_ATTR_MTIME_NOW) ? ZC_SET_MTIME_NOW : ZC_SET_MTIME;
+	/* Sizes written and not told yet go with it (ZC_SET_GROW): the
+	 * SETSIZE at close then has nothing left to say. */
+	in = zc_inode_find(ino);
+	if (in) {
+		pthread_mutex_lock(&in->flush_lock);
+		pthread_mutex_lock(&in->lock);
+		if (in->size_dirty) {
+			valid |= ZC_SET_GROW;
+			gsize = in->size;
+			gms = in->mtime_s;
+			gmns = in->mtime_ns;
+		}
+		pthread_mutex_unlock(&in->lock);
+	}
 	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u32(&c, valid);
 	zc_put_u32(&c, st->st_mode);
 	zc_put_u32(&c, st->st_uid);
 	zc_put_u32(&c, st->st_gid);
-	zc_put_u64(&c, 0);
+	zc_put_u64(&c, gsize);
 	zc_put_u64(&c, st->st_atim.tv_sec);
 	zc_put_u32(&c, st->st_atim.tv_nsec);
 	zc_put_u64(&c, st->st_mtim.tv_sec);
 	zc_put_u32(&c, st->st_mtim.tv_nsec);
-	attr_call(req, ZC_CLTOMA_SETATTR, args, c.pos);
+	if (valid & ZC_SET_GROW) {
+		zc_put_u64(&c, gms);
+		zc_put_u32(&c, gmns);
+	}
+	err = zc_mds_attr_call(req, ZC_CLTOMA_SETATTR, args, c.pos, &a);
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		/* Told, unless written again meanwhile (or refused). */
+		if (!err && (valid & ZC_SET_GROW) && a.size >= gsize && in->size == gsize &&
+		    in->mtime_s == gms && in->mtime_ns == gmns)
+			in->size_dirty = false;
+		pthread_mutex_unlock(&in->lock);
+		pthread_mutex_unlock(&in->flush_lock);
+		zc_inode_close(in);
+	}
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	merge_local(&a);
+	zc_attr_to_stat(&a, &out);
+	fuse_reply_attr(req, &out, zc_cl.attr_timeout);
 }
 
 static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,

@@ -454,14 +454,23 @@ static int op_setattr(const struct mds_who *w, uint64_t ino, uint32_t valid, str
 	uint64_t size = zc_get_u64(in);
 	int64_t at_s = zc_get_u64(in), now_s;
 	uint32_t at_ns = zc_get_u32(in);
-	int64_t mt_s = zc_get_u64(in);
-	uint32_t mt_ns = zc_get_u32(in), now_ns;
+	int64_t mt_s = zc_get_u64(in), wm_s = 0;
+	uint32_t mt_ns = zc_get_u32(in), now_ns, wm_ns = 0;
 	int st;
 
-	if (in->err || at_ns >= 1000000000U || mt_ns >= 1000000000U)
+	if (valid & ZC_SET_GROW) {
+		wm_s = zc_get_u64(in);
+		wm_ns = zc_get_u32(in);
+	}
+	if (in->err || at_ns >= 1000000000U || mt_ns >= 1000000000U || wm_ns >= 1000000000U ||
+	    ((valid & ZC_SET_GROW) && ((valid & ZC_SET_SIZE) || size > (1ULL << 50))))
 		return ZC_ST_INVAL;
 	if ((st = mds_reach(w, ino)) || (st = get_attr(ino, &a)) ||
 	    (st = setattr_allowed(w, ino, &a, valid, uid, gid)))
+		return st;
+	/* The writer's size first, as its SETSIZE would have (h_setsize). */
+	if ((valid & ZC_SET_GROW) && !mds_open_check(w, ino, ZC_OPEN_WRITE) &&
+	    ((st = mds_grow(ino, size, wm_s, wm_ns)) || (st = get_attr(ino, &a))))
 		return st;
 	if ((valid & ZC_SET_SIZE) && (st = mds_truncate(ino, size, false, &a)))
 		return st;
