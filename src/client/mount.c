@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * zcfs mount: the FUSE client (libfuse 3 low-level API).  Metadata
- * operations are one call to the mds each; file data goes through io.c.
+ * operations are one call to the mds each; file data goes through read.c and write.c.
  */
 #include <errno.h>
 #include <inttypes.h>
