@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * zcfs mount: the FUSE client (libfuse 3 low-level API).  Metadata
- * operations are one call to the mds each; file data goes through read.c and write.c.
+ * operations are one call to the mds each; file data goes through read.c
+ * and write.c.
  */
 #include <errno.h>
 #include <inttypes.h>
