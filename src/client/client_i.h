@@ -20,6 +20,8 @@ struct zc_counters {
 	atomic_ullong meta_ops, reads, read_bytes, writes, write_bytes, errors;
 	atomic_ullong read_zc_bytes;	/* replied from pipes: no user-space copy */
 	atomic_ullong read_copy_bytes;	/* replied through user memory */
+	atomic_ullong write_zc_bytes;	/* spliced from libfuse's pipe to the socket */
+	atomic_ullong write_copy_bytes;	/* sent from user memory */
 	atomic_ullong zc_fallback_segs;	/* ZC wanted, no pipe to be had */
 	atomic_ullong zc_fallback_replies; /* sampled: libfuse copied a ZC reply */
 	atomic_ullong read_zero_bytes;	/* holes and chunk tails */
@@ -163,12 +165,28 @@ struct zc_conn *zc_replica_conn(const struct zc_replica *r, int *err);
 
 /* read.c: the read path, with its pools of buffers and zero-copy pipes. */
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
-/* Pipes currently open for zero-copy reads (tests count leaks). */
+/* Pipes currently open for zero-copy reads and writes (tests count leaks). */
 int zc_io_pipes_open(void);
+/* A pool of pipes sized for the largest request; NULL if none can be had.
+ * One put back holding bytes is closed, not reused. */
+struct zpipe {
+	int fd[2];
+	struct zpipe *next;
+};
+struct zpipe *zc_pipe_get(void);
+void zc_pipe_put(struct zpipe *p);
 
 /* write.c: writes to every replica of a chunk, fsync and truncate. */
-/* append: at the end of the file as the mds knows it, whatever off says. */
-void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,
+/* A WRITE's bytes: in memory (buf), or in the pipe libfuse spliced the
+ * request into (buf NULL, pipe its read end): zero-copy. */
+struct zc_wsrc {
+	const char *buf;
+	int pipe;
+};
+/* append: at the end of the file as the mds knows it, whatever off says.
+ * Replies.  Returns whether src's pipe gave all its size bytes (false:
+ * libfuse must not reuse it). */
+bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t size, off_t off,
 		 bool append);
 int zc_io_fsync(fuse_req_t req, struct zc_inode *in);
 /* Shrinks or grows the file: truncates the chunk at the new end on its

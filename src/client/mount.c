@@ -599,13 +599,29 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	zc_io_read(req, fh_of(fi)->in, size, off);
 }
 
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+/* With zerocopy=1 libfuse splices a large WRITE into a pipe (SPLICE_READ)
+ * and hands that here: its bytes go on to the chunk server by splice. */
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+			 struct fuse_file_info *fi)
 {
 	struct zc_fh *fh = fh_of(fi);
+	struct fuse_buf *b = &bufv->buf[bufv->idx];
+	struct zc_wsrc src = { .buf = b->mem };
+	size_t size = fuse_buf_size(bufv);
 
 	(void)ino;
-	zc_io_write(req, fh->in, buf, size, off, (fh->flags & O_APPEND) != 0);
+	if (bufv->count - bufv->idx != 1 || bufv->off ||
+	    ((b->flags & FUSE_BUF_IS_FD) && (b->flags & FUSE_BUF_FD_SEEK))) {
+		reply_err(req, -EIO);	/* not what libfuse 3 hands a write */
+		return;
+	}
+	if (b->flags & FUSE_BUF_IS_FD) {
+		src.buf = NULL;
+		src.pipe = b->fd;
+	}
+	/* Told consumed only when it is: libfuse drops a pipe left with bytes. */
+	if (zc_io_write(req, fh->in, src, size, off, (fh->flags & O_APPEND) != 0))
+		bufv->idx = bufv->count;
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -889,11 +905,17 @@ static void op_init(void *data, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	/* Zero-copy replies: libfuse splices our pipes into /dev/fuse. */
+	/* Zero-copy replies: libfuse splices our pipes into /dev/fuse; and
+	 * writes: it splices each request into a pipe of its own, whose
+	 * WRITE payload op_write_buf sends on without reading it. */
 	if (zc_cl.zerocopy && (conn->capable & FUSE_CAP_SPLICE_WRITE))
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	else
 		conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	if (zc_cl.zerocopy && (conn->capable & FUSE_CAP_SPLICE_READ))
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	else
+		conn->want &= ~FUSE_CAP_SPLICE_READ;
 	zc_info("client: FUSE init: max_write %u, max_readahead %u, capable 0x%x",
 		conn->max_write, conn->max_readahead, conn->capable);
 }
@@ -913,7 +935,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.link = op_link,
 	.open = op_open,
 	.read = op_read,
-	.write = op_write,
+	.write_buf = op_write_buf,
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
@@ -1032,6 +1054,7 @@ static void *stats_thread(void *arg)
 #define C(x) { #x, offsetof(struct zc_counters, x) }
 		C(meta_ops), C(reads), C(read_bytes), C(writes), C(write_bytes), C(errors),
 		C(read_zc_bytes), C(read_copy_bytes), C(read_zero_bytes), C(read_retries), C(write_retries),
+		C(write_zc_bytes), C(write_copy_bytes),
 		C(zc_fallback_segs), C(zc_fallback_replies),
 		C(rq_le4k), C(rq_le64k), C(rq_le256k), C(rq_le1m),
 #undef C
@@ -1175,7 +1198,7 @@ int zc_cmd_mount(int argc, char **argv)
 		       "  --credential FILE: this client's credential (default DIR/admin.cred\n"
 		       "                     with --dir, else /etc/zcfs/client.cred)\n"
 		       "  zcfs options: --log FILE, --log-level LEVEL, -o\n"
-		       "    zerocopy=0|1        zero-copy reads (default 1)\n"
+		       "    zerocopy=0|1        zero-copy reads and writes (default 1)\n"
 		       "    attr_timeout=S      how long attributes are cached (default 1 s)\n"
 		       "    entry_timeout=S     how long names are cached (default 1 s)\n"
 		       "    mds_timeout=S       how long operations wait for an mds that is away\n"

@@ -68,17 +68,12 @@ static void buf_put(void *b)
 #define PIPE_SIZE (4 * ZC_MAX_IO)
 #define PIPE_POOL 128
 
-struct zpipe {
-	int fd[2];
-	struct zpipe *next;
-};
-
 static pthread_mutex_t pipes_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct zpipe *pipes;
 static int npipes;
 static atomic_int pipes_open;
 
-static struct zpipe *pipe_get(void)
+struct zpipe *zc_pipe_get(void)
 {
 	struct zpipe *p;
 
@@ -115,7 +110,7 @@ static struct zpipe *pipe_get(void)
 
 /* A pipe that still holds bytes (a reply not sent, a receive cut short)
  * is closed, never reused dirty. */
-static void pipe_put(struct zpipe *p)
+void zc_pipe_put(struct zpipe *p)
 {
 	int held = 0;
 
@@ -264,7 +259,7 @@ static void rd_finish(struct rd *rd)
 		fuse_reply_buf(rd->req, (const char *)rd->buf, rd->size);
 	}
 	for (int i = 0; i < rd->nseg; i++)
-		pipe_put(rd->seg[i].pipe);
+		zc_pipe_put(rd->seg[i].pipe);
 	buf_put(rd->buf);
 	free(rd);
 }
@@ -330,8 +325,8 @@ static void *seg_retry(void *arg)
 		call->status ? zc_status_str(call->status) : strerror(-call->err));
 	if (s->pipe) {
 		/* Bytes of the failed attempt may sit in the pipe: start clean. */
-		pipe_put(s->pipe);
-		s->pipe = pipe_get();
+		zc_pipe_put(s->pipe);
+		s->pipe = zc_pipe_get();
 		s->call.to_pipe = false;
 	}
 	if (call->err == -ESTALE || call->err == -EKEYREJECTED) {
@@ -462,7 +457,7 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 			zc_cl.n.read_zero_bytes += s->len;
 			continue;
 		}
-		if (zc && !(s->pipe = pipe_get()))
+		if (zc && !(s->pipe = zc_pipe_get()))
 			zc_cl.n.zc_fallback_segs++;
 		s->call.type = ZC_CLTOCS_READ;
 		s->call.dest = rd->buf + s->pos;

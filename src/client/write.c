@@ -4,7 +4,10 @@
  * replicas that miss one are reported to the mds), fsync and truncate.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,8 +68,33 @@ int zc_write_statuses(const void *resp, size_t len, const struct zc_loc *l, bool
  * then sent again.  Returns 0 once every replica of the current layout has
  * it, or -EIO.
  */
+/* The next len bytes of src's pipe, duplicated (tee(2): page references,
+ * no copy) into a pipe of the pool for one attempt to send them; NULL if
+ * that cannot be done (then the bytes take the memory route). */
+static struct zpipe *tee_piece(int from, uint32_t len)
+{
+	struct zpipe *q = zc_pipe_get();
+	ssize_t n;
+
+	if (!q)
+		return NULL;
+	do
+		n = tee(from, q->fd[1], len, SPLICE_F_NONBLOCK);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)len) {
+		zc_debug("client: tee of a write piece gave %zd of %u bytes", n, len);
+		zc_pipe_put(q);	/* closed: it holds bytes */
+		return NULL;
+	}
+	return q;
+}
+
+/* Sends one piece (len bytes at coff of chunk idx) down its chain: from
+ * src.buf, or (zero-copy) from the head of src.pipe, which it leaves there
+ * (the caller drops it once sent).  -ENOBUFS: no pipe to tee the piece
+ * into, before anything was sent. */
 static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32_t coff,
-		       const char *buf, uint32_t len)
+		       struct zc_wsrc src, uint32_t len)
 {
 	uint64_t deadline = zc_now_ns() + 60 * 1000000000ULL;
 	bool fresh = false;
@@ -79,6 +107,7 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 		uint32_t failed[ZC_MAX_REPLICAS];
 		int nfailed = 0, stale = 0;
 		struct zc_conn *conn;
+		struct zpipe *q = NULL;
 		struct zc_loc l;
 		uint64_t asked = zc_now_ns();
 
@@ -109,12 +138,17 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 			zc_put_u16(&c, l.rep[i].port);
 		}
 		call.req[0] = (struct iovec){ args, c.pos };
-		call.req[1] = (struct iovec){ (void *)buf, len };
+		call.req[1] = (struct iovec){ (void *)src.buf, len };
+		if (!src.buf && !(q = tee_piece(src.pipe, len)))
+			return -ENOBUFS;
+		call.req_pipe = q ? q->fd[0] : 0;
 		conn = zc_replica_conn(&l.rep[0], &err);
 		if (conn) {
 			err = zc_call_sync(conn, &call);
 			zc_conn_put(conn);
 		}
+		zc_pipe_put(q);	/* emptied by the send, or closed */
+		q = NULL;
 		if (err == -EKEYREJECTED && denied++ < 3) {
 			/* The capability ran out on the way: a new one, and again. */
 			fresh = true;
@@ -178,33 +212,83 @@ static int append_at(fuse_req_t req, struct zc_inode *in, size_t size, off_t *of
 	return c.err || *off < 0 ? -EIO : 0;
 }
 
-void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,
+/* /dev/null, where the bytes of a piece sent from libfuse's pipe go. */
+static int null_fd(void)
+{
+	static _Atomic int fd = -1;
+	int f = atomic_load(&fd), expect = -1;
+
+	if (f >= 0)
+		return f;
+	f = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (f >= 0 && !atomic_compare_exchange_strong(&fd, &expect, f)) {
+		close(f);
+		f = expect;
+	}
+	return f;
+}
+
+/* The rest of a WRITE in libfuse's pipe, into memory: the copy route. */
+static char *pipe_to_mem(int pipe, size_t len)
+{
+	char *b = malloc(len ? len : 1);
+
+	if (b && zc_read_full(pipe, b, len)) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t size, off_t off,
 		 bool append)
 {
 	struct timespec now;
-	size_t done = 0;
+	char *copied = NULL;
+	size_t done = 0, from = 0;	/* src.buf holds the bytes from from on */
+	bool drained = src.buf != NULL;	/* nothing of it left in a pipe */
 	int err = 0;
 
 	zc_cl.n.writes++;
 	if (append && size && (err = append_at(req, in, size, &off))) {
 		zc_cl.n.errors++;
 		fuse_reply_err(req, -err);
-		return;
+		return drained;
 	}
 	if (off < 0 || (uint64_t)off + size > (1ULL << 50)) {
 		fuse_reply_err(req, EFBIG);
-		return;
+		return drained;
 	}
 	while (done < size) {
 		uint64_t at = off + done;
 		uint32_t coff = at % ZC_CHUNK_SIZE;
 		uint32_t n = ZC_MIN(size - done, ZC_CHUNK_SIZE - coff);
+		struct zc_wsrc piece = { src.buf ? src.buf + (done - from) : NULL, src.pipe };
 
-		err = write_piece(req, in, at / ZC_CHUNK_SIZE, coff, buf + done, n);
+		err = write_piece(req, in, at / ZC_CHUNK_SIZE, coff, piece, n);
+		if (err == -ENOBUFS && !src.buf) {
+			/* No pipe to tee into: the rest from memory. */
+			if (!(copied = pipe_to_mem(src.pipe, size - done))) {
+				err = -EIO;
+				break;
+			}
+			src.buf = copied;
+			from = done;
+			drained = true;
+			continue;
+		}
+		if (!err && !src.buf && zc_splice_all(src.pipe, null_fd(), n))
+			err = -EIO;	/* sent, but the pipe is out of step */
 		if (err)
 			break;
+		if (src.buf)
+			zc_cl.n.write_copy_bytes += n;
+		else
+			zc_cl.n.write_zc_bytes += n;
 		done += n;
 	}
+	free(copied);
+	drained |= done == size;
 	if (done) {
 		clock_gettime(CLOCK_REALTIME, &now);
 		pthread_mutex_lock(&in->lock);
@@ -222,9 +306,10 @@ void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t si
 	if (err && !done) {
 		zc_cl.n.errors++;
 		fuse_reply_err(req, -err);
-		return;
+		return drained;
 	}
 	fuse_reply_write(req, done);
+	return drained;
 }
 
 /* Sends one argument block to every replica of a chunk. */

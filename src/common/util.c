@@ -244,7 +244,7 @@ int zc_splice_all(int pipe_rd, int fd, size_t len)
 	int err = 0;
 
 	while (len) {
-		ssize_t n = splice(pipe_rd, NULL, fd, NULL, len, SPLICE_F_MOVE | SPLICE_F_MORE);
+		ssize_t n = splice(pipe_rd, NULL, fd, NULL, len, SPLICE_F_MOVE);
 
 		if (n < 0 && errno == EINTR)
 			continue;
