@@ -78,6 +78,18 @@ static void peek_close(void)
 	peek_db = NULL;
 }
 
+/* What every client request starts with: session, seq, ack, and the
+ * caller's identity (root, no groups). */
+static void put_head(struct zc_cur *c, uint64_t session, uint64_t seq)
+{
+	zc_put_u64(c, session);
+	zc_put_u64(c, seq);
+	zc_put_u64(c, seq);
+	zc_put_u32(c, 0);
+	zc_put_u32(c, 0);
+	zc_put_u8(c, 0);
+}
+
 /* One MKNOD of a regular file (or a folder) from this thread's own buffers.
  * Returns the status; *epoch is the batch its answer waited for. */
 static int mknod_in(uint64_t session, uint64_t seq, uint64_t dir, const char *name, uint32_t mode,
@@ -88,12 +100,7 @@ static int mknod_in(uint64_t session, uint64_t seq, uint64_t dir, const char *na
 	struct zc_attr a;
 	int st;
 
-	zc_put_u64(&c, session);
-	zc_put_u64(&c, seq);
-	zc_put_u64(&c, seq);
-	zc_put_u32(&c, 0);	/* uid, gid, no groups: root */
-	zc_put_u32(&c, 0);
-	zc_put_u8(&c, 0);
+	put_head(&c, session, seq);
 	zc_put_u64(&c, dir);
 	zc_put_u32(&c, mode);
 	zc_put_u32(&c, 0);
@@ -118,12 +125,7 @@ static int getattr_of(uint64_t ino, uint64_t *epoch)
 	struct zc_cur c = zc_cur_init(buf, sizeof(buf)), o = zc_cur_init(out, sizeof(out));
 	int st;
 
-	zc_put_u64(&c, main_session);
-	zc_put_u64(&c, 0);
-	zc_put_u64(&c, 0);
-	zc_put_u32(&c, 0);
-	zc_put_u32(&c, 0);
-	zc_put_u8(&c, 0);
+	put_head(&c, main_session, 0);
 	zc_put_u64(&c, ino);
 	st = mds_client_request(t_peer, ZC_CLTOMA_GETATTR, buf, c.pos, &o);
 	*epoch = mds_request_epoch();
@@ -136,12 +138,7 @@ static int lookup_of(uint64_t dir, const char *name)
 	uint8_t buf[256], out[256];
 	struct zc_cur c = zc_cur_init(buf, sizeof(buf)), o = zc_cur_init(out, sizeof(out));
 
-	zc_put_u64(&c, main_session);
-	zc_put_u64(&c, 0);
-	zc_put_u64(&c, 0);
-	zc_put_u32(&c, 0);
-	zc_put_u32(&c, 0);
-	zc_put_u8(&c, 0);
+	put_head(&c, main_session, 0);
 	zc_put_u64(&c, dir);
 	zc_put_str(&c, name, strlen(name));
 	return mds_client_request(t_peer, ZC_CLTOMA_LOOKUP, buf, c.pos, &o);
@@ -401,12 +398,7 @@ static int net_mknod(struct zc_srv_conn *c, uint64_t xid, const char *name)
 	struct zc_hdr h = { .type = ZC_CLTOMA_MKNOD, .xid = xid };
 	int st;
 
-	zc_put_u64(&q, main_session);
-	zc_put_u64(&q, 0);
-	zc_put_u64(&q, 0);
-	zc_put_u32(&q, 0);
-	zc_put_u32(&q, 0);
-	zc_put_u8(&q, 0);
+	put_head(&q, main_session, 0);
 	zc_put_u64(&q, dir_ino);
 	zc_put_u32(&q, S_IFREG | 0644);
 	zc_put_u32(&q, 0);
