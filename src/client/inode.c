@@ -23,14 +23,23 @@ static struct zc_inode *inodes[INODE_BUCKETS];
 
 /* ---- open inodes ---- */
 
+/* The table's entry for ino, or NULL.  inodes_lock held. */
+static struct zc_inode *lookup(uint64_t ino)
+{
+	struct zc_inode *in;
+
+	for (in = inodes[ino % INODE_BUCKETS]; in; in = in->next)
+		if (in->ino == ino)
+			break;
+	return in;
+}
+
 struct zc_inode *zc_inode_open(uint64_t ino)
 {
 	struct zc_inode *in;
 
 	pthread_mutex_lock(&inodes_lock);
-	for (in = inodes[ino % INODE_BUCKETS]; in; in = in->next)
-		if (in->ino == ino)
-			break;
+	in = lookup(ino);
 	if (!in) {
 		in = calloc(1, sizeof(*in));
 		if (!in)
@@ -83,9 +92,7 @@ struct zc_inode *zc_inode_find(uint64_t ino)
 	struct zc_inode *in;
 
 	pthread_mutex_lock(&inodes_lock);
-	for (in = inodes[ino % INODE_BUCKETS]; in; in = in->next)
-		if (in->ino == ino)
-			break;
+	in = lookup(ino);
 	if (in)
 		in->opens++;
 	pthread_mutex_unlock(&inodes_lock);
