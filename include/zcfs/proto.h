@@ -70,6 +70,7 @@ enum zc_type {
 	ZC_CLTOMA_GETATTR,	/* ino:64 -> attr */
 	ZC_CLTOMA_SETATTR,	/* ino:64 valid:32 mode:32 uid:32 gid:32 size:64
 				   atime_s:64 atime_ns:32 mtime_s:64 mtime_ns:32
+				   [wmtime_s:64 wmtime_ns:32 with ZC_SET_GROW]
 				   -> attr (ZC_SET_* bits in valid) */
 	ZC_CLTOMA_MKNOD,	/* parent:64 mode:32 uid:32 gid:32 rdev:32 name
 				   -> attr (regular files, fifos, sockets, dirs) */
@@ -177,6 +178,11 @@ enum zc_type {
 #define ZC_SET_MTIME	0x20
 #define ZC_SET_ATIME_NOW 0x40
 #define ZC_SET_MTIME_NOW 0x80
+/* What SETSIZE does, first, in the same change: size at least size: (the
+ * writer's, not told yet), mtime wmtime (its last write); ignored unless
+ * the session has the file open for writing.  A setattr after writes
+ * (tar's utimens, chown, chmod) so spares the SETSIZE at close. */
+#define ZC_SET_GROW	0x100
 
 /* OPEN flags */
 #define ZC_OPEN_TRUNC	0x01	/* O_TRUNC: size 0, mtime and ctime now */

@@ -20,6 +20,8 @@ struct zc_counters {
 	atomic_ullong meta_ops, reads, read_bytes, writes, write_bytes, errors;
 	atomic_ullong read_zc_bytes;	/* replied from pipes: no user-space copy */
 	atomic_ullong read_copy_bytes;	/* replied through user memory */
+	atomic_ullong write_zc_bytes;	/* spliced from libfuse's pipe to the socket */
+	atomic_ullong write_copy_bytes;	/* sent from user memory */
 	atomic_ullong zc_fallback_segs;	/* ZC wanted, no pipe to be had */
 	atomic_ullong zc_fallback_replies; /* sampled: libfuse copied a ZC reply */
 	atomic_ullong read_zero_bytes;	/* holes and chunk tails */
@@ -83,7 +85,7 @@ struct zc_fh {
 	struct zc_fh *next, *prev;
 };
 
-/* session.c */
+/* session.c: calls to the mds, the session, open handles. */
 /*
  * Runs a call to the mds and waits for the answer, riding out an mds that
  * is away for up to mds_timeout (then -EIO); req (may be NULL) lets the
@@ -114,7 +116,7 @@ struct zc_fh *zc_fh_new(struct zc_inode *in, uint32_t flags);
 void zc_fh_set_inode(struct zc_fh *fh, struct zc_inode *in);
 void zc_fh_free(struct zc_fh *fh);
 
-/* mount.c */
+/* mount.c: the FUSE operations, locks, main. */
 /* Runs a call to the mds whose answer is an attr.  Returns 0 or -errno. */
 int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		     struct zc_attr *a);
@@ -124,7 +126,7 @@ void zc_attr_to_stat(const struct zc_attr *a, struct stat *st);
  * there are, or -EIO. */
 ssize_t zc_layout_goal(const char *text, size_t len, const char **goal);
 
-/* io.c */
+/* inode.c: the open inodes and the chunk locations cached for them. */
 struct zc_inode *zc_inode_open(uint64_t ino);
 /* The open inode, referenced (zc_inode_close() it), or NULL. */
 struct zc_inode *zc_inode_find(uint64_t ino);
@@ -140,18 +142,56 @@ void zc_inode_opened(struct zc_inode *in, uint64_t size, bool truncated);
 /* The size and mtime a release leaves with the mds (and clears them). */
 bool zc_inode_take_dirty(struct zc_inode *in, uint64_t *size, int64_t *mtime_s,
 			 uint32_t *mtime_ns);
+/* A layout to write chunk idx with, given by the mds with a create. */
+void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l);
+/* Copies the location of chunk idx into *l, asking the mds (and with
+ * alloc, creating the chunk) when it is not cached, or when fresh is set.
+ * Returns 0 or -errno (-EAGAIN: the chunk is being copied, write later). */
+int zc_fetch_loc(fuse_req_t req, struct zc_inode *in, uint32_t idx, bool alloc, bool fresh,
+		 struct zc_loc *l);
+/* Tells the mds that replicas failed (reason 0: missed a write, 1: bad
+ * data, 2: unreachable) and takes the layout it answers. */
+int zc_report_failed(fuse_req_t req, struct zc_inode *in, uint32_t idx, const struct zc_loc *l,
+		     const uint32_t *cs, int n, int reason, struct zc_loc *out);
+/* Sorts l's replicas fastest first, by the read latencies noted so far. */
+void zc_order_replicas(struct zc_loc *l);
+/* Notes how long a read from chunk server cs_id took. */
+void zc_note_latency(uint32_t cs_id, uint64_t ns);
+/* Drops the cached locations of chunks from index from on (a truncate). */
+void zc_forget_locs(struct zc_inode *in, uint32_t from);
+/* A connection to a replica's chunk server (zc_conn_put() it), or NULL and
+ * -errno in *err. */
+struct zc_conn *zc_replica_conn(const struct zc_replica *r, int *err);
+
+/* read.c: the read path, with its pools of buffers and zero-copy pipes. */
+void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
+/* Pipes currently open for zero-copy reads and writes (tests count leaks). */
+int zc_io_pipes_open(void);
+/* A pool of pipes sized for the largest request; NULL if none can be had.
+ * One put back holding bytes is closed, not reused. */
+struct zpipe {
+	int fd[2];
+	struct zpipe *next;
+};
+struct zpipe *zc_pipe_get(void);
+void zc_pipe_put(struct zpipe *p);
+
+/* write.c: writes to every replica of a chunk, fsync and truncate. */
+/* A WRITE's bytes: in memory (buf), or in the pipe libfuse spliced the
+ * request into (buf NULL, pipe its read end): zero-copy. */
+struct zc_wsrc {
+	const char *buf;
+	int pipe;
+};
+/* append: at the end of the file as the mds knows it, whatever off says.
+ * Replies.  Returns whether src's pipe gave all its size bytes (false:
+ * libfuse must not reuse it). */
+bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t size, off_t off,
+		 bool append);
+int zc_io_fsync(fuse_req_t req, struct zc_inode *in);
 /* Shrinks or grows the file: truncates the chunk at the new end on its
  * chunk servers, then sets the size at the mds.  Returns 0 or -errno. */
 int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *out);
-/* Pipes currently open for zero-copy reads (tests count leaks). */
-int zc_io_pipes_open(void);
-/* A layout to write chunk idx with, given by the mds with a create. */
-void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l);
-void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
-/* append: at the end of the file as the mds knows it, whatever off says. */
-void zc_io_write(fuse_req_t req, struct zc_inode *in, const char *buf, size_t size, off_t off,
-		 bool append);
-int zc_io_fsync(fuse_req_t req, struct zc_inode *in);
 /*
  * Reads a WRITE's answer, "n:8 then status:8 per replica of l's chain".
  * The replicas that missed the write go into failed, each once; an answer

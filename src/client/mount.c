@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * zcfs mount: the FUSE client (libfuse 3 low-level API).  Metadata
- * operations are one call to the mds each; file data goes through io.c.
+ * operations are one call to the mds each; file data goes through read.c
+ * and write.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -154,10 +155,14 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_set,
 		       struct fuse_file_info *fi)
 {
-	uint8_t args[96];
+	uint8_t args[112];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct zc_inode *in;
 	struct zc_attr a;
-	uint32_t valid = 0;
+	struct stat out;
+	uint64_t gsize = 0;
+	int64_t gms = 0;
+	uint32_t valid = 0, gmns = 0;
 	int err;
 
 	(void)fi;
@@ -169,8 +174,6 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 		}
 		to_set &= ~FUSE_SET_ATTR_SIZE;
 		if (!to_set) {
-			struct stat out;
-
 			zc_attr_to_stat(&a, &out);
 			fuse_reply_attr(req, &out, zc_cl.attr_timeout);
 			return;
@@ -186,17 +189,52 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 		valid |= (to_set & FUSE_SET_ATTR_ATIME_NOW) ? ZC_SET_ATIME_NOW : ZC_SET_ATIME;
 	if (to_set & FUSE_SET_ATTR_MTIME)
 		valid |= (to_set & FUSE_SET_ATTR_MTIME_NOW) ? ZC_SET_MTIME_NOW : ZC_SET_MTIME;
+	/* Sizes written and not told yet go with it (ZC_SET_GROW): the
+	 * SETSIZE at close then has nothing left to say. */
+	in = zc_inode_find(ino);
+	if (in) {
+		pthread_mutex_lock(&in->flush_lock);
+		pthread_mutex_lock(&in->lock);
+		if (in->size_dirty) {
+			valid |= ZC_SET_GROW;
+			gsize = in->size;
+			gms = in->mtime_s;
+			gmns = in->mtime_ns;
+		}
+		pthread_mutex_unlock(&in->lock);
+	}
 	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u32(&c, valid);
 	zc_put_u32(&c, st->st_mode);
 	zc_put_u32(&c, st->st_uid);
 	zc_put_u32(&c, st->st_gid);
-	zc_put_u64(&c, 0);
+	zc_put_u64(&c, gsize);
 	zc_put_u64(&c, st->st_atim.tv_sec);
 	zc_put_u32(&c, st->st_atim.tv_nsec);
 	zc_put_u64(&c, st->st_mtim.tv_sec);
 	zc_put_u32(&c, st->st_mtim.tv_nsec);
-	attr_call(req, ZC_CLTOMA_SETATTR, args, c.pos);
+	if (valid & ZC_SET_GROW) {
+		zc_put_u64(&c, gms);
+		zc_put_u32(&c, gmns);
+	}
+	err = zc_mds_attr_call(req, ZC_CLTOMA_SETATTR, args, c.pos, &a);
+	if (in) {
+		pthread_mutex_lock(&in->lock);
+		/* Told, unless written again meanwhile (or refused). */
+		if (!err && (valid & ZC_SET_GROW) && a.size >= gsize && in->size == gsize &&
+		    in->mtime_s == gms && in->mtime_ns == gmns)
+			in->size_dirty = false;
+		pthread_mutex_unlock(&in->lock);
+		pthread_mutex_unlock(&in->flush_lock);
+		zc_inode_close(in);
+	}
+	if (err) {
+		reply_err(req, err);
+		return;
+	}
+	merge_local(&a);
+	zc_attr_to_stat(&a, &out);
+	fuse_reply_attr(req, &out, zc_cl.attr_timeout);
 }
 
 static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -561,13 +599,29 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	zc_io_read(req, fh_of(fi)->in, size, off);
 }
 
-static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
-		     struct fuse_file_info *fi)
+/* With zerocopy=1 libfuse splices a large WRITE into a pipe (SPLICE_READ)
+ * and hands that here: its bytes go on to the chunk server by splice. */
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+			 struct fuse_file_info *fi)
 {
 	struct zc_fh *fh = fh_of(fi);
+	struct fuse_buf *b = &bufv->buf[bufv->idx];
+	struct zc_wsrc src = { .buf = b->mem };
+	size_t size = fuse_buf_size(bufv);
 
 	(void)ino;
-	zc_io_write(req, fh->in, buf, size, off, (fh->flags & O_APPEND) != 0);
+	if (bufv->count - bufv->idx != 1 || bufv->off ||
+	    ((b->flags & FUSE_BUF_IS_FD) && (b->flags & FUSE_BUF_FD_SEEK))) {
+		reply_err(req, -EIO);	/* not what libfuse 3 hands a write */
+		return;
+	}
+	if (b->flags & FUSE_BUF_IS_FD) {
+		src.buf = NULL;
+		src.pipe = b->fd;
+	}
+	/* Told consumed only when it is: libfuse drops a pipe left with bytes. */
+	if (zc_io_write(req, fh->in, src, size, off, (fh->flags & O_APPEND) != 0))
+		bufv->idx = bufv->count;
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -851,11 +905,17 @@ static void op_init(void *data, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
-	/* Zero-copy replies: libfuse splices our pipes into /dev/fuse. */
+	/* Zero-copy replies: libfuse splices our pipes into /dev/fuse; and
+	 * writes: it splices each request into a pipe of its own, whose
+	 * WRITE payload op_write_buf sends on without reading it. */
 	if (zc_cl.zerocopy && (conn->capable & FUSE_CAP_SPLICE_WRITE))
 		conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
 	else
 		conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	if (zc_cl.zerocopy && (conn->capable & FUSE_CAP_SPLICE_READ))
+		conn->want |= FUSE_CAP_SPLICE_READ;
+	else
+		conn->want &= ~FUSE_CAP_SPLICE_READ;
 	zc_info("client: FUSE init: max_write %u, max_readahead %u, capable 0x%x",
 		conn->max_write, conn->max_readahead, conn->capable);
 }
@@ -875,7 +935,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.link = op_link,
 	.open = op_open,
 	.read = op_read,
-	.write = op_write,
+	.write_buf = op_write_buf,
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
@@ -994,6 +1054,7 @@ static void *stats_thread(void *arg)
 #define C(x) { #x, offsetof(struct zc_counters, x) }
 		C(meta_ops), C(reads), C(read_bytes), C(writes), C(write_bytes), C(errors),
 		C(read_zc_bytes), C(read_copy_bytes), C(read_zero_bytes), C(read_retries), C(write_retries),
+		C(write_zc_bytes), C(write_copy_bytes),
 		C(zc_fallback_segs), C(zc_fallback_replies),
 		C(rq_le4k), C(rq_le64k), C(rq_le256k), C(rq_le1m),
 #undef C
@@ -1137,7 +1198,7 @@ int zc_cmd_mount(int argc, char **argv)
 		       "  --credential FILE: this client's credential (default DIR/admin.cred\n"
 		       "                     with --dir, else /etc/zcfs/client.cred)\n"
 		       "  zcfs options: --log FILE, --log-level LEVEL, -o\n"
-		       "    zerocopy=0|1        zero-copy reads (default 1)\n"
+		       "    zerocopy=0|1        zero-copy reads and writes (default 1)\n"
 		       "    attr_timeout=S      how long attributes are cached (default 1 s)\n"
 		       "    entry_timeout=S     how long names are cached (default 1 s)\n"
 		       "    mds_timeout=S       how long operations wait for an mds that is away\n"

@@ -238,6 +238,35 @@ int zc_read_full(int fd, void *buf, size_t len)
 	return io_full(fd, buf, len, -1, false);
 }
 
+int zc_splice_all(int pipe_rd, int fd, size_t len)
+{
+	char sink[4096];
+	int err = 0;
+
+	while (len) {
+		ssize_t n = splice(pipe_rd, NULL, fd, NULL, len, SPLICE_F_MOVE);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EPIPE;
+			break;
+		}
+		len -= n;
+	}
+	/* What could not go: out of the pipe, so that it can serve again. */
+	while (err && err != -EPIPE && len) {
+		ssize_t n = read(pipe_rd, sink, ZC_MIN(len, sizeof(sink)));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len -= n;
+	}
+	return err;
+}
+
 int zc_write_full(int fd, const void *buf, size_t len)
 {
 	return io_full(fd, (void *)buf, len, -1, true);

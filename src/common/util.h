@@ -46,6 +46,10 @@ int zc_recv_full(int fd, void *buf, size_t len, int flags, int (*wait)(void *arg
 int zc_write_full(int fd, const void *buf, size_t len);
 int zc_pread_full(int fd, void *buf, size_t len, off_t off);
 int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off);
+/* Moves len bytes from a pipe to fd (a socket, a file) with splice(2): no
+ * copy through user space.  0, or -errno (-EPIPE: the pipe ran dry); on
+ * an error the bytes not moved are drained from the pipe. */
+int zc_splice_all(int pipe_rd, int fd, size_t len);
 
 /* Raises the soft limit of open files to the hard one and logs it.
  * Returns the limit now in force. */

@@ -131,7 +131,8 @@ void mds_tree_add(const struct mds_who *w, uint64_t ino)
 {
 	struct mds_tree_cache *t = tree_of(w);
 
-	if (t)
+	/* Found in what is committed, where it may still be inside. */
+	if (t && !mds_tree_uncommitted())
 		t->ino[ino % MDS_TREE_SLOTS] = ino;
 }
 

@@ -340,7 +340,7 @@ static void *hup_thread(void *arg)
 	for (;;) {
 		if (sigwait(&set, &sig))
 			continue;
-		pthread_mutex_lock(&mds_lock);
+		mds_lock_store();
 		if (mds_exports_load(path))
 			zc_warn("mds: SIGHUP: the exports in force stay");
 		pthread_mutex_unlock(&mds_lock);

@@ -454,14 +454,23 @@ static int op_setattr(const struct mds_who *w, uint64_t ino, uint32_t valid, str
 	uint64_t size = zc_get_u64(in);
 	int64_t at_s = zc_get_u64(in), now_s;
 	uint32_t at_ns = zc_get_u32(in);
-	int64_t mt_s = zc_get_u64(in);
-	uint32_t mt_ns = zc_get_u32(in), now_ns;
+	int64_t mt_s = zc_get_u64(in), wm_s = 0;
+	uint32_t mt_ns = zc_get_u32(in), now_ns, wm_ns = 0;
 	int st;
 
-	if (in->err || at_ns >= 1000000000U || mt_ns >= 1000000000U)
+	if (valid & ZC_SET_GROW) {
+		wm_s = zc_get_u64(in);
+		wm_ns = zc_get_u32(in);
+	}
+	if (in->err || at_ns >= 1000000000U || mt_ns >= 1000000000U || wm_ns >= 1000000000U ||
+	    ((valid & ZC_SET_GROW) && ((valid & ZC_SET_SIZE) || size > (1ULL << 50))))
 		return ZC_ST_INVAL;
 	if ((st = mds_reach(w, ino)) || (st = get_attr(ino, &a)) ||
 	    (st = setattr_allowed(w, ino, &a, valid, uid, gid)))
+		return st;
+	/* The writer's size first, as its SETSIZE would have (h_setsize). */
+	if ((valid & ZC_SET_GROW) && !mds_open_check(w, ino, ZC_OPEN_WRITE) &&
+	    ((st = mds_grow(ino, size, wm_s, wm_ns)) || (st = get_attr(ino, &a))))
 		return st;
 	if ((valid & ZC_SET_SIZE) && (st = mds_truncate(ino, size, false, &a)))
 		return st;
@@ -1264,6 +1273,7 @@ static int h_trunc_prep(struct req *r)
 }
 
 #define OP_CHANGE 1	/* changes the store: a transaction, refused read-only */
+#define OP_COMMITTED 2	/* reads what is committed only: never waits for a commit */
 
 static const struct {
 	int (*fn)(struct req *r);
@@ -1276,11 +1286,11 @@ static const struct {
 	[ZC_CLTOMA_RELEASE] = { h_session, 0 },
 	[ZC_CLTOMA_LOCK] = { h_lock, 0 },
 	[ZC_CLTOMA_GETLK] = { h_lock, 0 },
-	[ZC_CLTOMA_LOOKUP] = { h_lookup, 0 },
-	[ZC_CLTOMA_GETATTR] = { h_getattr, 0 },
-	[ZC_CLTOMA_READLINK] = { h_readlink, 0 },
-	[ZC_CLTOMA_READDIR] = { h_readdir, 0 },
-	[ZC_CLTOMA_STATFS] = { h_statfs, 0 },
+	[ZC_CLTOMA_LOOKUP] = { h_lookup, OP_COMMITTED },
+	[ZC_CLTOMA_GETATTR] = { h_getattr, OP_COMMITTED },
+	[ZC_CLTOMA_READLINK] = { h_readlink, OP_COMMITTED },
+	[ZC_CLTOMA_READDIR] = { h_readdir, OP_COMMITTED },
+	[ZC_CLTOMA_STATFS] = { h_statfs, OP_COMMITTED },
 	[ZC_CLTOMA_CHUNK_GET] = { h_chunk_get, 0 },
 	[ZC_CLTOMA_LAYOUT] = { h_layout, 0 },
 	[ZC_CLTOMA_STATUS] = { h_status, 0 },
@@ -1597,7 +1607,7 @@ static int cs_request(struct zc_srv_conn *c, uint16_t type, uint8_t *payload, ui
 	struct zc_cur in = zc_cur_init(payload, len);
 	int st;
 
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	st = handle_cs(c, type, &in, o);
 	pthread_mutex_unlock(&mds_lock);
 	return st;
@@ -1643,7 +1653,7 @@ static int handle_failed(struct mds_who *w, struct zc_cur *in, struct zc_cur *o)
 		cs[i] = zc_get_u32(in);
 	if (in->err || n > ZC_MAX_REPLICAS || reason > 2)
 		return ZC_ST_INVAL;
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	st = mds_who_check(w, ZC_CLTOMA_CHUNK_FAILED);
 	if (!st)
 		st = failed_allowed(w, ino, reason);
@@ -1665,6 +1675,7 @@ static int client_request(const char *peer, uint16_t type, uint8_t *payload, uin
 	struct zc_cur in = zc_cur_init(payload, len);
 	struct mds_who w = { .peer = peer ? peer : "" };
 	struct creq rq;
+	bool committed;
 	int st;
 
 	rq.session = zc_get_u64(&in);
@@ -1675,12 +1686,20 @@ static int client_request(const char *peer, uint16_t type, uint8_t *payload, uin
 		return ZC_ST_INVAL;
 	if (type == ZC_CLTOMA_CHUNK_FAILED)
 		return handle_failed(&w, &in, o);
-	pthread_mutex_lock(&mds_lock);
+	committed = type < ZC_ARRAY_SIZE(handlers) && (handlers[type].flags & OP_COMMITTED);
+	if (committed) {	/* runs while a batch commits */
+		pthread_mutex_lock(&mds_lock);
+		mds_read_committed(true);
+	} else {
+		mds_lock_store();
+	}
 	st = mds_who_check(&w, type);
 	if (!st && w.ro && changes(type))
 		st = ZC_ST_ROFS;
 	if (!st)
 		st = handle_client(type, &rq, &w, &in, o);
+	if (committed)
+		mds_read_committed(false);
 	pthread_mutex_unlock(&mds_lock);
 	return st;
 }
@@ -1887,7 +1906,7 @@ int zc_cmd_mds(int argc, char **argv)
 	zc_info("mds: serving %s on %s, %u replicas by default, grace %u s, session lease %u s",
 		dir, zc_fmt_addr(&sa, addr, sizeof(addr)), replicas_goal, mds_grace_s, mds_lease_s);
 	zc_srv_run(lfd, handle, conn_closed, NULL);
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	mds_store_close();
 	zc_info("mds: stopped");
 	close(lfd);

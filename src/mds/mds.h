@@ -4,6 +4,7 @@
 #define ZC_MDS_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,15 @@ uint64_t mds_committed_epoch(void);
 /* Commits that wrote something, the changes they carried, the time they
  * took (ns, the fsync mostly). */
 void mds_commit_stats(uint64_t *commits, uint64_t *changes, uint64_t *ns);
+/* Takes mds_lock for a change or a read of the uncommitted store: it
+ * waits while a batch commits (the commit runs without mds_lock). */
+void mds_lock_store(void);
+/* From on to off, the calling thread's queries read what is committed
+ * only (a second connection): no wait for a commit, and none while one
+ * runs.  mds_lock held (plain pthread_mutex_lock is enough). */
+void mds_read_committed(bool on);
+/* A committed-only read while the open batch moved or removed names. */
+bool mds_tree_uncommitted(void);
 /* Returns the next value of a persistent counter (first is 1). */
 int64_t mds_meta_next(const char *key);
 

@@ -496,7 +496,7 @@ static void tell_version(const struct zc_loc *l, uint32_t old)
 			continue;
 		zc_warn("mds: chunk %016" PRIx64 ": chunk server %u missed version %u (%s);"
 			" dropping its replica", l->id, l->rep[i].cs_id, l->version, strerror(-err));
-		pthread_mutex_lock(&mds_lock);
+		mds_lock_store();
 		if (!mds_begin() && !mds_end(drop_replica(l->id, l->rep[i].cs_id)))
 			mds_recovery_queue(l->id);
 		pthread_mutex_unlock(&mds_lock);
@@ -513,7 +513,7 @@ int mds_chunk_failed(uint64_t ino, uint32_t idx, uint64_t id, uint32_t version,
 	uint32_t ridx, v;
 	int st = ZC_OK, dropped = 0;
 
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	if (chunk_busy(id)) {
 		/* Being copied: writers wait (a layout handed out now would let
 		 * writes miss the copy). */
@@ -552,7 +552,7 @@ int mds_chunk_failed(uint64_t ino, uint32_t idx, uint64_t id, uint32_t version,
 	pthread_mutex_unlock(&mds_lock);
 	if (dropped)
 		tell_version(&l, version);
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	if (dropped) {
 		/* Only now: a copy readied before the survivors took their
 		 * version would bump it under our feet. */
@@ -822,7 +822,7 @@ static void *copy_thread(void *arg)
 	zc_put_u32(&c, mds_recovery_rate);
 	err = order_apart(&cp->target, ZC_MATOCS_REPLICATE, args, c.pos, copy_timeout_ms());
 
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	if (!err && !(chunk_row(id, &ino, &idx, &v) && v == cp->l.version))
 		err = -ESTALE;	/* deleted or moved on meanwhile */
 	if (!err && (mds_begin() ||
@@ -890,7 +890,7 @@ static void start_copies(void)
 			work_set(w, W_RETRY);
 			pthread_mutex_unlock(&mds_lock);
 			tell_version(&cp->l, cp->old);
-			pthread_mutex_lock(&mds_lock);
+			mds_lock_store();
 			free(cp);
 			break;
 		}
@@ -1009,7 +1009,7 @@ int mds_recovery_round(void)
 	size_t left;
 	int wait_ms = IDLE_MS;
 
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	expire_servers();
 	retry_due();
 	left = ready_step();
@@ -1045,7 +1045,7 @@ static void *recovery_thread(void *arg)
 	(void)arg;
 	/* Chunk servers register again within a heartbeat or two of a
 	 * start: a walk before that would find every chunk unreadable. */
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	walk_next = zc_now_ns() + FIRST_WALK_NS;
 	pthread_mutex_unlock(&mds_lock);
 	for (;;) {

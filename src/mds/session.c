@@ -574,7 +574,7 @@ static void *session_thread(void *arg)
 	(void)arg;
 	for (;;) {
 		usleep(250000);
-		pthread_mutex_lock(&mds_lock);
+		mds_lock_store();
 		mds_sessions_tick();
 		pthread_mutex_unlock(&mds_lock);
 	}

@@ -9,10 +9,13 @@
  * (mds_begin ... mds_end) is a SAVEPOINT in it, so that a failed change
  * undoes only itself.  A request's answer waits until the batch it touched
  * (changed, or only read while it was open: it may have seen its changes)
- * is committed: the first waiter of a batch takes mds_lock and COMMITs,
- * one fsync for every change in it, while the others sleep; requests that
- * come meanwhile join the next batch.  A read when no batch is open
- * answers at once.  Threads that serve no request (recovery, session
+ * is committed: the first waiter of a batch COMMITs, one fsync for every
+ * change in it, while the others sleep; requests that come meanwhile join
+ * the next batch.  A read when no batch is open answers at once.  The
+ * namespace reads (lookup, getattr, readdir...) read what is committed
+ * only, on a second connection (mds_read_committed): they never wait, and
+ * run during a COMMIT, which the leader runs without mds_lock (everyone
+ * else who uses db waits in mds_lock_store meanwhile).  Threads that serve no request (recovery, session
  * expiry, start-up) commit at their mds_end, as before: nothing stays
  * uncommitted with nobody waiting for it.
  */
@@ -30,6 +33,17 @@
 #include "mds.h"
 
 static sqlite3 *db;
+/* A second connection, read-only: it sees only what is committed.  The
+ * reads that serve lookup, getattr, readdir (mds_read_committed) use it:
+ * they answer at once, and run while a batch commits. */
+static sqlite3 *rdb;
+static __thread bool committed_only;
+/* The leader runs COMMIT without mds_lock (committing, mds_lock): until
+ * it is done, nobody else may use db (mds_lock_store waits), but the
+ * committed-only reads go on. */
+static bool committing;
+static __thread bool in_commit;	/* this thread is the one committing */
+static pthread_cond_t store_cv = PTHREAD_COND_INITIALIZER;
 
 /* The open batch (mds_lock). */
 static bool in_tx;		/* BEGIN IMMEDIATE ran, no COMMIT yet */
@@ -37,6 +51,7 @@ static uint64_t batch;		/* its epoch: done_epoch + 1 */
 static unsigned batch_changes;	/* its changes that wrote rows */
 static int depth;		/* savepoints open */
 static int sp_mark;		/* sqlite3_total_changes() when the outer one began */
+static uint64_t tree_gen_at_open;	/* mds_tree_gen when it began */
 static _Atomic uint64_t open_epoch;	/* batch while in_tx, else 0: read without mds_lock */
 
 /* Batches ended (commit_lock; written with mds_lock held too). */
@@ -104,38 +119,43 @@ static const char schema[] =
 /* One prepared statement per SQL literal in the code (some 90 today):
  * one not kept here would be prepared again at every use and never
  * finalized. */
-static struct {
+struct stmt_cache {
 	const char *sql;
 	sqlite3_stmt *st;
-} cache[160];
+};
+static struct stmt_cache cache[160], rcache[48];	/* db's, rdb's */
 
 /* Prepares (once per SQL literal), resets and binds: 'i' int64, 't' text,
  * 'b' blob (pointer, int length). */
 static sqlite3_stmt *vq(const char *sql, const char *fmt, va_list ap)
 {
+	struct stmt_cache *c = committed_only ? rcache : cache;
+	size_t i, n = committed_only ? ZC_ARRAY_SIZE(rcache) : ZC_ARRAY_SIZE(cache);
+	sqlite3 *conn = committed_only ? rdb : db;
 	sqlite3_stmt *st = NULL;
-	size_t i;
 
-	for (i = 0; i < ZC_ARRAY_SIZE(cache) && cache[i].sql; i++)
-		if (cache[i].sql == sql) {
-			st = cache[i].st;
+	for (i = 0; i < n && c[i].sql; i++)
+		if (c[i].sql == sql) {
+			st = c[i].st;
 			break;
 		}
 	if (!st) {
-		if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-			zc_err("mds: sql prepare failed: %s: %s", sqlite3_errmsg(db), sql);
+		if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK) {
+			zc_err("mds: sql prepare failed: %s: %s", sqlite3_errmsg(conn), sql);
 			return NULL;
 		}
-		if (i < ZC_ARRAY_SIZE(cache)) {
-			cache[i].sql = sql;
-			cache[i].st = st;
+		if (i < n) {
+			c[i].sql = sql;
+			c[i].st = st;
 		} else {
 			zc_err("mds: statement cache full (raise its size): %s", sql);
 		}
 	}
-	/* Whatever a request reads while a batch is open may be of that
-	 * batch: its answer waits for the commit. */
-	if (in_tx)
+	if (committing && !committed_only && !in_commit)
+		zc_err("mds: the store used during a commit (a bug): %s", sql);
+	/* Whatever a request reads of db while a batch is open may be of
+	 * that batch: its answer waits for the commit.  rdb has none of it. */
+	if (in_tx && !committed_only)
 		need = batch;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
@@ -219,24 +239,27 @@ static bool batch_failed(uint64_t e)
  * the commit fails, rolls it back: every request of the batch is then
  * answered IO.  mds_lock held.  Returns 0 or -EIO.
  */
-static int batch_end(void)
+static int batch_commit(void)
 {
-	uint64_t t0 = zc_now_ns();
-	int err = 0;
-
-	if (!in_tx)
-		return 0;
 	if (sqlite3_get_autocommit(db)) {
 		zc_err("mds: the store rolled back a batch of %u changes by itself (%s); their"
 		       " requests are answered IO", batch_changes, sqlite3_errmsg(db));
-		err = -EIO;
-	} else if (mds_run("COMMIT", "")) {
+		return -EIO;
+	}
+	if (mds_run("COMMIT", "")) {
 		zc_err("mds: commit of a batch of %u changes failed; their requests are answered"
 		       " IO", batch_changes);
 		if (!sqlite3_get_autocommit(db))
 			mds_run("ROLLBACK", "");
-		err = -EIO;
+		return -EIO;
 	}
+	return 0;
+}
+
+/* The batch is over, committed (err 0) or not: its requests may go.
+ * mds_lock held. */
+static void batch_done(int err, uint64_t t0)
+{
 	if (!err && batch_changes) {
 		n_commits++;
 		n_changes += batch_changes;
@@ -251,7 +274,67 @@ static int batch_end(void)
 		failed[nfailed++ % FAILED_KEPT] = batch;
 	pthread_cond_broadcast(&commit_cv);
 	pthread_mutex_unlock(&commit_lock);
+}
+
+static int batch_end(void)
+{
+	uint64_t t0 = zc_now_ns();
+	int err;
+
+	if (!in_tx)
+		return 0;
+	err = batch_commit();
+	batch_done(err, t0);
 	return err;
+}
+
+/* The leader's commit of batch e, if still open: COMMIT runs without
+ * mds_lock, so that committed-only reads go on meanwhile; everyone else
+ * who uses db waits (mds_lock_store). */
+static void lead_commit(uint64_t e)
+{
+	uint64_t t0;
+	int err;
+
+	mds_lock_store();
+	if (in_tx && batch <= e) {
+		t0 = zc_now_ns();
+		committing = true;
+		pthread_mutex_unlock(&mds_lock);
+		in_commit = true;
+		err = batch_commit();
+		in_commit = false;
+		pthread_mutex_lock(&mds_lock);
+		committing = false;
+		batch_done(err, t0);
+		pthread_cond_broadcast(&store_cv);
+	}
+	pthread_mutex_unlock(&mds_lock);
+}
+
+void mds_lock_store(void)
+{
+	pthread_mutex_lock(&mds_lock);
+	while (committing)
+		pthread_cond_wait(&store_cv, &mds_lock);
+}
+
+void mds_read_committed(bool on)
+{
+	/* A statement left stepping would hold rdb's read transaction, and
+	 * with it an old snapshot, into the next request. */
+	for (sqlite3_stmt *p = NULL; (p = sqlite3_next_stmt(rdb, p));)
+		if (sqlite3_stmt_busy(p))
+			sqlite3_reset(p);
+	committed_only = on;
+}
+
+/* Does what the store holds uncommitted move or remove names (access.c's
+ * subtree answers): then a committed-only read's answer is not for the
+ * subtree cache. */
+bool mds_tree_uncommitted(void)
+{
+	return committed_only && in_tx && mds_tree_gen != tree_gen_at_open;
 }
 
 int mds_begin(void)
@@ -262,6 +345,7 @@ int mds_begin(void)
 		if (mds_run("BEGIN IMMEDIATE", ""))
 			return -EIO;
 		in_tx = true;
+		tree_gen_at_open = mds_tree_gen;
 		batch = done_epoch + 1;
 		batch_changes = 0;
 		depth = 0;
@@ -349,10 +433,7 @@ static int wait_for(uint64_t e)
 			;
 		gathering = false;
 		pthread_mutex_unlock(&commit_lock);
-		pthread_mutex_lock(&mds_lock);
-		if (in_tx && batch <= e)
-			batch_end();
-		pthread_mutex_unlock(&mds_lock);
+		lead_commit(e);
 		pthread_mutex_lock(&commit_lock);
 		leading = false;
 		pthread_cond_broadcast(&commit_cv);
@@ -494,6 +575,12 @@ int mds_store_open(const char *dir)
 	/* Sessions belong to a credential and its export's root. */
 	if (add_column("session", "peer", "TEXT") || add_column("session", "root", "INTEGER"))
 		return -EIO;
+	rc = sqlite3_open_v2(path, &rdb, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		zc_err("mds: cannot open %s to read: %s", path, rdb ? sqlite3_errmsg(rdb) : "no memory");
+		return -EIO;
+	}
+	sqlite3_busy_timeout(rdb, 5000);
 	if (!mds_int(0, "SELECT count(*) FROM inode WHERE ino=1", "")) {
 		clock_gettime(CLOCK_REALTIME, &now);
 		if (mds_run("INSERT INTO inode(ino, mode, nlink, uid, gid, rdev, size, atime_s,"
@@ -515,6 +602,11 @@ void mds_store_close(void)
 		sqlite3_finalize(cache[i].st);
 		cache[i].sql = NULL;
 	}
+	for (size_t i = 0; i < ZC_ARRAY_SIZE(rcache) && rcache[i].sql; i++) {
+		sqlite3_finalize(rcache[i].st);
+		rcache[i].sql = NULL;
+	}
+	sqlite3_close(rdb);
 	sqlite3_close(db);
-	db = NULL;
+	rdb = db = NULL;
 }

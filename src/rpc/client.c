@@ -396,9 +396,11 @@ static int send_frame(struct zc_conn *c, struct zc_call *call)
 
 	h.len = call->req[0].iov_len + call->req[1].iov_len;
 	zc_hdr_encode(raw, &h);
+	if (call->req_pipe > 0)
+		msg.msg_iovlen = 2;	/* the data follows from the pipe */
 	pthread_mutex_lock(&c->send_lock);
 	while (msg.msg_iovlen) {
-		ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+		ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (call->req_pipe > 0 ? MSG_MORE : 0));
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -416,6 +418,8 @@ static int send_frame(struct zc_conn *c, struct zc_call *call)
 			msg.msg_iov->iov_len -= n;
 		}
 	}
+	if (!err && call->req_pipe > 0)
+		err = zc_splice_all(call->req_pipe, c->fd, call->req[1].iov_len);
 	pthread_mutex_unlock(&c->send_lock);
 	return err;
 }

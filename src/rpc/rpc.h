@@ -46,6 +46,10 @@ struct zc_call {
 	/* filled by the caller */
 	uint16_t type;
 	struct iovec req[2];	/* request payload: arguments, then data */
+	int req_pipe;		/* > 0: req[1]'s iov_len bytes are spliced from
+				   this pipe (read end), iov_base unused; the
+				   pipe is drained by the send, also when it
+				   fails (keep a tee(2) copy to retry) */
 	void *dest;		/* response payload goes here (≤ dest_cap)... */
 	uint32_t dest_cap;	/* ...or, if dest is NULL, into ->resp (freed by
 				   zc_call_free_resp) */

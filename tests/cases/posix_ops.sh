@@ -39,6 +39,9 @@ ops() { # run in the folder given; prints one line per command: its result
 	r chmod 0600 a/victim
 	r chmod 4755 a/hard
 	r touch -m -d '2001-02-03 04:05:06' a/victim
+	# Times and modes set while the file is open after writes (tar, cp -p,
+	# rsync do it before close): the close must not move them.
+	r sh -c 'exec 5>a/w; printf aaaa >&5; chmod 640 a/w; printf bbbbbb >&5; touch -m -d @5 a/w'
 	r rm a/dangling
 	r rm a/b                          # a directory: refused
 	r mkdir -p deep/1/2/3/4/5
@@ -55,6 +58,7 @@ tree() { # a listing that must be the same on both sides
 		-printf '%p %y %m %n %s %l\n' | sed 's/ d \([0-9]*\) \([0-9]*\) [0-9]* / d \1 \2 - /' | sort
 	find . -type f -print0 | sort -z | xargs -0 md5sum
 	stat -c '%n %Y' ./victim 2>/dev/null
+	stat -c '%n %s %Y %a' ./w 2>/dev/null
 }
 
 mkdir "$T/local"
@@ -67,5 +71,21 @@ check "bytes after a cut and regrow are zeros" \
 	[ "$(tail -c 7 "$M/a/b/f1" | od -An -c | tr -d ' ')" = 'x\0\0\0\0\0\0' ]
 check "nlink of a file with two names" [ "$(stat -c %h "$M/a/hard")" = "$(stat -c %h "$T/local/a/hard")" ]
 check "statfs works" df "$M"
+# tar x sets each file's times, owner and mode on its open descriptor after
+# writing it; tar d then compares sizes, modes, times and bytes.
+mkdir -p "$T/src/d/e"
+for i in 1 2 3 4 5 6; do
+	head -c $((i * 3000)) /dev/urandom > "$T/src/d/f$i"
+	chmod 6$((i % 5))4 "$T/src/d/f$i"
+	touch -m -d "@$((1000000000 + i * 86400))" "$T/src/d/f$i"
+done
+echo small > "$T/src/d/e/s"
+touch -m -d @1234567890 "$T/src/d/e/s" "$T/src/d/e" "$T/src/d"
+tar cf "$T/src.tar" -C "$T/src" d
+mkdir "$M/untar"
+check "tar x into the mount" tar xf "$T/src.tar" -C "$M/untar"
+echo 3 > /proc/sys/vm/drop_caches
+check "tar d finds every size, mode, time and byte as archived" \
+	sh -c "cd '$M/untar' && tar df '$T/src.tar'"
 check "ls -la works" ls -la "$M/a/b"
 finish

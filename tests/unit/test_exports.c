@@ -34,7 +34,7 @@ static int load(const char *text)
 
 	if (write_exports(text))
 		return -999;
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	err = mds_exports_load(exports_path);
 	pthread_mutex_unlock(&mds_lock);
 	return err;
@@ -44,7 +44,7 @@ static struct mds_export *find(const char *name)
 {
 	struct mds_export *e;
 
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	e = mds_export_find(name);
 	pthread_mutex_unlock(&mds_lock);
 	return e;
@@ -226,7 +226,7 @@ static void test_parse(void)
 
 	/* No file: everyone may mount / read-write without squash. */
 	unlink(exports_path);
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	CHECK_EQ(mds_exports_load(exports_path), 0);
 	pthread_mutex_unlock(&mds_lock);
 	CHECK((e = find("anyone")) && !strcmp(e->path, "/") && !e->ro && !e->root_squash &&

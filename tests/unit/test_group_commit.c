@@ -78,6 +78,18 @@ static void peek_close(void)
 	peek_db = NULL;
 }
 
+/* What every client request starts with: session, seq, ack, and the
+ * caller's identity (root, no groups). */
+static void put_head(struct zc_cur *c, uint64_t session, uint64_t seq)
+{
+	zc_put_u64(c, session);
+	zc_put_u64(c, seq);
+	zc_put_u64(c, seq);
+	zc_put_u32(c, 0);
+	zc_put_u32(c, 0);
+	zc_put_u8(c, 0);
+}
+
 /* One MKNOD of a regular file (or a folder) from this thread's own buffers.
  * Returns the status; *epoch is the batch its answer waited for. */
 static int mknod_in(uint64_t session, uint64_t seq, uint64_t dir, const char *name, uint32_t mode,
@@ -88,12 +100,7 @@ static int mknod_in(uint64_t session, uint64_t seq, uint64_t dir, const char *na
 	struct zc_attr a;
 	int st;
 
-	zc_put_u64(&c, session);
-	zc_put_u64(&c, seq);
-	zc_put_u64(&c, seq);
-	zc_put_u32(&c, 0);	/* uid, gid, no groups: root */
-	zc_put_u32(&c, 0);
-	zc_put_u8(&c, 0);
+	put_head(&c, session, seq);
 	zc_put_u64(&c, dir);
 	zc_put_u32(&c, mode);
 	zc_put_u32(&c, 0);
@@ -118,16 +125,23 @@ static int getattr_of(uint64_t ino, uint64_t *epoch)
 	struct zc_cur c = zc_cur_init(buf, sizeof(buf)), o = zc_cur_init(out, sizeof(out));
 	int st;
 
-	zc_put_u64(&c, main_session);
-	zc_put_u64(&c, 0);
-	zc_put_u64(&c, 0);
-	zc_put_u32(&c, 0);
-	zc_put_u32(&c, 0);
-	zc_put_u8(&c, 0);
+	put_head(&c, main_session, 0);
 	zc_put_u64(&c, ino);
 	st = mds_client_request(t_peer, ZC_CLTOMA_GETATTR, buf, c.pos, &o);
 	*epoch = mds_request_epoch();
 	return st;
+}
+
+/* LOOKUP of name in dir: its status. */
+static int lookup_of(uint64_t dir, const char *name)
+{
+	uint8_t buf[256], out[256];
+	struct zc_cur c = zc_cur_init(buf, sizeof(buf)), o = zc_cur_init(out, sizeof(out));
+
+	put_head(&c, main_session, 0);
+	zc_put_u64(&c, dir);
+	zc_put_str(&c, name, strlen(name));
+	return mds_client_request(t_peer, ZC_CLTOMA_LOOKUP, buf, c.pos, &o);
 }
 
 /* ---- many threads, many changes ---- */
@@ -164,6 +178,10 @@ static void *worker(void *arg)
 		if (mds_committed_epoch() < epoch)
 			w->early++;
 		if (!committed_name(dir_ino, name))
+			w->unseen++;
+		/* And by a lookup, which reads what is committed only, while
+		 * the others' batches commit. */
+		if (lookup_of(dir_ino, name) != ZC_OK)
 			w->unseen++;
 	}
 	peek_close();
@@ -309,7 +327,7 @@ static void batch_steps(void)
 	mds_commit_stats(&c0, &n0, &ns);
 	before = mds_committed_epoch();
 	mds_request_begin();
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	CHECK(!mds_begin());
 	CHECK(!mds_run("INSERT INTO meta(k, v) VALUES('gc-a', 1)", ""));
 	CHECK_EQ(mds_end(0), 0);
@@ -324,29 +342,32 @@ static void batch_steps(void)
 	CHECK_EQ(committed_meta("gc-a"), -1);
 	CHECK_EQ(mds_committed_epoch(), before);
 
-	/* A read while it is open waits for it, and commits it. */
+	/* A getattr reads what is committed only: while it is open, it
+	 * answers at once and leaves it open. */
 	pthread_barrier_init(&step, NULL, 2);
 	CHECK(!pthread_create(&th, NULL, reader, NULL));
 	pthread_barrier_wait(&step);
 	pthread_join(th, NULL);
 	pthread_barrier_destroy(&step);
 	CHECK_EQ(reader_st, ZC_OK);
-	CHECK_EQ(reader_epoch, before + 1);
+	CHECK_EQ(reader_epoch, 0);
+	CHECK_EQ(mds_committed_epoch(), before);
+	CHECK_EQ(committed_meta("gc-a"), -1);
+
+	/* The request that made them waits for their batch, and commits it. */
+	st = mds_request_end(ZC_OK, &o, 0);
+	CHECK_EQ(st, ZC_OK);
+	CHECK_EQ(mds_request_epoch(), before + 1);
 	CHECK(mds_committed_epoch() >= before + 1);
 	CHECK_EQ(committed_meta("gc-a"), 1);
 	CHECK_EQ(committed_meta("gc-b"), -1);
 	CHECK_EQ(committed_meta("gc-c"), 3);
-
-	/* The request that made them finds its batch done. */
-	st = mds_request_end(ZC_OK, &o, 0);
-	CHECK_EQ(st, ZC_OK);
-	CHECK_EQ(mds_request_epoch(), before + 1);
 	mds_commit_stats(&c1, &n1, &ns);
 	CHECK_EQ(c1 - c0, 1);
 	CHECK_EQ(n1 - n0, 2);
 
 	/* A thread serving no request commits at its mds_end. */
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	CHECK(!mds_begin());
 	CHECK(!mds_run("INSERT INTO meta(k, v) VALUES('gc-d', 4)", ""));
 	CHECK_EQ(mds_end(0), 0);
@@ -355,7 +376,7 @@ static void batch_steps(void)
 
 	/* mds_sync: whatever a request left open is on disk after it. */
 	mds_request_begin();
-	pthread_mutex_lock(&mds_lock);
+	mds_lock_store();
 	CHECK(!mds_begin());
 	CHECK(!mds_run("INSERT INTO meta(k, v) VALUES('gc-e', 5)", ""));
 	CHECK_EQ(mds_end(0), 0);
@@ -377,12 +398,7 @@ static int net_mknod(struct zc_srv_conn *c, uint64_t xid, const char *name)
 	struct zc_hdr h = { .type = ZC_CLTOMA_MKNOD, .xid = xid };
 	int st;
 
-	zc_put_u64(&q, main_session);
-	zc_put_u64(&q, 0);
-	zc_put_u64(&q, 0);
-	zc_put_u32(&q, 0);
-	zc_put_u32(&q, 0);
-	zc_put_u8(&q, 0);
+	put_head(&q, main_session, 0);
 	zc_put_u64(&q, dir_ino);
 	zc_put_u32(&q, S_IFREG | 0644);
 	zc_put_u32(&q, 0);
@@ -432,6 +448,8 @@ static void *held_answers(void *arg)
 	CHECK(mds_request_epoch() > before);
 	CHECK(!readable(sv[1]));
 	CHECK(!committed_name(dir_ino, "held-1"));
+	/* A lookup sees what is committed only: not yet the name. */
+	CHECK_EQ(lookup_of(dir_ino, "held-1"), ZC_ST_NOENT);
 	CHECK_EQ(read(sv[0], &b, 1), 1);
 	/* Nothing more to read: one commit for both, then both answers. */
 	CHECK_EQ(net_mknod(&c, 12, "held-2"), ZC_OK);
@@ -445,6 +463,7 @@ static void *held_answers(void *arg)
 	CHECK(committed_name(dir_ino, "held-1"));
 	CHECK(committed_name(dir_ino, "held-2"));
 	CHECK_EQ(mds_committed_epoch(), before + 1);
+	CHECK_EQ(lookup_of(dir_ino, "held-1"), ZC_OK);
 	/* A refused change while nothing else is open: answered at once,
 	 * after its (empty) batch ended. */
 	CHECK_EQ(net_mknod(&c, 13, "held-1"), ZC_ST_EXIST);

@@ -6,7 +6,9 @@
  * the connection and fail the calls, never crash.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -244,6 +246,55 @@ static void wrong_type(int fd, const struct zc_hdr *req)
 	send_resp(fd, &h, ZC_OK, NULL, 0);
 }
 
+/* ---- a request whose data comes from a pipe (zero-copy writes) ---- */
+
+#define PIPED (200 * 1024)
+static uint8_t piped_got[16 + PIPED];
+static int piped_srv;
+
+static void *piped_server(void *arg)
+{
+	struct zc_hdr h;
+
+	(void)arg;
+	if (!read_req(piped_srv, &h, piped_got, sizeof(piped_got)) && h.len == sizeof(piped_got))
+		send_resp(piped_srv, &h, ZC_OK, NULL, 0);
+	return NULL;
+}
+
+static void test_req_from_pipe(void)
+{
+	static uint8_t data[PIPED];
+	uint8_t args[16] = "sixteen bytes..";
+	struct zc_call call = { .type = 9 };
+	struct zc_conn *c = pair(&piped_srv);
+	pthread_t th;
+	int p[2];
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + i / 251);
+	CHECK(c);
+	CHECK(!pipe(p));
+	CHECK(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) >= PIPED);
+	CHECK_EQ(zc_write_full(p[1], data, sizeof(data)), 0);
+	CHECK(!pthread_create(&th, NULL, piped_server, NULL));
+	call.req[0] = (struct iovec){ args, sizeof(args) };
+	call.req[1] = (struct iovec){ NULL, sizeof(data) };
+	call.req_pipe = p[0];
+	CHECK_EQ(zc_call_sync(c, &call), 0);
+	pthread_join(th, NULL);
+	CHECK(!memcmp(piped_got, args, sizeof(args)));
+	CHECK(!memcmp(piped_got + sizeof(args), data, sizeof(data)));
+	/* The pipe gave all it had: nothing left to read. */
+	CHECK_EQ(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	CHECK(read(p[0], data, 1) < 0 && errno == EAGAIN);
+	zc_call_free_resp(&call);
+	close(p[0]);
+	close(p[1]);
+	close(piped_srv);
+	zc_conn_put(c);
+}
+
 int main(void)
 {
 	uint8_t raw[ZC_HDR_LEN];
@@ -271,6 +322,7 @@ int main(void)
 
 	test_out_of_order();
 	test_timeout();
+	test_req_from_pipe();
 	bad_frame_case("garbage", garbage);
 	bad_frame_case("too big for destination", too_big_for_dest);
 	bad_frame_case("oversized", oversized);
