@@ -21,6 +21,18 @@
  * lock is never held across disk I/O: a chunk being loaded or deleted is in
  * the table in that state, and others wanting the same chunk wait for it
  * (table_cv) while the rest go on.
+ *
+ * Verified blocks: each chunk in the table keeps a bitmap of the blocks
+ * checked good since their last write (vbits), and reads skip the CRC of
+ * those: hot data is checked about once a minute, not at every read.
+ * Our writes clear their blocks' bits, truncates and version changes the
+ * whole map; the scrubber checks every block whatever the map says.  The
+ * map holds while the file's ctime is the one recorded (vstamp) at our
+ * last change or at load: another process writing the file moves it, and
+ * the next read that would skip a block empties the map first, as it does
+ * once the map is a minute old (TRUST_NS).  Rot on the disk moves no
+ * ctime: a page read again from it goes unchecked until then, the chunk's
+ * eviction or the scrubber's pass (HACKING.md).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -43,6 +55,7 @@
 #define CRC_OFF 4096
 #define NBUCKETS 1024
 #define MAP_STEP (1U << 20)
+#define TRUST_NS (60 * 1000000000ULL)	/* a record is emptied this long after it began */
 
 static char base[4096];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -53,6 +66,7 @@ static unsigned ncached;	/* in the table */
 static unsigned nchunks;	/* on disk */
 static uint8_t dir_dirty[256 / 8];	/* folders with entries not yet synced */
 unsigned cs_chunk_max = 1024;
+_Atomic unsigned long cs_blocks_verified, cs_blocks_skipped;
 
 static void chunk_path(uint64_t id, char *out, size_t len)
 {
@@ -93,7 +107,65 @@ static void chunk_free(struct cs_chunk *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	pthread_rwlock_destroy(&c->lock);
+	pthread_mutex_destroy(&c->vlock);
 	free(c);
+}
+
+/* ---- the record of verified blocks ---- */
+
+/* The file's ctime, which every write moves (ours or not); 0 if unknown. */
+static uint64_t ctime_ns(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return 0;
+	return (uint64_t)st.st_ctim.tv_sec * 1000000000 + (uint64_t)st.st_ctim.tv_nsec;
+}
+
+static bool vbit(const uint64_t *bits, uint32_t b)
+{
+	return bits[b / 64] >> (b % 64) & 1;
+}
+
+/* vlock held.  Forgets every block if the file changed since the record's
+ * stamp (a write not ours), or once the record is a minute old: a page
+ * dropped from the cache and read again from the disk is checked then. */
+static void vcheck(struct cs_chunk *c)
+{
+	uint64_t now = ctime_ns(c->fd), t = zc_now_ns();
+
+	if (now && now == c->vstamp && t - c->vsince < TRUST_NS)
+		return;
+	memset(c->vbits, 0, sizeof(c->vbits));
+	c->vstamp = now;
+	c->vsince = t;
+	c->vgen++;
+}
+
+/* Before a change of ours (chunk locked exclusive): a change behind our
+ * back must not pass for ours once vafter stamps the file again. */
+static void vbefore(struct cs_chunk *c)
+{
+	pthread_mutex_lock(&c->vlock);
+	for (unsigned i = 0; i < ZC_BLOCKS_PER_CHUNK / 64; i++) {
+		if (c->vbits[i]) {
+			vcheck(c);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->vlock);
+}
+
+/* After it: blocks [first, last] are checked again at their next read. */
+static void vafter(struct cs_chunk *c, uint32_t first, uint32_t last)
+{
+	pthread_mutex_lock(&c->vlock);
+	for (uint32_t b = first; b <= last && b < ZC_BLOCKS_PER_CHUNK; b++)
+		c->vbits[b / 64] &= ~(1ULL << (b % 64));
+	c->vstamp = ctime_ns(c->fd);
+	c->vgen++;
+	pthread_mutex_unlock(&c->vlock);
 }
 
 /*
@@ -164,6 +236,8 @@ static int chunk_load(struct cs_chunk *c, uint32_t version, bool create, bool *c
 		}
 	}
 	c->len = st.st_size - ZC_CHUNK_HDR;
+	c->vstamp = ctime_ns(c->fd);	/* nothing verified yet */
+	c->vsince = zc_now_ns();
 	return map_upto(c, c->len);
 }
 
@@ -264,6 +338,7 @@ static struct cs_chunk *add_entry(uint64_t id)
 	c->fd = -1;
 	c->refs = 1;
 	pthread_rwlock_init(&c->lock, NULL);
+	pthread_mutex_init(&c->vlock, NULL);
 	c->next = table[id % NBUCKETS];
 	table[id % NBUCKETS] = c;
 	ncached++;
@@ -353,19 +428,60 @@ unsigned cs_chunk_cached(void)
 	return ncached;
 }
 
-/* Checks blocks [first, last] against their checksums. */
-static int verify(struct cs_chunk *c, uint32_t first, uint32_t last)
+/*
+ * Checks blocks [first, last] against their checksums (chunk locked
+ * shared).  A read (trust) skips the blocks verified since their last
+ * write.  Blocks checked good are recorded, unless the record lost bits
+ * meanwhile: what we checked may predate the change that cleared them.
+ * A mismatch empties the record.
+ */
+static int verify(struct cs_chunk *c, uint32_t first, uint32_t last, bool trust)
 {
+	uint64_t had[ZC_BLOCKS_PER_CHUNK / 64], ok[ZC_BLOCKS_PER_CHUNK / 64] = { 0 }, gen;
+	unsigned long checked = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&c->vlock);
+	for (uint32_t b = first; trust && b <= last; b++) {
+		if (vbit(c->vbits, b)) {	/* about to trust it: is the file as we left it? */
+			vcheck(c);
+			break;
+		}
+	}
+	memcpy(had, c->vbits, sizeof(had));
+	gen = c->vgen;
+	pthread_mutex_unlock(&c->vlock);
+
 	for (uint32_t b = first; b <= last; b++) {
 		uint32_t start = b * ZC_BLOCK_SIZE;
 		uint32_t n = ZC_MIN(ZC_BLOCK_SIZE, c->len - start);
 
+		if (trust && vbit(had, b))
+			continue;
+		checked++;
 		if (zc_crc32c(0, c->map + start, n) != c->crc[b]) {
 			zc_err("cs: chunk %016" PRIx64 " block %u: checksum mismatch", c->id, b);
-			return -EBADMSG;
+			err = -EBADMSG;
+			break;
 		}
+		ok[b / 64] |= 1ULL << (b % 64);
 	}
-	return 0;
+
+	pthread_mutex_lock(&c->vlock);
+	if (err) {
+		memset(c->vbits, 0, sizeof(c->vbits));
+		c->vgen++;
+	} else if (gen == c->vgen) {
+		for (uint32_t i = first / 64; i <= last / 64; i++)
+			c->vbits[i] |= ok[i];
+	}
+	pthread_mutex_unlock(&c->vlock);
+	if (trust) {
+		cs_blocks_verified += checked;
+		if (!err)
+			cs_blocks_skipped += last - first + 1 - checked;
+	}
+	return err;
 }
 
 int cs_chunk_read_begin(struct cs_chunk *c, uint32_t version, uint32_t off, uint32_t *len)
@@ -388,7 +504,7 @@ int cs_chunk_read_begin(struct cs_chunk *c, uint32_t version, uint32_t off, uint
 	*len = off >= c->len ? 0 : ZC_MIN(*len, c->len - off);
 	if (!*len)
 		return 0;
-	err = verify(c, off / ZC_BLOCK_SIZE, (off + *len - 1) / ZC_BLOCK_SIZE);
+	err = verify(c, off / ZC_BLOCK_SIZE, (off + *len - 1) / ZC_BLOCK_SIZE, true);
 	if (!err)
 		return 0;
 out_unlock:
@@ -442,17 +558,19 @@ int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const voi
 		goto out_unlock;
 	}
 	old = c->len;
+	vbefore(c);
 	err = zc_pwrite_full(c->fd, buf, len, ZC_CHUNK_HDR + (off_t)off);
 	if (!err)
 		err = map_upto(c, end);
-	if (err)
-		goto out_unlock;
-	if (end > c->len)
-		c->len = end;
-	/* Blocks from the old end up to the write hold zeros now: they are
-	 * covered too. */
-	err = update_crcs(c, ZC_MIN(off, old) / ZC_BLOCK_SIZE, (end - 1) / ZC_BLOCK_SIZE, buf, off,
-			  len);
+	if (!err) {
+		if (end > c->len)
+			c->len = end;
+		/* Blocks from the old end up to the write hold zeros now: they
+		 * are covered too. */
+		err = update_crcs(c, ZC_MIN(off, old) / ZC_BLOCK_SIZE, (end - 1) / ZC_BLOCK_SIZE,
+				  buf, off, len);
+	}
+	vafter(c, ZC_MIN(off, old) / ZC_BLOCK_SIZE, (end - 1) / ZC_BLOCK_SIZE);
 out_unlock:
 	pthread_rwlock_unlock(&c->lock);
 	return err;
@@ -472,12 +590,13 @@ int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len)
 	}
 	old = c->len;
 	err = ftruncate(c->fd, ZC_CHUNK_HDR + (off_t)len) ? -errno : map_upto(c, len);
-	if (err)
-		goto out_unlock;
-	c->len = len;
-	first = ZC_MIN(old, len) / ZC_BLOCK_SIZE;
-	last = ZC_MAX(old, len) / ZC_BLOCK_SIZE;
-	err = update_crcs(c, first, ZC_MIN(last, ZC_BLOCKS_PER_CHUNK - 1), NULL, 0, 0);
+	if (!err) {
+		c->len = len;
+		first = ZC_MIN(old, len) / ZC_BLOCK_SIZE;
+		last = ZC_MAX(old, len) / ZC_BLOCK_SIZE;
+		err = update_crcs(c, first, ZC_MIN(last, ZC_BLOCKS_PER_CHUNK - 1), NULL, 0, 0);
+	}
+	vafter(c, 0, ZC_BLOCKS_PER_CHUNK - 1);	/* rare: the whole record goes */
 out_unlock:
 	pthread_rwlock_unlock(&c->lock);
 	return err;
@@ -627,8 +746,10 @@ int cs_chunk_set_version(struct cs_chunk *c, uint32_t new)
 		err = -ENOENT;
 	else if (c->version > new)
 		err = -ESTALE;
-	else if (c->version != new && !(err = write_meta(c->fd, c->id, new)))
+	else if (c->version != new && !(err = write_meta(c->fd, c->id, new))) {
 		c->version = new;
+		vafter(c, 0, ZC_BLOCKS_PER_CHUNK - 1);	/* the record was for the old one */
+	}
 	pthread_rwlock_unlock(&c->lock);
 	return err;
 }
@@ -666,7 +787,7 @@ int cs_chunk_scrub(struct cs_chunk *c)
 
 	pthread_rwlock_rdlock(&c->lock);
 	if (!c->deleted && c->len)
-		err = verify(c, 0, (c->len - 1) / ZC_BLOCK_SIZE);
+		err = verify(c, 0, (c->len - 1) / ZC_BLOCK_SIZE, false);
 	pthread_rwlock_unlock(&c->lock);
 	return err;
 }

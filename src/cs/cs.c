@@ -887,7 +887,8 @@ int zc_cmd_cs(int argc, char **argv)
 	pthread_join(hb, NULL);
 	pthread_join(scrub, NULL);
 	zc_info("cs: stopped (%lu checksum errors seen, %lu requests refused for their"
-		" capability)", crc_errors, cs_cap_refusals);
+		" capability; reads checked %lu blocks and skipped %lu verified since their"
+		" last write)", crc_errors, cs_cap_refusals, cs_blocks_verified, cs_blocks_skipped);
 	close(lfd);
 	close(lockfd);
 	return 0;

@@ -26,7 +26,17 @@ struct cs_chunk {
 	struct cs_chunk *lru_prev, *lru_next;	/* while unused */
 	pthread_rwlock_t lock;
 	uint32_t crc[ZC_BLOCKS_PER_CHUNK];
+	/* Blocks verified since their last write, at this version, while the
+	 * file's ctime stays vstamp: reads skip their checksum (chunk.c). */
+	pthread_mutex_t vlock;	/* over the record: the four below */
+	uint64_t vstamp;	/* the file's ctime (ns) the record holds for */
+	uint64_t vsince;	/* zc_now_ns() when it was last emptied */
+	uint64_t vgen;		/* moves whenever bits are taken away */
+	uint64_t vbits[ZC_BLOCKS_PER_CHUNK / 64];
 };
+
+/* Blocks reads checked, and skipped as verified since their last write. */
+extern _Atomic unsigned long cs_blocks_verified, cs_blocks_skipped;
 
 /* How many chunks the table keeps open (files and mappings), at most,
  * besides those in use.  Set from RLIMIT_NOFILE at start. */
@@ -46,9 +56,9 @@ unsigned cs_chunk_count(void);
 unsigned cs_chunk_cached(void);
 
 /* Checks version and bounds, clamps *len to the data present and verifies
- * the checksums of the blocks covered.  On 0 the chunk stays locked shared
- * until cs_chunk_read_end(); errors: -ESTALE, -EINVAL, -EBADMSG (checksum),
- * -ENOENT (deleted). */
+ * the checksums of the blocks covered (but those verified since their last
+ * write).  On 0 the chunk stays locked shared until cs_chunk_read_end();
+ * errors: -ESTALE, -EINVAL, -EBADMSG (checksum), -ENOENT (deleted). */
 int cs_chunk_read_begin(struct cs_chunk *c, uint32_t version, uint32_t off, uint32_t *len);
 void cs_chunk_read_end(struct cs_chunk *c);
 /* Returns 0 or -errno (-ESTALE, -EINVAL, -ENOSPC, -EIO). */
@@ -62,7 +72,8 @@ int cs_chunk_delete(uint64_t id);
 int cs_chunk_set_version(struct cs_chunk *c, uint32_t new);
 /* Data length and a digest of the block checksums, to compare replicas. */
 int cs_chunk_info(struct cs_chunk *c, uint32_t version, uint32_t *len, uint32_t *digest);
-/* Checks every block; -EBADMSG on a checksum mismatch. */
+/* Checks every block, whatever reads verified before; -EBADMSG on a
+ * checksum mismatch. */
 int cs_chunk_scrub(struct cs_chunk *c);
 
 int zc_cmd_cs(int argc, char **argv);
