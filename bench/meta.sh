@@ -18,17 +18,7 @@
 set -euo pipefail
 RUNS=${1:-3}
 N=${2:-2000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ZCFS=${ZCFS:-$ROOT/build/zcfs}
-T=$(mktemp -d /tmp/zcfs-meta.XXXXXX)
-log() { echo "bench: $*" >&2; }
-
-cleanup() {
-	set +e
-	"$ZCFS" down --dir "$T/d" >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 
 log "starting a cluster (1 chunk server, 1 copy)"
 "$ZCFS" up --dir "$T/d" --mount "$T/zc" --cs 1 --replicas 1 >/dev/null

@@ -36,17 +36,7 @@ STEP=$((N / 10 / W * W))	# a memory sample every STEP files
 [ "$STEP" -lt "$W" ] && STEP=$W
 SMALL=$((DIRN / 10))
 LOOKUPS=1000
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-ZCFS=${ZCFS:-$ROOT/build/zcfs}
-T=$(mktemp -d /tmp/zcfs-scale.XXXXXX)
-log() { echo "bench: $*" >&2; }
-
-cleanup() {
-	set +e
-	"$ZCFS" down --dir "$T/d" >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/lib.sh"
 
 cc -O2 -Wall -o "$T/mkfiles" "$ROOT/bench/mkfiles.c"
 log "starting a cluster (1 chunk server, 1 copy)"

@@ -183,4 +183,17 @@ static inline int t_name_op(uint16_t type, uint64_t session, uint64_t seq, const
 	return treq_send(r, type);
 }
 
+/* RENAME of from to to, both in the root. */
+static inline int t_rename(uint64_t session, uint64_t seq, const char *from, const char *to)
+{
+	struct treq *r = treq_new(session, seq);
+
+	zc_put_u64(&r->c, ZC_ROOT_INO);
+	zc_put_str(&r->c, from, strlen(from));
+	zc_put_u64(&r->c, ZC_ROOT_INO);
+	zc_put_str(&r->c, to, strlen(to));
+	zc_put_u32(&r->c, 0);
+	return treq_send(r, ZC_CLTOMA_RENAME);
+}
+
 #endif

@@ -60,18 +60,6 @@ static int renew(uint64_t session, int n, const uint64_t *pairs)
 	return treq_send(r, ZC_CLTOMA_SESSION_RENEW);
 }
 
-static int rename_over(uint64_t session, uint64_t seq, const char *from, const char *to)
-{
-	struct treq *r = treq_new(session, seq);
-
-	zc_put_u64(&r->c, ZC_ROOT_INO);
-	zc_put_str(&r->c, from, strlen(from));
-	zc_put_u64(&r->c, ZC_ROOT_INO);
-	zc_put_str(&r->c, to, strlen(to));
-	zc_put_u32(&r->c, 0);
-	return treq_send(r, ZC_CLTOMA_RENAME);
-}
-
 static uint64_t append(uint64_t session, uint64_t ino, uint32_t len)
 {
 	struct treq *r = treq_new(session, 0);
@@ -146,7 +134,7 @@ int main(void)
 	/* Renamed over while open. */
 	h = t_create(s1, SEQ, 103, "h", &st);
 	k = t_create(s2, SEQ, 201, "k", &st);
-	CHECK_EQ(rename_over(s2, SEQ, "k", "h"), ZC_OK);
+	CHECK_EQ(t_rename(s2, SEQ, "k", "h"), ZC_OK);
 	CHECK(exists(h));
 	CHECK_EQ(getattr(h, &a), ZC_OK);
 	CHECK_EQ(a.nlink, 0);
@@ -178,8 +166,8 @@ int main(void)
 	CHECK_EQ(t_name_op(ZC_CLTOMA_UNLINK, s1, SEQ, "."), ZC_ST_ISDIR);
 	CHECK_EQ(t_name_op(ZC_CLTOMA_RMDIR, s1, SEQ, "."), ZC_ST_INVAL);
 	CHECK_EQ(t_name_op(ZC_CLTOMA_RMDIR, s1, SEQ, ".."), ZC_ST_NOTEMPTY);
-	CHECK_EQ(rename_over(s1, SEQ, "k", ".."), ZC_ST_BUSY);
-	CHECK_EQ(rename_over(s1, SEQ, ".", "k2"), ZC_ST_BUSY);
+	CHECK_EQ(t_rename(s1, SEQ, "k", ".."), ZC_ST_BUSY);
+	CHECK_EQ(t_rename(s1, SEQ, ".", "k2"), ZC_ST_BUSY);
 	CHECK_EQ(mds_open_count(), 0);
 
 	/* O_TRUNC at open; appends get consecutive places. */
