@@ -24,6 +24,11 @@
 struct zc_auth zc_auth;
 static pthread_mutex_t ticket_lock = PTHREAD_MUTEX_INITIALIZER;
 
+void zc_auth_thread_end(void)
+{
+	OPENSSL_thread_stop();
+}
+
 void zc_auth_set_ticket(uint64_t session, uint64_t expiry, const uint8_t wrapped[ZC_KEY_LEN])
 {
 	pthread_mutex_lock(&ticket_lock);

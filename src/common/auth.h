@@ -118,6 +118,9 @@ bool zc_mac_equal(const void *a, const void *b, size_t len);
  * role, peer_id (a client's name) and peer_session (a ticket's session).
  * Both return 0, or -errno with *why set to a reason for the log. */
 int zc_auth_connect(int fd, unsigned timeout_ms, const char **why);
+/* A thread that ran handshakes or HMACs ends: frees OpenSSL's state of it
+ * now, not in a destructor that may run after the process's exit began. */
+void zc_auth_thread_end(void);
 int zc_auth_accept(int fd, unsigned timeout_ms, uint8_t *role, char peer_id[ZC_CRED_NAME + 1],
 		   uint64_t *peer_session, const char **why);
 

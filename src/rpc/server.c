@@ -215,6 +215,7 @@ out:
 	close(c->fd);
 	free(buf);
 	free(a);
+	zc_auth_thread_end();
 	atomic_fetch_sub(&nconns, 1);
 	return NULL;
 }
@@ -273,5 +274,12 @@ int zc_srv_run(int lfd, zc_srv_handler handler, zc_srv_close_fn on_close, void *
 		}
 	}
 	pthread_attr_destroy(&attr);
+	/* Connection threads see stopping within IDLE_POLL_MS, once the
+	 * handler under way is done: the caller tears down what handlers
+	 * use only after they are gone. */
+	for (int i = 0; i < 100 && atomic_load(&nconns); i++)
+		usleep(50000);
+	if (atomic_load(&nconns))
+		zc_warn("rpc: %u connections still busy 5 s after the stop", atomic_load(&nconns));
 	return 0;
 }
