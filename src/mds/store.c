@@ -322,8 +322,9 @@ void mds_lock_store(void)
 void mds_read_committed(bool on)
 {
 	/* A statement left stepping would hold rdb's read transaction, and
-	 * with it an old snapshot, into the next request. */
-	for (sqlite3_stmt *p = NULL; (p = sqlite3_next_stmt(rdb, p));)
+	 * with it an old snapshot, into the next request: reset them as each
+	 * committed read ends (every one does, so none is left at a start). */
+	for (sqlite3_stmt *p = NULL; !on && (p = sqlite3_next_stmt(rdb, p));)
 		if (sqlite3_stmt_busy(p))
 			sqlite3_reset(p);
 	committed_only = on;
