@@ -48,6 +48,9 @@
 #define ZC_MAGIC	0x3146435aU	/* "ZCF1" */
 #define ZC_HDR_LEN	24
 #define ZC_F_RESP	0x0001
+/* A WRITE whose sender copies (-o zerocopy=0): its chunk servers take the
+ * copying route too, so one run compares both routes end to end. */
+#define ZC_F_COPY	0x0002
 
 /* Limits checked on every frame received. */
 #define ZC_MAX_IO	(1U << 20)		/* largest READ/WRITE payload */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/pipe.h"
 #include "common/wire.h"
 #include "rpc/rpc.h"
 
@@ -165,16 +166,6 @@ struct zc_conn *zc_replica_conn(const struct zc_replica *r, int *err);
 
 /* read.c: the read path, with its pools of buffers and zero-copy pipes. */
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off);
-/* Pipes currently open for zero-copy reads and writes (tests count leaks). */
-int zc_io_pipes_open(void);
-/* A pool of pipes sized for the largest request; NULL if none can be had.
- * One put back holding bytes is closed, not reused. */
-struct zpipe {
-	int fd[2];
-	struct zpipe *next;
-};
-struct zpipe *zc_pipe_get(void);
-void zc_pipe_put(struct zpipe *p);
 
 /* write.c: writes to every replica of a chunk, fsync and truncate. */
 /* A WRITE's bytes: in memory (buf), or in the pipe libfuse spliced the

@@ -1081,7 +1081,7 @@ static void *stats_thread(void *arg)
 		zc_put_str(&c, "zerocopy", 8);
 		zc_put_u64(&c, zc_cl.zerocopy);
 		zc_put_str(&c, "pipes_open", 10);
-		zc_put_u64(&c, zc_io_pipes_open());
+		zc_put_u64(&c, zc_pipes_open());
 		zc_put_str(&c, "rpc_pipe_fallbacks", 18);
 		zc_put_u64(&c, zc_rpc_pipe_fallbacks);
 		zc_put_str(&c, "rpc_bad_frames", 14);

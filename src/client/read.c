@@ -20,6 +20,7 @@
 #include "client_i.h"
 #include "reply.h"
 #include "common/log.h"
+#include "common/pipe.h"
 #include "common/util.h"
 
 #define BUF_POOL 32
@@ -56,90 +57,6 @@ static void buf_put(void *b)
 	}
 	pthread_mutex_unlock(&pool_lock);
 	free(b);
-}
-
-/* ---- pipes for zero-copy segments ---- */
-
-/*
- * A pipe holds one segment's payload from the socket until the reply.
- * Sized for four times the largest segment: a socket's bytes may come in
- * fragments smaller than a page, one pipe slot each.
- */
-#define PIPE_SIZE (4 * ZC_MAX_IO)
-#define PIPE_POOL 128
-
-static pthread_mutex_t pipes_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct zpipe *pipes;
-static int npipes;
-static atomic_int pipes_open;
-
-struct zpipe *zc_pipe_get(void)
-{
-	struct zpipe *p;
-
-	pthread_mutex_lock(&pipes_lock);
-	p = pipes;
-	if (p) {
-		pipes = p->next;
-		npipes--;
-	}
-	pthread_mutex_unlock(&pipes_lock);
-	if (p)
-		return p;
-	p = malloc(sizeof(*p));
-	if (!p)
-		return NULL;
-	if (pipe2(p->fd, O_CLOEXEC)) {
-		free(p);
-		return NULL;
-	}
-	if (fcntl(p->fd[1], F_SETPIPE_SZ, PIPE_SIZE) < (int)PIPE_SIZE) {
-		static atomic_int warned;
-
-		if (!atomic_exchange(&warned, 1))
-			zc_warn("client: cannot size a pipe to %d bytes (%s): reads fall back to"
-				" copying", PIPE_SIZE, strerror(errno));
-		close(p->fd[0]);
-		close(p->fd[1]);
-		free(p);
-		return NULL;
-	}
-	atomic_fetch_add(&pipes_open, 1);
-	return p;
-}
-
-/* A pipe that still holds bytes (a reply not sent, a receive cut short)
- * is closed, never reused dirty. */
-void zc_pipe_put(struct zpipe *p)
-{
-	int held = 0;
-
-	if (!p)
-		return;
-	if (ioctl(p->fd[0], FIONREAD, &held) || held) {
-		zc_debug("client: closing a pipe left with %d bytes", held);
-		goto out_close;
-	}
-	pthread_mutex_lock(&pipes_lock);
-	if (npipes < PIPE_POOL) {
-		p->next = pipes;
-		pipes = p;
-		npipes++;
-		p = NULL;
-	}
-	pthread_mutex_unlock(&pipes_lock);
-	if (!p)
-		return;
-out_close:
-	close(p->fd[0]);
-	close(p->fd[1]);
-	free(p);
-	atomic_fetch_sub(&pipes_open, 1);
-}
-
-int zc_io_pipes_open(void)
-{
-	return atomic_load(&pipes_open);
 }
 
 /*

@@ -14,6 +14,7 @@
 
 #include "client_i.h"
 #include "common/log.h"
+#include "common/pipe.h"
 #include "common/util.h"
 
 /* Adds a replica that missed a write to failed (n long), once, never past
@@ -62,37 +63,15 @@ int zc_write_statuses(const void *resp, size_t len, const struct zc_loc *l, bool
 }
 
 /*
- * Writes one piece inside one chunk to every replica: to the first, which
- * passes it down the chain.  A replica that misses the write is reported
- * to the mds, which drops it and answers a layout without it; the write is
- * then sent again.  Returns 0 once every replica of the current layout has
- * it, or -EIO.
+ * Writes one piece (len bytes at coff of chunk idx) to every replica: to
+ * the first, which passes it down the chain.  The bytes come from src.buf,
+ * or (zero-copy) from the head of src.pipe, which it leaves there (the
+ * caller drops them once sent).  A replica that misses the write is
+ * reported to the mds, which drops it and answers a layout without it; the
+ * write is then sent again.  Returns 0 once every replica of the current
+ * layout has it, -EIO, or -ENOBUFS: no pipe to tee the piece into, before
+ * anything was sent.
  */
-/* The next len bytes of src's pipe, duplicated (tee(2): page references,
- * no copy) into a pipe of the pool for one attempt to send them; NULL if
- * that cannot be done (then the bytes take the memory route). */
-static struct zpipe *tee_piece(int from, uint32_t len)
-{
-	struct zpipe *q = zc_pipe_get();
-	ssize_t n;
-
-	if (!q)
-		return NULL;
-	do
-		n = tee(from, q->fd[1], len, SPLICE_F_NONBLOCK);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)len) {
-		zc_debug("client: tee of a write piece gave %zd of %u bytes", n, len);
-		zc_pipe_put(q);	/* closed: it holds bytes */
-		return NULL;
-	}
-	return q;
-}
-
-/* Sends one piece (len bytes at coff of chunk idx) down its chain: from
- * src.buf, or (zero-copy) from the head of src.pipe, which it leaves there
- * (the caller drops it once sent).  -ENOBUFS: no pipe to tee the piece
- * into, before anything was sent. */
 static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32_t coff,
 		       struct zc_wsrc src, uint32_t len)
 {
@@ -139,9 +118,10 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 		}
 		call.req[0] = (struct iovec){ args, c.pos };
 		call.req[1] = (struct iovec){ (void *)src.buf, len };
-		if (!src.buf && !(q = tee_piece(src.pipe, len)))
+		if (!src.buf && !(q = zc_pipe_tee(src.pipe, len)))
 			return -ENOBUFS;
 		call.req_pipe = q ? q->fd[0] : 0;
+		call.flags = zc_cl.zerocopy ? 0 : ZC_F_COPY;
 		conn = zc_replica_conn(&l.rep[0], &err);
 		if (conn) {
 			err = zc_call_sync(conn, &call);
@@ -277,7 +257,7 @@ bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t
 			drained = true;
 			continue;
 		}
-		if (!err && !src.buf && zc_splice_all(src.pipe, null_fd(), n))
+		if (!err && !src.buf && zc_splice_all(src.pipe, null_fd(), NULL, n))
 			err = -EIO;	/* sent, but the pipe is out of step */
 		if (err)
 			break;

@@ -238,13 +238,13 @@ int zc_read_full(int fd, void *buf, size_t len)
 	return io_full(fd, buf, len, -1, false);
 }
 
-int zc_splice_all(int pipe_rd, int fd, size_t len)
+int zc_splice_all(int pipe_rd, int fd, off_t *off, size_t len)
 {
 	char sink[4096];
 	int err = 0;
 
 	while (len) {
-		ssize_t n = splice(pipe_rd, NULL, fd, NULL, len, SPLICE_F_MOVE);
+		ssize_t n = splice(pipe_rd, NULL, fd, off, len, SPLICE_F_MOVE);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -265,6 +265,43 @@ int zc_splice_all(int pipe_rd, int fd, size_t len)
 		len -= n;
 	}
 	return err;
+}
+
+int zc_splice_in(int sock, int pipe_wr, size_t len, size_t *got, int (*wait)(void *arg),
+		 void *arg)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	bool waiting = false;	/* bytes were there, yet none moved */
+
+	while (*got < len) {
+		ssize_t n = splice(sock, NULL, pipe_wr, NULL, len - *got,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		int err;
+
+		if (n > 0) {
+			*got += n;
+			waiting = false;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		/* EAGAIN: the socket is empty, or the pipe full.  Bytes there
+		 * twice in a row with nothing moved: the pipe. */
+		if (poll(&pfd, 1, 0) > 0) {
+			if (waiting)
+				return -ENOBUFS;
+			waiting = true;
+			continue;
+		}
+		waiting = false;
+		if ((err = wait(arg)))
+			return err;
+	}
+	return 0;
 }
 
 int zc_write_full(int fd, const void *buf, size_t len)

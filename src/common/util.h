@@ -46,10 +46,18 @@ int zc_recv_full(int fd, void *buf, size_t len, int flags, int (*wait)(void *arg
 int zc_write_full(int fd, const void *buf, size_t len);
 int zc_pread_full(int fd, void *buf, size_t len, off_t off);
 int zc_pwrite_full(int fd, const void *buf, size_t len, off_t off);
-/* Moves len bytes from a pipe to fd (a socket, a file) with splice(2): no
- * copy through user space.  0, or -errno (-EPIPE: the pipe ran dry); on
- * an error the bytes not moved are drained from the pipe. */
-int zc_splice_all(int pipe_rd, int fd, size_t len);
+/* Moves len bytes from a pipe to fd (a socket; a file at *off, which
+ * advances, when off is not NULL) with splice(2): no copy through user
+ * space.  0, or -errno (-EPIPE: the pipe ran dry); on an error the bytes
+ * not moved are drained from the pipe. */
+int zc_splice_all(int pipe_rd, int fd, off_t *off, size_t len);
+/* Moves len bytes from a socket into a pipe with splice(2), counting them
+ * in *got; each time none are there calls wait(arg) as zc_recv_full does.
+ * Returns 0, -ECONNRESET at end of stream, -ENOBUFS when bytes wait in the
+ * socket but the pipe has no room left (a socket's bytes may take more
+ * pipe slots than pages), or -errno. */
+int zc_splice_in(int sock, int pipe_wr, size_t len, size_t *got, int (*wait)(void *arg),
+		 void *arg);
 
 /* Raises the soft limit of open files to the hard one and logs it.
  * Returns the limit now in force. */

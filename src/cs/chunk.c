@@ -540,10 +540,14 @@ static int update_crcs(struct cs_chunk *c, uint32_t first, uint32_t last, const 
 	return zc_pwrite_full(c->fd, raw, cur.pos, CRC_OFF + 4 * first);
 }
 
-int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const void *buf,
-		   uint32_t len)
+/* Writes len bytes at off from buf, or (buf NULL) from the pipe whose read
+ * end is pipe_rd: spliced into the file, and their checksums computed from
+ * the page cache through the mapping, never from a copy. */
+static int chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const void *buf,
+		       int pipe_rd, uint32_t len)
 {
 	uint32_t old, end = off + len;
+	off_t at = ZC_CHUNK_HDR + (off_t)off;
 	int err;
 
 	if (!len || (uint64_t)off + len > ZC_CHUNK_SIZE)
@@ -559,7 +563,7 @@ int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const voi
 	}
 	old = c->len;
 	vbefore(c);
-	err = zc_pwrite_full(c->fd, buf, len, ZC_CHUNK_HDR + (off_t)off);
+	err = buf ? zc_pwrite_full(c->fd, buf, len, at) : zc_splice_all(pipe_rd, c->fd, &at, len);
 	if (!err)
 		err = map_upto(c, end);
 	if (!err) {
@@ -574,6 +578,18 @@ int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const voi
 out_unlock:
 	pthread_rwlock_unlock(&c->lock);
 	return err;
+}
+
+int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const void *buf,
+		   uint32_t len)
+{
+	return chunk_write(c, version, off, buf, -1, len);
+}
+
+int cs_chunk_write_pipe(struct cs_chunk *c, uint32_t version, uint32_t off, int pipe_rd,
+			uint32_t len)
+{
+	return chunk_write(c, version, off, NULL, pipe_rd, len);
 }
 
 int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len)

@@ -25,6 +25,7 @@
 #include "common/auth.h"
 #include "common/log.h"
 #include "common/pack.h"
+#include "common/pipe.h"
 #include "common/util.h"
 #include "common/wire.h"
 #include "cs.h"
@@ -168,90 +169,198 @@ static struct zc_conn *peer_conn(uint32_t ip, uint16_t port, int *err)
 }
 
 /*
+ * WRITEs of at least WRITE_ZC_MIN bytes whose sender did not ask for the
+ * copying route are streamed: the payload goes from the socket into a pipe
+ * (splice), is duplicated for the next replica (tee) and spliced into the
+ * chunk file; its checksums are computed from the page cache.  Smaller
+ * ones come whole in memory, as every other request does.
+ */
+#define WRITE_ZC_MIN (64 * 1024)
+/* A WRITE's arguments: id, version, off, len, capability, chain length,
+ * then address and port of each further replica. */
+#define WRITE_HEAD (8 + 4 + 4 + 4 + 1 + 8 + 8 + ZC_CAP_MAC + 1)
+
+static _Atomic unsigned long long write_zc_bytes, write_copy_bytes;
+
+static bool stream_write(const struct zc_hdr *h)
+{
+	return h->type == ZC_CLTOCS_WRITE && !(h->flags & ZC_F_COPY) && h->len >= WRITE_ZC_MIN;
+}
+
+struct write_args {
+	uint64_t id;
+	uint32_t version, off, len;
+	struct zc_cap cap;
+	uint8_t nchain;
+	uint32_t ip[ZC_MAX_REPLICAS];
+	uint16_t port[ZC_MAX_REPLICAS];
+};
+
+static void get_write_args(struct zc_cur *in, struct write_args *a)
+{
+	a->id = zc_get_u64(in);
+	a->version = zc_get_u32(in);
+	a->off = zc_get_u32(in);
+	a->len = zc_get_u32(in);
+	zc_get_cap(in, &a->cap);
+	a->nchain = zc_get_u8(in);
+	if (a->nchain >= ZC_MAX_REPLICAS)
+		in->err = true;
+	for (int i = 0; i < a->nchain && !in->err; i++) {
+		uint8_t *p = zc_cur_take(in, 4);
+
+		if (p)
+			memcpy(&a->ip[i], p, 4);
+		a->port[i] = zc_get_u16(in);
+	}
+}
+
+/* A WRITE's bytes: in memory (buf), or in a pipe (p: zero-copy). */
+struct write_data {
+	const uint8_t *buf;
+	struct zpipe *p;
+	uint8_t *own;		/* buf, when allocated here */
+};
+
+/* Moves the data to memory: the first have of its len bytes from the pipe
+ * (the rest, if any, the caller receives into own + have). */
+static int data_to_memory(struct write_data *d, uint32_t have, uint32_t len)
+{
+	int err = 0;
+
+	d->buf = d->own = malloc(len);
+	if (!d->own)
+		return -ENOMEM;
+	if (have)
+		err = zc_read_full(d->p->fd[0], d->own, have);
+	zc_pipe_put(d->p);
+	d->p = NULL;
+	return err;
+}
+
+/* A streamed WRITE's arguments, straight from the socket. */
+static int recv_write_args(struct zc_srv_conn *c, struct zc_cur *in, uint8_t *raw)
+{
+	uint32_t more;
+	int err = zc_srv_recv(c, raw, WRITE_HEAD);
+
+	if (err)
+		return err;
+	/* A chain too long is refused once parsed. */
+	more = raw[WRITE_HEAD - 1] < ZC_MAX_REPLICAS ? 6 * raw[WRITE_HEAD - 1] : 0;
+	err = zc_srv_recv(c, raw + WRITE_HEAD, more);
+	*in = zc_cur_init(raw, WRITE_HEAD + more);
+	return err;
+}
+
+/* A streamed WRITE's len bytes, from the socket into a pipe; into memory
+ * when no pipe can be had or it fills up. */
+static int recv_write_data(struct zc_srv_conn *c, uint32_t len, struct write_data *d)
+{
+	size_t got = 0;
+	int err = -ENOBUFS;
+
+	d->p = zc_pipe_get();
+	if (d->p)
+		err = zc_srv_splice(c, d->p->fd[1], len, &got);
+	if (err != -ENOBUFS)
+		return err;
+	err = data_to_memory(d, got, len);
+	return err ? err : zc_srv_recv(c, d->own + got, len - got);
+}
+
+/*
  * Chain replication: forward the write to the next replica (with the rest
  * of the chain) while writing here; answer with the status of every
  * replica from this one down, so that the client knows which missed it.
+ * in holds the whole request, or is NULL for a streamed one.
  */
 static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur *in)
 {
-	uint64_t id = zc_get_u64(in);
-	uint32_t version = zc_get_u32(in), off = zc_get_u32(in), len = zc_get_u32(in);
-	struct zc_cap cap;
-	uint8_t nchain, st[ZC_MAX_REPLICAS], out[1 + ZC_MAX_REPLICAS];
-	uint32_t ip[ZC_MAX_REPLICAS];
-	uint16_t port[ZC_MAX_REPLICAS];
-	uint8_t args[64 + 6 * ZC_MAX_REPLICAS];
-	const char *why;
-	struct zc_call fwd = { .type = ZC_CLTOCS_WRITE };
+	uint8_t raw[WRITE_HEAD + 6 * ZC_MAX_REPLICAS], st[ZC_MAX_REPLICAS];
+	uint8_t out[1 + ZC_MAX_REPLICAS], args[64 + 6 * ZC_MAX_REPLICAS];
+	struct write_args a;
+	struct write_data d = { 0 };
+	struct zc_call fwd = { .type = ZC_CLTOCS_WRITE, .flags = h->flags & ZC_F_COPY };
+	struct zc_cur sin;
 	struct zc_wait w;
 	struct zc_conn *next = NULL;
+	struct zpipe *q = NULL;
 	struct cs_chunk *ch;
-	const uint8_t *data;
+	const char *why;
+	uint32_t left;
 	int err = 0, n;
 
-	zc_get_cap(in, &cap);
-	nchain = zc_get_u8(in);
-	for (int i = 0; i < nchain && i < ZC_MAX_REPLICAS; i++) {
-		uint8_t *p = zc_cur_take(in, 4);
-
-		ip[i] = 0;
-		if (p)
-			memcpy(&ip[i], p, 4);
-		port[i] = zc_get_u16(in);
-	}
-	if (in->err || nchain >= ZC_MAX_REPLICAS || len != zc_cur_left(in) || !len ||
-	    len > ZC_MAX_IO) {
+	if (!in && (err = recv_write_args(c, in = &sin, raw)))
+		return err;
+	get_write_args(in, &a);
+	left = in == &sin ? c->left : zc_cur_left(in);
+	if (in->err || a.len != left || !a.len || a.len > ZC_MAX_IO) {
 		zc_warn("cs: %s: malformed WRITE (%u bytes)", c->name, h->len);
 		return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
 	}
-	if ((why = cap_refused(c, &cap, id, version, ZC_CAP_WRITE)))
-		return refuse_cap(c, h, id, why);
-	data = in->p + in->pos;
-	n = 1 + nchain;
+	if ((why = cap_refused(c, &a.cap, a.id, a.version, ZC_CAP_WRITE)))
+		return refuse_cap(c, h, a.id, why);
+	if (in != &sin)
+		d.buf = in->p + in->pos;
+	else if ((err = recv_write_data(c, a.len, &d)))
+		goto out;
+	n = 1 + a.nchain;
 	memset(st, ZC_ST_AGAIN, sizeof(st));
-	if (nchain) {
-		struct zc_cur a = zc_cur_init(args, sizeof(args));
+	if (a.nchain) {
+		struct zc_cur o = zc_cur_init(args, sizeof(args));
 
-		zc_put_u64(&a, id);
-		zc_put_u32(&a, version);
-		zc_put_u32(&a, off);
-		zc_put_u32(&a, len);
-		zc_put_cap(&a, &cap);
-		zc_put_u8(&a, nchain - 1);
-		for (int i = 1; i < nchain; i++) {
-			zc_put_bytes(&a, &ip[i], 4);
-			zc_put_u16(&a, port[i]);
+		zc_put_u64(&o, a.id);
+		zc_put_u32(&o, a.version);
+		zc_put_u32(&o, a.off);
+		zc_put_u32(&o, a.len);
+		zc_put_cap(&o, &a.cap);
+		zc_put_u8(&o, a.nchain - 1);
+		for (int i = 1; i < a.nchain; i++) {
+			zc_put_bytes(&o, &a.ip[i], 4);
+			zc_put_u16(&o, a.port[i]);
 		}
-		fwd.req[0] = (struct iovec){ args, a.pos };
-		fwd.req[1] = (struct iovec){ (void *)data, len };
-		next = peer_conn(ip[0], port[0], &err);
+		/* The next replica gets its own duplicate of the pipe's pages. */
+		if (d.p && !(q = zc_pipe_tee(d.p->fd[0], a.len)) &&
+		    (err = data_to_memory(&d, a.len, a.len)))
+			goto out;
+		fwd.req[0] = (struct iovec){ args, o.pos };
+		fwd.req[1] = (struct iovec){ (void *)d.buf, a.len };
+		fwd.req_pipe = q ? q->fd[0] : 0;
+		next = peer_conn(a.ip[0], a.port[0], &err);
 		if (!next || zc_call_begin(next, &fwd, &w)) {
 			st[1] = ZC_ST_IO;
 			zc_conn_put(next);
 			next = NULL;
 		}
+		zc_pipe_put(q);	/* emptied by the send, or closed */
 	}
-	ch = cs_chunk_get(id, version, true, &err);
+	if (d.p)
+		write_zc_bytes += a.len;
+	else
+		write_copy_bytes += a.len;
+	ch = cs_chunk_get(a.id, a.version, true, &err);
 	if (ch) {
-		err = cs_chunk_write(ch, version, off, data, len);
+		err = d.p ? cs_chunk_write_pipe(ch, a.version, a.off, d.p->fd[0], a.len)
+			  : cs_chunk_write(ch, a.version, a.off, d.buf, a.len);
 		cs_chunk_put(ch);
 	}
 	if (err)
-		zc_warn("cs: %s: write of chunk %016" PRIx64 ": %s", c->name, id, strerror(-err));
+		zc_warn("cs: %s: write of chunk %016" PRIx64 ": %s", c->name, a.id, strerror(-err));
 	st[0] = err ? status_of(err) : ZC_OK;
 	if (next) {
 		err = zc_call_end(&fwd, &w);
 		if (err) {
-			zc_warn("cs: forwarding chunk %016" PRIx64 " to %s: %s", id,
+			zc_warn("cs: forwarding chunk %016" PRIx64 " to %s: %s", a.id,
 				zc_conn_name(next), strerror(-err));
 			st[1] = ZC_ST_IO;
 		} else {
 			struct zc_cur r = zc_cur_init(fwd.resp, fwd.resp_len);
 			uint8_t k = zc_get_u8(&r);
 
-			for (int i = 0; i < k && i < nchain && !r.err; i++)
+			for (int i = 0; i < k && i < a.nchain && !r.err; i++)
 				st[1 + i] = zc_get_u8(&r);
-			if (r.err || k != nchain)
+			if (r.err || k != a.nchain)
 				st[1] = ZC_ST_IO;
 		}
 		zc_call_free_resp(&fwd);
@@ -259,7 +368,11 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 	}
 	out[0] = n;
 	memcpy(out + 1, st, n);
-	return zc_srv_reply(c, h, ZC_OK, out, 1 + n);
+	err = zc_srv_reply(c, h, ZC_OK, out, 1 + n);
+out:
+	zc_pipe_put(d.p);	/* emptied into the file, or closed */
+	free(d.own);
+	return err;
 }
 
 /* Copies a chunk from another replica, at most rate MiB/s. */
@@ -409,7 +522,7 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 	case ZC_CLTOCS_READ:
 		return do_read(c, h, &in);
 	case ZC_CLTOCS_WRITE:
-		return do_write(c, h, &in);
+		return do_write(c, h, stream_write(h) ? NULL : &in);
 	case ZC_MATOCS_SETVERSION:
 	case ZC_MATOCS_REPLICATE:
 	case ZC_MATOCS_INFO:
@@ -882,13 +995,16 @@ int zc_cmd_cs(int argc, char **argv)
 		zc_err("cs: no heartbeat or scrubber thread");
 		return 1;
 	}
+	zc_srv_stream = stream_write;
 	zc_srv_run(lfd, handle, conn_closed, NULL);
 	stopping = 1;
 	pthread_join(hb, NULL);
 	pthread_join(scrub, NULL);
 	zc_info("cs: stopped (%lu checksum errors seen, %lu requests refused for their"
 		" capability; reads checked %lu blocks and skipped %lu verified since their"
-		" last write)", crc_errors, cs_cap_refusals, cs_blocks_verified, cs_blocks_skipped);
+		" last write; writes: %llu bytes spliced, %llu copied)", crc_errors,
+		cs_cap_refusals, cs_blocks_verified, cs_blocks_skipped,
+		(unsigned long long)write_zc_bytes, (unsigned long long)write_copy_bytes);
 	close(lfd);
 	close(lockfd);
 	return 0;

@@ -64,6 +64,9 @@ void cs_chunk_read_end(struct cs_chunk *c);
 /* Returns 0 or -errno (-ESTALE, -EINVAL, -ENOSPC, -EIO). */
 int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const void *buf,
 		   uint32_t len);
+/* The same, the bytes taken from a pipe (spliced into the file). */
+int cs_chunk_write_pipe(struct cs_chunk *c, uint32_t version, uint32_t off, int pipe_rd,
+			uint32_t len);
 int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len);
 int cs_chunk_sync(struct cs_chunk *c);
 int cs_chunk_delete(uint64_t id);

@@ -191,40 +191,28 @@ static int rx_discard(struct zc_conn *c, size_t len, uint64_t deadline)
  * in more fragments than the pipe has slots: then the bytes already in the
  * pipe and the rest of the payload go to the call's memory destination.
  */
+/* Waits up to a tick for bytes to splice; expires calls when none came. */
+static int rx_poll_idle(void *arg)
+{
+	struct rx_wait *w = arg;
+	struct pollfd pfd = { .fd = w->c->fd, .events = POLLIN };
+	int n = poll(&pfd, 1, TICK_MS);
+
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	return n > 0 ? 0 : idle(w->c, w->deadline);
+}
+
 static int rx_splice(struct zc_conn *c, struct zc_call *call, uint32_t len, uint64_t deadline)
 {
-	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
-	uint32_t got = 0;
-	bool readable = false;
+	struct rx_wait w = { c, deadline };
+	size_t got = 0;
 	int err;
 
 	call->in_pipe = true;
-	while (got < len) {
-		ssize_t n = splice(c->fd, NULL, call->pipe[1], NULL, len - got,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-
-		if (n > 0) {
-			got += n;
-			readable = false;
-			continue;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN)
-			return -errno;
-		if (readable)
-			break;	/* data waits, yet no room: the pipe is full */
-		n = poll(&pfd, 1, TICK_MS);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		readable = n > 0;
-		if (!readable && idle(c, deadline))
-			return -ETIMEDOUT;
-	}
-	if (got == len)
-		return 0;
+	err = zc_splice_in(c->fd, call->pipe[1], len, &got, rx_poll_idle, &w);
+	if (err != -ENOBUFS)
+		return err;
 	/* Out of pipe slots: fall back to memory for this payload. */
 	zc_rpc_pipe_fallbacks++;
 	call->in_pipe = false;
@@ -389,7 +377,7 @@ struct zc_conn *zc_conn_from_fd(int fd, const char *name)
 static int send_frame(struct zc_conn *c, struct zc_call *call)
 {
 	uint8_t raw[ZC_HDR_LEN];
-	struct zc_hdr h = { .type = call->type, .xid = call->xid };
+	struct zc_hdr h = { .type = call->type, .flags = call->flags, .xid = call->xid };
 	struct iovec iov[3] = { { raw, sizeof(raw) }, call->req[0], call->req[1] };
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 3 };
 	int err = 0;
@@ -419,7 +407,7 @@ static int send_frame(struct zc_conn *c, struct zc_call *call)
 		}
 	}
 	if (!err && call->req_pipe > 0)
-		err = zc_splice_all(call->req_pipe, c->fd, call->req[1].iov_len);
+		err = zc_splice_all(call->req_pipe, c->fd, NULL, call->req[1].iov_len);
 	pthread_mutex_unlock(&c->send_lock);
 	return err;
 }

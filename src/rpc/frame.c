@@ -30,7 +30,7 @@ int zc_hdr_decode(const uint8_t in[ZC_HDR_LEN], struct zc_hdr *h)
 	h->status = (int32_t)zc_get_u32(&c);
 	h->len = zc_get_u32(&c);
 	h->xid = zc_get_u64(&c);
-	if (h->magic != ZC_MAGIC || (h->flags & ~ZC_F_RESP))
+	if (h->magic != ZC_MAGIC || (h->flags & ~(ZC_F_RESP | ZC_F_COPY)))
 		return -EPROTO;
 	if (h->status < 0 || h->status >= ZC_ST_MAX)
 		return -EPROTO;

@@ -45,6 +45,7 @@ typedef void (*zc_call_done_fn)(struct zc_call *call);
 struct zc_call {
 	/* filled by the caller */
 	uint16_t type;
+	uint16_t flags;		/* request flags (ZC_F_COPY) */
 	struct iovec req[2];	/* request payload: arguments, then data */
 	int req_pipe;		/* > 0: req[1]'s iov_len bytes are spliced from
 				   this pipe (read end), iov_base unused; the
@@ -131,6 +132,10 @@ struct zc_srv_conn {
 				   registered (0: none yet) */
 	void *ctx;		/* the server's context */
 	void *priv;		/* per-connection state for the handler */
+	/* A streamed request (zc_srv_stream): its payload bytes still in the
+	 * socket, and by when they must all have come. */
+	uint32_t left;
+	uint64_t deadline;
 };
 
 /* Handles one request; must send exactly one reply (zc_srv_reply*) unless
@@ -143,6 +148,20 @@ typedef void (*zc_srv_close_fn)(struct zc_srv_conn *c);
  * Returns 0 when stopped. */
 int zc_srv_run(int lfd, zc_srv_handler handler, zc_srv_close_fn on_close, void *ctx);
 void zc_srv_stop(void);
+
+/* Requests whose payload the handler takes from the socket itself (into a
+ * pipe: zero-copy), when this says so for a request's header: the handler
+ * gets payload NULL and c->left = h->len, and reads the payload with
+ * zc_srv_recv and zc_srv_splice, in order.  What it leaves is read and
+ * dropped before the next request.  Set it before zc_srv_run(). */
+extern bool (*zc_srv_stream)(const struct zc_hdr *h);
+/* The next len bytes of a streamed request, into buf.  0 or -errno
+ * (-EPROTO: fewer than len are left). */
+int zc_srv_recv(struct zc_srv_conn *c, void *buf, uint32_t len);
+/* The next len bytes of a streamed request, into a pipe; *got counts the
+ * bytes moved.  0, -ENOBUFS (the pipe is full: take the rest with
+ * zc_srv_recv) or -errno as zc_srv_recv. */
+int zc_srv_splice(struct zc_srv_conn *c, int pipe_wr, uint32_t len, size_t *got);
 
 /* Sends the response to h with status and payload.  Returns 0 or -errno. */
 int zc_srv_reply(struct zc_srv_conn *c, const struct zc_hdr *h, int status,

@@ -121,6 +121,45 @@ static int read_by(int fd, void *buf, size_t len, uint64_t deadline)
 	return zc_recv_full(fd, buf, len, MSG_DONTWAIT, frame_wait, &w);
 }
 
+bool (*zc_srv_stream)(const struct zc_hdr *h);
+
+int zc_srv_recv(struct zc_srv_conn *c, void *buf, uint32_t len)
+{
+	int err;
+
+	if (len > c->left)
+		return -EPROTO;
+	err = read_by(c->fd, buf, len, c->deadline);
+	if (!err)
+		c->left -= len;
+	return err;
+}
+
+int zc_srv_splice(struct zc_srv_conn *c, int pipe_wr, uint32_t len, size_t *got)
+{
+	struct frame_wait w = { c->fd, c->deadline };
+	size_t before = *got;
+	int err;
+
+	if (len > c->left)
+		return -EPROTO;
+	err = zc_splice_in(c->fd, pipe_wr, before + len, got, frame_wait, &w);
+	c->left -= *got - before;
+	return err;
+}
+
+/* What a streamed request's handler left of its payload: read, dropped. */
+static int drain(struct zc_srv_conn *c, uint8_t *buf, uint32_t cap)
+{
+	while (c->left) {
+		int err = zc_srv_recv(c, buf, ZC_MIN(c->left, cap));
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int authenticate(struct zc_srv_conn *c)
 {
 	struct timeval tv = { .tv_sec = zc_srv_frame_ms / 1000,
@@ -179,6 +218,18 @@ static void *conn_thread(void *arg)
 			       c->peer_id);
 			err = -EPERM;
 			break;
+		}
+		if (zc_srv_stream && zc_srv_stream(&h)) {
+			uint8_t sink[4096];
+
+			c->left = h.len;
+			c->deadline = deadline;
+			err = a->srv->handler(c, &h, NULL);
+			if (!err)
+				err = drain(c, sink, sizeof(sink));
+			if (err)
+				break;
+			continue;
 		}
 		if (h.len > cap) {
 			uint8_t *nb = realloc(buf, h.len);

@@ -72,4 +72,23 @@ else
 	check "zerocopy=0: everything through memory" [ "${copy:-0}" -gt $((20 * 1048576)) ]
 fi
 check "no pipe left open beyond the pool" [ "$(counter pipes_open)" -le 128 ]
+
+# The chunk servers' route: a stopped server logs the bytes it spliced from
+# the socket into its files (and on to the next replica) and those it took
+# through memory (writes under 64 KiB, and everything a zerocopy=0 client
+# sends).
+"$ZCFS" down --dir "$D" >/dev/null || fail "zcfs down"
+cs_bytes() { sed -n "s/.*writes: \([0-9]*\) bytes spliced, \([0-9]*\) copied.*/\\$1/p" "$D"/cs*.log |
+	awk '{ s += $1 } END { print s + 0 }'; }
+spliced=$(cs_bytes 1)
+copied=$(cs_bytes 2)
+echo "chunk servers: $spliced bytes spliced, $copied copied"
+if [ "$ZCFS_ZEROCOPY" = 1 ]; then
+	# Both replicas: the first from the client, the second from the first.
+	check "chunk servers spliced the large writes" [ "$spliced" -gt $((40 * 1048576)) ]
+	check "chunk servers copied the small writes" [ "$copied" -gt 0 ]
+else
+	check "zerocopy=0: chunk servers spliced nothing" [ "$spliced" = 0 ]
+	check "zerocopy=0: chunk servers copied everything" [ "$copied" -gt $((40 * 1048576)) ]
+fi
 finish
