@@ -27,6 +27,40 @@ tar cf "$T/inc.tar" -C /usr include 2>/dev/null
 ENTRIES=$(tar tf "$T/inc.tar" | wc -l)
 head -c 4096 /dev/urandom > "$T/src"
 now() { date +%s%N; }
+# The mds's totals from `zcfs status --json`: requests, their handling time
+# (us), commits, and commit time (us, each commit's WAL append and fsync).
+mds_totals() {
+	"$ZCFS" status --dir "$T/d" --json | tr -d '\n' | awk '{
+		c = $0; sub(/.*"commits":/, "", c); sub(/[^0-9].*/, "", c)
+		m = $0; sub(/.*"commit_mean_us":/, "", m); sub(/[^0-9].*/, "", m)
+		o = $0; sub(/.*"ops":\{/, "", o); sub(/\},"clients".*/, "", o)
+		n = 0; us = 0
+		while (match(o, /"n":[0-9]+,"mean_us":[0-9]+/)) {
+			split(substr(o, RSTART, RLENGTH), f, /[:,]/)
+			n += f[2]; us += f[2] * f[4]; o = substr(o, RSTART + RLENGTH)
+		}
+		print n, us, c, c * m }'
+}
+# job START_NS END_NS ENTRIES BEFORE AFTER: one line of the breakdown.
+breakdown() {
+	echo "$1 $(( ($3 - $2) / 1000 )) $4 $5 $6" | awk '{
+		printf "%s %.0f %.2f %.2f %.0f %.0f\n", $1, $2 / $3, ($8 - $4) / $3,
+			($10 - $6) / $3, ($9 - $5) / $3, ($11 - $7) / $3 }' >> "$T/where"
+}
+# timed JOB ENTRIES TARGET COMMAND...: runs it, records its rate (and for
+# zcfs where its time went).
+timed() {
+	local job=$1 n=$2 tgt=$3 s e before after
+	shift 3
+	[ "$tgt" = zc ] && before=$(mds_totals)
+	s=$(now); "$@"; e=$(now)
+	echo "$tgt $job $(rate "$s" "$e" "$n")" >> "$T/raw"
+	if [ "$tgt" = zc ]; then
+		after=$(mds_totals)
+		breakdown "$job" "$s" "$e" "$n" "$before" "$after"
+	fi
+}
+: > "$T/where"
 rate() { echo $(( $3 * 1000000000 / ($2 - $1) )); }
 : > "$T/raw"
 
@@ -35,31 +69,18 @@ for r in $(seq 1 "$RUNS"); do
 		log "run $r of $RUNS: $tgt"
 		d=$T/$tgt/r$r
 		mkdir -p "$d"
-		s=$(now); tar xf "$T/inc.tar" -C "$d"; e=$(now)
-		echo "$tgt untar $(rate "$s" "$e" "$ENTRIES")" >> "$T/raw"
+		timed untar "$ENTRIES" "$tgt" tar xf "$T/inc.tar" -C "$d"
 		sync
 		echo 3 > /proc/sys/vm/drop_caches
-		s=$(now); find "$d" -printf '%s\n' > /dev/null; e=$(now)
-		echo "$tgt find $(rate "$s" "$e" "$ENTRIES")" >> "$T/raw"
-		s=$(now); rm -rf "$d/include"; e=$(now)
-		echo "$tgt rm $(rate "$s" "$e" "$ENTRIES")" >> "$T/raw"
+		timed find "$ENTRIES" "$tgt" sh -c 'find "$1" -printf "%s\n" > /dev/null' - "$d"
+		timed rm "$ENTRIES" "$tgt" rm -rf "$d/include"
 		mkdir "$d/small"
-		s=$(now)
-		for i in $(seq 1 "$N"); do cp "$T/src" "$d/small/f$i"; done
-		e=$(now)
-		echo "$tgt create $(rate "$s" "$e" "$N")" >> "$T/raw"
-		s=$(now)
-		rm -f "$d"/small/f*	# one process: unlink(2) after unlink(2)
-		e=$(now)
-		echo "$tgt unlink $(rate "$s" "$e" "$N")" >> "$T/raw"
-		s=$(now)
-		for k in 1 2 3 4; do
-			mkdir "$d/p$k"
-			tar xf "$T/inc.tar" -C "$d/p$k" &
-		done
-		wait
-		e=$(now)
-		echo "$tgt untar4 $(rate "$s" "$e" $((4 * ENTRIES)))" >> "$T/raw"
+		timed create "$N" "$tgt" sh -c 'for i in $(seq 1 "$2"); do cp "$1" "$3/f$i"; done' - \
+			"$T/src" "$N" "$d/small"
+		# one process: unlink(2) after unlink(2)
+		timed unlink "$N" "$tgt" sh -c 'rm -f "$1"/f*' - "$d/small"
+		timed untar4 $((4 * ENTRIES)) "$tgt" sh -c 'for k in 1 2 3 4; do
+			mkdir "$2/p$k"; tar xf "$1" -C "$2/p$k" & done; wait' - "$T/inc.tar" "$d"
 		rm -rf "$d"
 	done
 done
@@ -79,3 +100,20 @@ done
 echo
 echo "4 untars at once / one untar: zcfs $(ratio "$(med zc untar4)" "$(med zc untar)")," \
 	"local $(ratio "$(med local untar4)" "$(med local untar)")"
+echo
+echo "Where zcfs's time went, per entry (medians of $RUNS runs; from the mds's"
+echo "counters in \`zcfs status --json\`): wall time, requests the mds handled,"
+echo "commits (each a WAL append and fsync), time in those commits, and time"
+echo "the mds spent handling requests; the rest is the client, the kernel's"
+echo "FUSE and the round trips."
+echo
+echo "| job | wall us | mds requests | commits | commit us | mds handling us |"
+echo "|---|---:|---:|---:|---:|---:|"
+for op in untar find rm create unlink untar4; do
+	printf '| %s |' "$op"
+	for col in 2 3 4 5 6; do
+		printf ' %s |' "$(awk -v o="$op" -v c="$col" '$1 == o { print $c }' "$T/where" | sort -n |
+			awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')"
+	done
+	echo
+done

@@ -31,6 +31,8 @@ trap cleanup EXIT
 
 wait_mount() { for _ in $(seq 50); do grep -q " $1 " /proc/mounts && return 0; sleep 0.1; done; return 1; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The chunk servers' CPU ticks, all of them together.
+cs_ticks() { for p in $CS_PIDS; do cpu_ticks "$p"; done | awk '{ s += $1 } END { print s + 0 }'; }
 
 mkdir -p "$B/bench" "$T/ptll" "$T/src" "$T/copy"
 cc -O2 -o "$B/bench/passthrough_ll" /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
@@ -38,6 +40,7 @@ cc -O2 -o "$B/bench/passthrough_ll" /usr/share/doc/libfuse3-dev/examples/passthr
 "$ZCFS" up --dir "$T/d" --mount "$T/zc" >/dev/null
 MDS=$(sed -n 's/^mds=//p' "$T/d/cluster.conf")
 ZC_PID=$(sed -n 's/^pid\.mount=//p' "$T/d/cluster.conf")
+CS_PIDS=$(sed -n 's/^pid\.cs[0-9]*=//p' "$T/d/cluster.conf")
 "$ZCFS" mount --mds "$MDS" --credential "$T/d/admin.cred" "$T/copy" -f -o zerocopy=0 \
 	--log "$T/d/mount-copy.log" &
 COPY_PID=$!
@@ -67,13 +70,17 @@ for r in $(seq 1 "$RUNS"); do
 		pid=$(pid_of $tgt)
 		t0=0
 		[ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+		s0=$(cs_ticks)
 		mibs=$(fio --name=w --filename="$f" --rw=write --bs=1M --direct=1 --ioengine=psync \
 			--size=${MB}M --end_fsync=1 --output-format=terse --terse-version=3 2>/dev/null |
 			tail -n 1 | awk -F';' '{ printf "%.1f", $48 / 1024 }')
 		cpu=-
 		[ -n "$pid" ] && cpu=$(awk -v a="$t0" -v b="$(cpu_ticks "$pid")" -v hz="$hz" -v mb="$MB" \
 			'BEGIN { printf "%.2f", (b - a) / hz / (mb / 1024) }')
-		printf '%s\t%s\t%s\n' "$tgt" "$mibs" "$cpu" >> "$T/raw"
+		scpu=-
+		[ -n "$pid" ] && scpu=$(awk -v a="$s0" -v b="$(cs_ticks)" -v hz="$hz" -v mb="$MB" \
+			'BEGIN { printf "%.2f", (b - a) / hz / (mb / 1024) }')
+		printf '%s\t%s\t%s\t%s\n' "$tgt" "$mibs" "$cpu" "$scpu" >> "$T/raw"
 		rm -f "$f"
 	done
 done
@@ -82,10 +89,12 @@ med() { # target column
 		awk '{ a[NR] = $1 } END { if (!NR) print "-"; else print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
 echo "Sequential 1 MiB direct writes of $MB MiB with a closing fsync, medians of $RUNS runs"
-echo "(client CPU: the mount process's user + system seconds per GiB written):"
+echo "(CPU: user + system seconds per GiB written, of the mount process and of"
+echo "all chunk servers together; on loopback a sender's CPU time includes much"
+echo "of its receiver's TCP processing):"
 echo
-echo "| target | MiB/s | client CPU s/GiB |"
-echo "|---|---:|---:|"
+echo "| target | MiB/s | client CPU s/GiB | chunk servers' CPU s/GiB |"
+echo "|---|---:|---:|---:|"
 for tgt in r1-zc r1-copy r3-zc r3-copy ptll; do
 	case $tgt in
 	r1-zc) name="zcfs, 1 replica, zero-copy" ;; r1-copy) name="zcfs, 1 replica, copy" ;;
@@ -93,11 +102,13 @@ for tgt in r1-zc r1-copy r3-zc r3-copy ptll; do
 	r3-copy) name="zcfs, 3 replicas (chain), copy" ;;
 	ptll) name="passthrough_ll (local file)" ;;
 	esac
-	echo "| $name | $(med $tgt 2) | $(med $tgt 3) |"
+	echo "| $name | $(med $tgt 2) | $(med $tgt 3) | $(med $tgt 4) |"
 done
 echo
 z1=$(med r1-zc 2); c1=$(med r1-copy 2); z3=$(med r3-zc 2); c3=$(med r3-copy 2)
 echo "zero-copy / copy, MiB/s: 1 replica $(awk -v a="$z1" -v b="$c1" 'BEGIN { printf "%.2f", a / b }')," \
 	"3 replicas $(awk -v a="$z3" -v b="$c3" 'BEGIN { printf "%.2f", a / b }');" \
 	"client CPU per GiB, 3 replicas: $(awk -v a="$(med r3-zc 3)" -v b="$(med r3-copy 3)" \
+		'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }');" \
+	"chunk servers' CPU per GiB, 3 replicas: $(awk -v a="$(med r3-zc 4)" -v b="$(med r3-copy 4)" \
 		'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')"

@@ -892,6 +892,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	zc_call_free_resp(&call);
 }
 
+/* op_init ran: the kernel takes our INIT reply next. */
+static atomic_bool fuse_inited;
+
 static void op_init(void *data, struct fuse_conn_info *conn)
 {
 	(void)data;
@@ -918,6 +921,7 @@ static void op_init(void *data, struct fuse_conn_info *conn)
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
 	zc_info("client: FUSE init: max_write %u, max_readahead %u, capable 0x%x",
 		conn->max_write, conn->max_readahead, conn->capable);
+	atomic_store(&fuse_inited, true);
 }
 
 static const struct fuse_lowlevel_ops ops = {
@@ -1004,16 +1008,26 @@ static void raise_pipe_max(void)
 			4L * ZC_MAX_IO);
 }
 
-/* Buffered reads come as readahead requests no larger than the bdi's
- * read_ahead_kb (128 KiB by default): raise it to the request size. */
+/*
+ * Buffered reads: the kernel reads ahead at most the bdi's read_ahead_kb,
+ * which it sets from INIT's max_readahead (a request, 1 MiB) when it takes
+ * our INIT reply.  After that, raise it so that several 1 MiB readahead
+ * requests are in flight (bench/RESULTS.md, issue 12).
+ */
+#define READAHEAD_KB (16 * 1024)
+
 static void raise_readahead(const char *mnt)
 {
 	char line[8192], path[128];
 	unsigned maj, min;
 	bool found = false;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
+	FILE *f;
 	int err;
 
+	for (int i = 0; i < 100 && !atomic_load(&fuse_inited); i++)
+		usleep(100000);
+	usleep(100000);	/* the reply leaves right after op_init */
+	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return;
 	while (!found && fgets(line, sizeof(line), f)) {
@@ -1026,11 +1040,11 @@ static void raise_readahead(const char *mnt)
 	if (!found)
 		return;
 	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
-	err = write_num(path, 4 * ZC_MAX_IO / 1024);
+	err = write_num(path, READAHEAD_KB);
 	if (err)
 		zc_warn("client: cannot set %s: %s", path, strerror(-err));
 	else
-		zc_info("client: read_ahead_kb %d for %s", 4 * ZC_MAX_IO / 1024, mnt);
+		zc_info("client: read_ahead_kb %d for %s", READAHEAD_KB, mnt);
 }
 
 /* ---- counters to the mds ---- */

@@ -34,4 +34,8 @@ done
 check "every alignment reads the right bytes" [ $bad = 0 ]
 check "whole file" cmp "$L" "$M/sparse"
 check "whole file, direct 1 MiB" cmp "$L" <(dd if="$M/sparse" bs=1M iflag=direct status=none)
+# Buffered reads keep several 1 MiB requests in flight: the mount raised
+# its readahead after the kernel set it from INIT (to 1 MiB).
+ra=$(cat "/sys/class/bdi/$(mountpoint -d "$M")/read_ahead_kb")
+check "readahead 16 MiB (read_ahead_kb: expected 16384, got $ra)" [ "$ra" = 16384 ]
 finish
