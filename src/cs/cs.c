@@ -522,7 +522,8 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 	case ZC_CLTOCS_READ:
 		return do_read(c, h, &in);
 	case ZC_CLTOCS_WRITE:
-		return do_write(c, h, stream_write(h) ? NULL : &in);
+		/* Streamed (zc_srv_stream): the payload is still in the socket. */
+		return do_write(c, h, c->left ? NULL : &in);
 	case ZC_MATOCS_SETVERSION:
 	case ZC_MATOCS_REPLICATE:
 	case ZC_MATOCS_INFO:
