@@ -149,8 +149,7 @@ static bool sticky_ok(const struct mds_who *w, const struct zc_attr *dir, const 
 
 #define MAY_CHANGE (MDS_MAY_WRITE | MDS_MAY_EXEC)
 
-/* Queues deletion of every chunk of ino from index first on. */
-static int drop_chunks(uint64_t ino, uint64_t first)
+int mds_drop_chunks(uint64_t ino, uint64_t first)
 {
 	if (mds_run("INSERT OR IGNORE INTO gc(chunk, cs) SELECT r.chunk, r.cs FROM replica r"
 		    " JOIN chunk c ON c.id=r.chunk WHERE c.ino=? AND c.idx>=?", "ii",
@@ -165,7 +164,7 @@ static int drop_chunks(uint64_t ino, uint64_t first)
 
 int mds_free_inode(uint64_t ino)
 {
-	int st = drop_chunks(ino, 0);
+	int st = mds_drop_chunks(ino, 0);
 
 	if (!st && (mds_locks_drop_ino(ino) ||
 		    mds_run("DELETE FROM inode WHERE ino=?", "i", (int64_t)ino)))
@@ -211,7 +210,7 @@ int mds_truncate(uint64_t ino, uint64_t size, bool touch, struct zc_attr *out)
 		return ZC_ST_INVAL;
 	if (size > (1ULL << 50))
 		return ZC_ST_FBIG;
-	if (size < a.size && (st = drop_chunks(ino, (size + ZC_CHUNK_SIZE - 1) / ZC_CHUNK_SIZE)))
+	if (size < a.size && (st = mds_drop_chunks(ino, (size + ZC_CHUNK_SIZE - 1) / ZC_CHUNK_SIZE)))
 		return st;
 	now_ts(&s, &ns);
 	if (size != a.size || touch) {

@@ -164,6 +164,9 @@ int mds_recovery_round(void);
 
 /* Frees an inode: its chunks (queued for deletion), its locks, its row. */
 int mds_free_inode(uint64_t ino);
+/* Forgets every chunk of ino from index first on and queues their deletion
+ * on their servers (in a transaction).  Returns a zc_status. */
+int mds_drop_chunks(uint64_t ino, uint64_t first);
 /* Sets a regular file's size, dropping chunks past it; with touch, mtime
  * and ctime become now even if the size stays.  Answers the new attr. */
 int mds_truncate(uint64_t ino, uint64_t size, bool touch, struct zc_attr *out);

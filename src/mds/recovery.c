@@ -658,6 +658,15 @@ static int look_at(uint64_t id, const struct crow *given)
 	}
 	len = r->size > (uint64_t)r->idx * ZC_CHUNK_SIZE ?
 		ZC_MIN(ZC_CHUNK_SIZE, r->size - (uint64_t)r->idx * ZC_CHUNK_SIZE) : 0;
+	if (!len && !mds_ino_open(r->ino) && !mds_in_grace() &&
+	    mds_drop_chunks(r->ino, r->idx) == ZC_OK) {
+		/* Past the end of a file nobody has open: nothing of it can
+		 * be read, and a chunk placed for a write that never came (a
+		 * file made by touch) has no copy anywhere to copy from.  It
+		 * goes, with those after it; a later write places anew. */
+		work_del(id);
+		return 0;
+	}
 	w = work_add(id);
 	if (!w)
 		return 0;
@@ -823,6 +832,19 @@ static void *copy_thread(void *arg)
 	err = order_apart(&cp->target, ZC_MATOCS_REPLICATE, args, c.pos, copy_timeout_ms());
 
 	mds_lock_store();
+	if (err == -ENOENT) {
+		struct crow r;
+
+		/* The source has no file for it.  A chunk wholly past the end
+		 * of its file was never written (placed for a write that did
+		 * not come): the target needs no file either, the copy is
+		 * done.  Otherwise the source lost its copy: it goes from the
+		 * set, and the next copy comes from another replica. */
+		if (crow_get(id, &r) && r.size <= (uint64_t)r.idx * ZC_CHUNK_SIZE)
+			err = 0;
+		else if (!mds_begin())
+			mds_end(drop_replica(id, cp->src.cs_id));
+	}
 	if (!err && !(chunk_row(id, &ino, &idx, &v) && v == cp->l.version))
 		err = -ESTALE;	/* deleted or moved on meanwhile */
 	if (!err && (mds_begin() ||
