@@ -82,9 +82,26 @@ for u in "${U[@]}"; do
 	expect "${u%/metrics}/other is 404" 404 "$(http_code "${u%/metrics}/other")"
 done
 
-# Data: 16 MiB, on both servers.
+# Data: 16 MiB, on both servers; the client's and servers' write counters
+# before and after.
+for u in "$CL_URL" "$CS1_URL"; do scrape "$u" > "$T/prewrite.$(basename "${u%/metrics}")"; done
 dd if=/dev/urandom of="$M/f" bs=1M count=16 status=none
 check "the file is there" [ "$(stat -c %s "$M/f")" = 16777216 ]
+for u in "$CL_URL" "$CS1_URL"; do scrape "$u" > "$T/postwrite.$(basename "${u%/metrics}")"; done
+wgrew() { # WHAT URL NAME [LABELS]
+	local x y
+	x=$(sample "$3" "${4:-}" < "$T/prewrite.$(basename "${2%/metrics}")")
+	y=$(sample "$3" "${4:-}" < "$T/postwrite.$(basename "${2%/metrics}")")
+	check "$1 grew by the file at least ($x -> $y)" [ "$((y - x))" -ge 16777216 ]
+}
+[ "$ZCFS_ZEROCOPY" = 1 ] && wroute=zerocopy || wroute=copy
+wgrew "client: bytes written by the $wroute route" "$CL_URL" zcfs_mount_write_bytes_total \
+	"route=\"$wroute\""
+wgrew "chunk server: bytes written (2 replicas: every server has them)" "$CS1_URL" \
+	zcfs_cs_write_bytes_total
+w0=$(sample zcfs_mount_fuse_request_duration_seconds_count 'op="write"' < "$T/prewrite.$(basename "${CL_URL%/metrics}")")
+w1=$(sample zcfs_mount_fuse_request_duration_seconds_count 'op="write"' < "$T/postwrite.$(basename "${CL_URL%/metrics}")")
+check "client: FUSE writes counted ($w0 -> $w1)" [ "$w1" -gt "$w0" ]
 
 # Before, during and after reads through the mount (direct: every read
 # reaches the client).
