@@ -4,7 +4,7 @@
 
 BUILD   ?= build
 CC      ?= cc
-PKGS    := fuse3 sqlite3
+PKGS    := fuse3 sqlite3 libmicrohttpd
 WERROR  ?= $(if $(CI),-Werror,)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra $(WERROR) -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \

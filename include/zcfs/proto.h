@@ -93,7 +93,10 @@ enum zc_type {
 				   -> attr; grows only (a write's end) */
 	ZC_CLTOMA_TRUNC_PREP,	/* ino:64 size:64 -> loc of chunk holding size */
 	ZC_CLTOMA_STATS,	/* client counters: id string, n:16 then
-				   n times (name value:64) -> () */
+				   n times (name value:64), then optionally
+				   metrics_ip:32 metrics_port:16 (its /metrics
+				   endpoint; ip 0: the address the message came
+				   from, port 0: none) -> () */
 	ZC_CLTOMA_STATUS,	/* json:32 -> text (the cluster's state) */
 	ZC_CLTOMA_CHUNK_FAILED,	/* ino:64 idx:32 chunk_id:64 version:32 n:8 then n times
 				   cs_id:32 (replicas that failed a write, or served
@@ -130,8 +133,9 @@ enum zc_type {
 				   at the end of the file for an O_APPEND write */
 
 	/* chunk server -> mds (CSTOMA) */
-	ZC_CSTOMA_REGISTER = 64, /* uuid(16 bytes) ip:32 port:16 total:64 free:64
-				   -> cs_id:32 */
+	ZC_CSTOMA_REGISTER = 64, /* uuid(16 bytes) ip:32 port:16 total:64 free:64,
+				   then optionally metrics_ip:32 metrics_port:16
+				   (as in STATS) -> cs_id:32 */
 	ZC_CSTOMA_HEARTBEAT,	/* cs_id:32 total:64 free:64 nchunks:32
 				   -> n:32 then n times (chunk_id:64 version:32):
 				   delete the chunk if its version is not newer */

@@ -2,6 +2,7 @@
 #ifndef ZC_CLI_H
 #define ZC_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 int zc_cmd_up(int argc, char **argv);
@@ -10,6 +11,12 @@ int zc_cmd_status(int argc, char **argv);
 int zc_cmd_setattr(int argc, char **argv);
 int zc_cmd_getattr(int argc, char **argv);
 int zc_cmd_keygen(int argc, char **argv);
+int zc_cmd_top(int argc, char **argv);
+
+/* Asks the mds at mds (ADDR:PORT) for its status, as text or JSON (needs
+ * a credential: zc_cli_credential).  Returns 0 with the text in *out
+ * (free it), or -errno. */
+int zc_cli_mds_status(const char *mds, bool json, char **out);
 
 /* Appends the credential in cred_file to the mds's credentials file
  * creds (made 0600 if missing).  Returns 0 or -errno, having said why. */

@@ -18,6 +18,7 @@ static const struct {
 	{ "up", zc_cmd_up, "start a local cluster (mds + chunk servers) and mount it" },
 	{ "down", zc_cmd_down, "unmount and stop what 'up' started" },
 	{ "status", zc_cmd_status, "show chunk servers, space and client counters (--json)" },
+	{ "top", zc_cmd_top, "live view: throughput, IOPS, latency per chunk server and client" },
 	{ "setattr", zc_cmd_setattr, "set a file's or directory's replica count (--replicas R)" },
 	{ "getattr", zc_cmd_getattr, "show a file's replica count, chunks and their replicas" },
 	{ "mds", zc_cmd_mds, "run the metadata server" },

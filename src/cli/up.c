@@ -45,6 +45,8 @@ struct cluster {
 	int ncs;
 	pid_t mds_pid, mount_pid, cs_pid[MAX_CS];
 	int cs_port[MAX_CS];
+	/* Ports of each daemon's /metrics on 127.0.0.1 (0: none yet). */
+	int mds_mport, mount_mport, cs_mport[MAX_CS];
 };
 
 static void conf_path(const char *dir, char *out, size_t len)
@@ -102,6 +104,12 @@ static int conf_load(const char *dir, struct cluster *cl)
 			cl->cs_pid[i - 1] = atoi(v);
 		else if (sscanf(line, "port.cs%d", &i) == 1 && i >= 1 && i <= MAX_CS)
 			cl->cs_port[i - 1] = atoi(v);
+		else if (!strcmp(line, "metrics.mds"))
+			cl->mds_mport = atoi(v);
+		else if (!strcmp(line, "metrics.mount"))
+			cl->mount_mport = atoi(v);
+		else if (sscanf(line, "metrics.cs%d", &i) == 1 && i >= 1 && i <= MAX_CS)
+			cl->cs_mport[i - 1] = atoi(v);
 	}
 	fclose(f);
 	return 0;
@@ -124,6 +132,9 @@ static int conf_save(const struct cluster *cl)
 	for (int i = 0; i < cl->ncs; i++)
 		fprintf(f, "pid.cs%d=%d\nport.cs%d=%d\n", i + 1, cl->cs_pid[i], i + 1,
 			cl->cs_port[i]);
+	fprintf(f, "metrics.mds=%d\nmetrics.mount=%d\n", cl->mds_mport, cl->mount_mport);
+	for (int i = 0; i < cl->ncs; i++)
+		fprintf(f, "metrics.cs%d=%d\n", i + 1, cl->cs_mport[i]);
 	if (fclose(f) || rename(tmp, path))
 		return -errno;
 	return 0;
@@ -329,8 +340,7 @@ static bool port_free(int port)
 	return true;
 }
 
-/* Asks the mds for its status.  Returns 0 with the text in *out (free it). */
-static int mds_status(const char *mds, bool json, char **out)
+int zc_cli_mds_status(const char *mds, bool json, char **out)
 {
 	struct sockaddr_in sa;
 	struct zc_conn *conn;
@@ -373,7 +383,7 @@ static int cs_up_count(const char *mds)
 	char *s = NULL, *p;
 	int n = -1;
 
-	if (mds_status(mds, true, &s))
+	if (zc_cli_mds_status(mds, true, &s))
 		return -1;
 	p = strstr(s, "\"cs_up\":");
 	if (p)
@@ -428,7 +438,9 @@ static void up_usage(void)
 		"  made at the first start with mode 0600; DIR/exports, if you write\n"
 		"  one, says what each credential may mount (README, Exports);\n"
 		"  chunk servers scrub every S seconds (default 30); -o opts go to the\n"
-		"  client (-o zerocopy=0: the copying read path)\n"
+		"  client (-o zerocopy=0: the copying read path); every daemon serves\n"
+		"  Prometheus metrics on a free port of 127.0.0.1 (zcfs status --json,\n"
+		"  key metrics; zcfs top --dir DIR shows them live)\n"
 		"  run again, it starts only what is not running, on the same ports and\n"
 		"  with the options recorded in DIR/cluster.conf (options given again\n"
 		"  replace them); a running client is never stopped or unmounted, nor\n"
@@ -496,10 +508,50 @@ static int pick_port(int recorded)
 	return free_port();
 }
 
+static bool port_taken(const struct cluster *cl, int port)
+{
+	if (port == addr_port(cl->mds) || port == cl->mds_mport || port == cl->mount_mport)
+		return true;
+	for (int i = 0; i < MAX_CS; i++)
+		if (port == cl->cs_port[i] || port == cl->cs_mport[i])
+			return true;
+	return false;
+}
+
+/* The same for a daemon's /metrics (*mport, in cl), never a port cl gives
+ * another; none (0) is no reason to fail. */
+static void pick_metrics_port(struct cluster *cl, int *mport)
+{
+	int recorded = *mport;
+
+	*mport = 0;
+	for (int t = 0; t < 8; t++) {
+		int port = t ? free_port() : pick_port(recorded);
+
+		if (port <= 0)
+			return;
+		if (!port_taken(cl, port)) {
+			*mport = port;
+			return;
+		}
+	}
+}
+
+/* "--metrics 127.0.0.1:PORT" at av[n], if port; returns the new n. */
+static int metrics_arg(char **av, int n, int port, char *buf, size_t len)
+{
+	if (port <= 0)
+		return n;
+	snprintf(buf, len, "127.0.0.1:%d", port);
+	av[n++] = "--metrics";
+	av[n++] = buf;
+	return n;
+}
+
 static pid_t spawn_mds(struct cluster *cl)
 {
 	char path[PATH_MAX + 64], log[PATH_MAX + 64], key[PATH_MAX + 64], creds[PATH_MAX + 64];
-	char exports[PATH_MAX + 64];
+	char exports[PATH_MAX + 64], maddr[32];
 	char *av[24] = { "zcfs", "mds", "-f", "--dir", path, "--listen", cl->mds,
 			 "--replicas", cl->replicas, "--grace", cl->grace, "--key-file", key,
 			 "--credentials", creds, "--exports", exports };
@@ -513,6 +565,7 @@ static pid_t spawn_mds(struct cluster *cl)
 		av[n++] = "--lease";
 		av[n++] = cl->lease;
 	}
+	n = metrics_arg(av, n, cl->mds_mport, maddr, sizeof(maddr));
 	av[n] = NULL;
 	snprintf(path, sizeof(path), "%s/mds", cl->dir);
 	snprintf(log, sizeof(log), "%s/mds.log", cl->dir);
@@ -525,14 +578,17 @@ static pid_t spawn_mds(struct cluster *cl)
 static pid_t spawn_cs(struct cluster *cl, int i)
 {
 	char path[PATH_MAX + 64], log[PATH_MAX + 64], key[PATH_MAX + 64], listen_at[64];
+	char maddr[32];
+	char *av[20] = { "zcfs", "cs", "-f", "--dir", path, "--listen", listen_at,
+			 "--mds", cl->mds, "--scrub-interval", cl->scrub, "--key-file", key };
+	int n = metrics_arg(av, 13, cl->cs_mport[i], maddr, sizeof(maddr));
 
+	av[n] = NULL;
 	snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%d", cl->cs_port[i]);
 	snprintf(path, sizeof(path), "%s/cs%d", cl->dir, i + 1);
 	snprintf(log, sizeof(log), "%s/cs%d.log", cl->dir, i + 1);
 	snprintf(key, sizeof(key), "%s/cluster.key", cl->dir);
-	return spawn(log, (char *[]){ "zcfs", "cs", "-f", "--dir", path, "--listen", listen_at,
-				      "--mds", cl->mds, "--scrub-interval", cl->scrub,
-				      "--key-file", key, NULL });
+	return spawn(log, av);
 }
 
 /* The last line of chunk server i's log, what it said before it exited. */
@@ -578,6 +634,8 @@ static int wait_cs(struct cluster *cl, uint64_t spawned)
 			if (tries[i]++ == 2)
 				return -ECHILD;
 			cl->cs_port[i] = free_port();
+			cl->cs_mport[i] = 0;
+			pick_metrics_port(cl, &cl->cs_mport[i]);
 			cl->cs_pid[i] = cl->cs_port[i] < 0 ? cl->cs_port[i] : spawn_cs(cl, i);
 			conf_save(cl);
 			if (cl->cs_pid[i] < 0)
@@ -592,14 +650,15 @@ static int wait_cs(struct cluster *cl, uint64_t spawned)
 
 static pid_t spawn_mount(struct cluster *cl)
 {
-	char log[PATH_MAX + 64], cred[PATH_MAX + 64];
-	char *av[14] = { "zcfs", "mount", "-f", "--mds", cl->mds, "--credential", cred, cl->mnt };
+	char log[PATH_MAX + 64], cred[PATH_MAX + 64], maddr[32];
+	char *av[16] = { "zcfs", "mount", "-f", "--mds", cl->mds, "--credential", cred, cl->mnt };
 	int n = 8;
 
 	if (cl->opts[0]) {
 		av[n++] = "-o";
 		av[n++] = cl->opts;
 	}
+	n = metrics_arg(av, n, cl->mount_mport, maddr, sizeof(maddr));
 	av[n] = NULL;
 	snprintf(log, sizeof(log), "%s/mount.log", cl->dir);
 	snprintf(cred, sizeof(cred), "%s/admin.cred", cl->dir);
@@ -725,12 +784,14 @@ static int up_fresh(struct cluster *cl, const struct cluster *old, int ncs)
 		return 1;
 	}
 	snprintf(cl->mds, sizeof(cl->mds), "127.0.0.1:%d", port);
+	pick_metrics_port(cl, &cl->mds_mport);
 	cl->mds_pid = spawn_mds(cl);
 	conf_save(cl);
 	if ((err = wait_for("mds", 15, mds_ready, cl->mds, cl->mds_pid)))
 		goto out_fail;
 	for (int i = 0; i < ncs; i++) {
 		cl->cs_port[i] = pick_port(cl->cs_port[i]);
+		pick_metrics_port(cl, &cl->cs_mport[i]);
 		cl->cs_pid[i] = cl->cs_port[i] < 0 ? cl->cs_port[i] : spawn_cs(cl, i);
 		if (cl->cs_pid[i] < 0) {
 			fprintf(stderr, "zcfs: cannot start chunk server %d: %s\n", i + 1,
@@ -741,6 +802,7 @@ static int up_fresh(struct cluster *cl, const struct cluster *old, int ncs)
 	conf_save(cl);
 	if ((err = wait_cs(cl, ncs >= 64 ? ~0ULL : (1ULL << ncs) - 1)))
 		goto out_fail;
+	pick_metrics_port(cl, &cl->mount_mport);
 	cl->mount_pid = spawn_mount(cl);
 	conf_save(cl);
 	if ((err = wait_for("mount", 15, mount_ready, cl->mnt, cl->mount_pid)))
@@ -751,9 +813,10 @@ static int up_fresh(struct cluster *cl, const struct cluster *old, int ncs)
 	       "  chunk servers  %d (data %s/csN, logs %s/csN.log)\n"
 	       "  client log     %s/mount.log\n"
 	       "  status:        %s status --dir %s\n"
+	       "  live view:     %s top --dir %s\n"
 	       "  stop:          %s down --dir %s\n",
 	       cl->mnt, cl->mds, (int)cl->mds_pid, cl->dir, ncs, cl->dir, cl->dir, cl->dir, self,
-	       cl->dir, self, cl->dir);
+	       cl->dir, self, cl->dir, self, cl->dir);
 	return 0;
 out_fail:
 	fprintf(stderr, "zcfs: start-up failed; logs are in %s; stopping what started\n", cl->dir);
@@ -808,6 +871,7 @@ static int up_again(struct cluster *cl, const struct cluster *old, int ncs, cons
 				cl->mds, cl->dir);
 			return 1;
 		}
+		pick_metrics_port(cl, &cl->mds_mport);
 		cl->mds_pid = spawn_mds(cl);
 		conf_save(cl);
 		if ((err = wait_for("mds", 15, mds_ready, cl->mds, cl->mds_pid))) {
@@ -831,6 +895,9 @@ static int up_again(struct cluster *cl, const struct cluster *old, int ncs, cons
 			fprintf(stderr, "zcfs: chunk server %d: port %d is taken; it moves to %d\n",
 				i + 1, cl->cs_port[i], port);
 		cl->cs_port[i] = port;
+		if (added)
+			cl->cs_mport[i] = 0;
+		pick_metrics_port(cl, &cl->cs_mport[i]);
 		cl->cs_pid[i] = port < 0 ? port : spawn_cs(cl, i);
 		cl->ncs = ZC_MAX(cl->ncs, i + 1);
 		conf_save(cl);
@@ -865,6 +932,7 @@ static int up_again(struct cluster *cl, const struct cluster *old, int ncs, cons
 				cl->mnt);
 			goto out_fail;
 		}
+		pick_metrics_port(cl, &cl->mount_mport);
 		cl->mount_pid = spawn_mount(cl);
 		conf_save(cl);
 		if ((err = wait_for("mount", 15, mount_ready, cl->mnt, cl->mount_pid))) {
@@ -1225,7 +1293,7 @@ int zc_cmd_status(int argc, char **argv)
 		mds = cl.mds;
 	}
 	zc_log_init("status", ZC_LOG_ERR, NULL);
-	err = mds_status(mds, json, &text);
+	err = zc_cli_mds_status(mds, json, &text);
 	if (err) {
 		fprintf(stderr, "zcfs: mds %s: %s\n", mds, strerror(-err));
 		return 1;

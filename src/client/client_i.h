@@ -12,11 +12,18 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/metrics.h"
 #include "common/pipe.h"
+#include "common/util.h"
 #include "common/wire.h"
 #include "rpc/rpc.h"
 
-/* Counters reported to the mds every second and shown by `zcfs status`. */
+/* FUSE operations timed for /metrics (the others are one mds call each,
+ * timed by type in mds_calls). */
+enum zc_fop { ZC_FOP_READ, ZC_FOP_WRITE, ZC_FOP_FSYNC, ZC_FOP_FLUSH, ZC_FOP_N };
+
+/* Counters reported to the mds every second and shown by `zcfs status`;
+ * GET /metrics renders them too (client/metrics.c). */
 struct zc_counters {
 	atomic_ullong meta_ops, reads, read_bytes, writes, write_bytes, errors;
 	atomic_ullong read_zc_bytes;	/* replied from pipes: no user-space copy */
@@ -30,7 +37,9 @@ struct zc_counters {
 	atomic_ullong rq_le4k, rq_le64k, rq_le256k, rq_le1m;	/* reads by size */
 	/* Round trips to the mds by request type (CLTOMA types are below
 	 * 64), and the time they took. */
-	atomic_ullong mds_calls[64], mds_call_ns[64];
+	struct zc_hist mds_calls[64];
+	/* FUSE requests from their arrival to the reply. */
+	struct zc_hist fuse_ops[ZC_FOP_N];
 };
 
 struct zc_client {
@@ -43,10 +52,22 @@ struct zc_client {
 	char id[96];
 	uint8_t id_msg[128];	/* the id as a wire string, for new sessions */
 	size_t id_msg_len;
+	struct sockaddr_in metrics;	/* its /metrics endpoint (port 0: none) */
 	struct zc_counters n;
 };
 
 extern struct zc_client zc_cl;
+
+/* metrics.c: GET /metrics of the mount.  Binds addr before the mount
+ * daemonizes (a bad address stops it there); serving starts after, in
+ * the process that stays.  0 or -errno, logged. */
+int zc_client_metrics_listen(const char *addr);
+void zc_client_metrics_serve(void);
+/* Notes one FUSE request of kind op that arrived at t0 (zc_now_ns). */
+static inline void zc_fop_done(enum zc_fop op, uint64_t t0)
+{
+	zc_hist_add(&zc_cl.n.fuse_ops[op], zc_now_ns() - t0);
+}
 
 /* Per-inode state for open files, shared by every handle of the inode. */
 struct zc_ocache {

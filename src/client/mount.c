@@ -608,6 +608,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	struct fuse_buf *b = &bufv->buf[bufv->idx];
 	struct zc_wsrc src = { .buf = b->mem };
 	size_t size = fuse_buf_size(bufv);
+	uint64_t t0 = zc_now_ns();
 
 	(void)ino;
 	if (bufv->count - bufv->idx != 1 || bufv->off ||
@@ -622,11 +623,13 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	/* Told consumed only when it is: libfuse drops a pipe left with bytes. */
 	if (zc_io_write(req, fh->in, src, size, off, (fh->flags & O_APPEND) != 0))
 		bufv->idx = bufv->count;
+	zc_fop_done(ZC_FOP_WRITE, t0);
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct zc_inode *in = fh_of(fi)->in;
+	uint64_t t0 = zc_now_ns();
 	int err;
 
 	(void)ino;
@@ -636,13 +639,17 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		unlock_owner(req, in->ino, fi->lock_owner, ZC_LK_POSIX);
 	err = zc_inode_flush_size(req, in);
 	reply_err(req, err);
+	zc_fop_done(ZC_FOP_FLUSH, t0);
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
+	uint64_t t0 = zc_now_ns();
+
 	(void)ino;
 	(void)datasync;
 	reply_err(req, zc_io_fsync(req, fh_of(fi)->in));
+	zc_fop_done(ZC_FOP_FSYNC, t0);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1105,7 +1112,7 @@ static void *stats_thread(void *arg)
 		/* Round trips to the mds by type: "mds.lookup" the count,
 		 * "mds.lookup.us" the mean time. */
 		for (size_t t = 0; t < ZC_ARRAY_SIZE(zc_cl.n.mds_calls); t++) {
-			unsigned long long calls = atomic_load(&zc_cl.n.mds_calls[t]);
+			unsigned long long calls = zc_hist_count(&zc_cl.n.mds_calls[t]);
 			char name[40];
 
 			if (!calls || t == ZC_CLTOMA_STATS)
@@ -1115,11 +1122,16 @@ static void *stats_thread(void *arg)
 			zc_put_u64(&c, calls);
 			strcat(name, ".us");
 			zc_put_str(&c, name, strlen(name));
-			zc_put_u64(&c, atomic_load(&zc_cl.n.mds_call_ns[t]) / calls / 1000);
+			zc_put_u64(&c, zc_hist_sum_ns(&zc_cl.n.mds_calls[t]) / calls / 1000);
 			n += 2;
 		}
 		fix = zc_cur_init(buf + n_at, 2);
 		zc_put_u16(&fix, n);
+		/* Where our /metrics is (proto.h, STATS). */
+		if (zc_cl.metrics.sin_port) {
+			zc_put_bytes(&c, &zc_cl.metrics.sin_addr.s_addr, 4);
+			zc_put_u16(&c, ntohs(zc_cl.metrics.sin_port));
+		}
 		zc_mds_run(NULL, ZC_CLTOMA_STATS, buf, c.pos);
 	}
 	return NULL;
@@ -1143,6 +1155,7 @@ struct mount_opts {
 	char *credential;
 	char *log;
 	char *log_level;
+	char *metrics;
 	int zerocopy;
 	double attr_timeout, entry_timeout;
 	unsigned mds_timeout;
@@ -1158,6 +1171,7 @@ static const struct fuse_opt mount_optspec[] = {
 	MOPT("credential=%s", credential),
 	MOPT("--log=%s", log),
 	MOPT("--log-level=%s", log_level),
+	MOPT("--metrics=%s", metrics),
 	MOPT("zerocopy=%d", zerocopy),
 	MOPT("attr_timeout=%lf", attr_timeout),
 	MOPT("entry_timeout=%lf", entry_timeout),
@@ -1191,7 +1205,7 @@ int zc_cmd_mount(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (i + 1 < argc && (!strcmp(argv[i], "--mds") || !strcmp(argv[i], "--log") ||
 				     !strcmp(argv[i], "--log-level") || !strcmp(argv[i], "--dir") ||
-				     !strcmp(argv[i], "--credential"))) {
+				     !strcmp(argv[i], "--credential") || !strcmp(argv[i], "--metrics"))) {
 			char *joined = malloc(strlen(argv[i]) + strlen(argv[i + 1]) + 2);
 
 			if (!joined)
@@ -1211,6 +1225,7 @@ int zc_cmd_mount(int argc, char **argv)
 		       "  --dir DIR: one more client of the cluster `zcfs up --dir DIR` runs\n"
 		       "  --credential FILE: this client's credential (default DIR/admin.cred\n"
 		       "                     with --dir, else /etc/zcfs/client.cred)\n"
+		       "  --metrics ADDR:PORT: serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		       "  zcfs options: --log FILE, --log-level LEVEL, -o\n"
 		       "    zerocopy=0|1        zero-copy reads and writes (default 1)\n"
 		       "    attr_timeout=S      how long attributes are cached (default 1 s)\n"
@@ -1244,7 +1259,8 @@ int zc_cmd_mount(int argc, char **argv)
 		fprintf(stderr, "mount: cannot open log %s\n", mo.log);
 		return 1;
 	}
-	if (zc_cli_credential(mo.credential, mo.dir)) {
+	if (zc_cli_credential(mo.credential, mo.dir) ||
+	    (mo.metrics && zc_client_metrics_listen(mo.metrics))) {
 		fuse_opt_free_args(&args);
 		return 1;
 	}
@@ -1285,6 +1301,7 @@ int zc_cmd_mount(int argc, char **argv)
 	}
 	zc_info("mount: %s mounted, mds %s, zerocopy=%d", fo.mountpoint, mo.mds, zc_cl.zerocopy);
 	fuse_daemonize(fo.foreground);
+	zc_client_metrics_serve();
 	/* After daemonizing: the session's connection has a thread. */
 	zc_cl.mds_timeout_s = ZC_MIN(mo.mds_timeout, 15);
 	if (zc_session_start()) {
@@ -1304,6 +1321,7 @@ int zc_cmd_mount(int argc, char **argv)
 	fuse_loop_cfg_set_idle_threads(lc, 8);
 	ret = fo.singlethread ? fuse_session_loop(se) : fuse_session_loop_mt(se, lc);
 	fuse_loop_cfg_destroy(lc);
+	zc_metrics_stop();
 	/* Leaving: what was written and the session's end, but do not wait
 	 * long for an mds that is away.  (The workers are gone.) */
 	zc_cl.stopping = false;
@@ -1328,5 +1346,6 @@ out_args:
 	free(mo.credential);
 	free(mo.log);
 	free(mo.log_level);
+	free(mo.metrics);
 	return ret ? 1 : 0;
 }

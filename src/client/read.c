@@ -102,6 +102,7 @@ struct seg {
 
 struct rd {
 	fuse_req_t req;
+	uint64_t t0;		/* when the request came (for /metrics) */
 	uint8_t *buf;		/* MEM segments, and ZC segments' fallback */
 	size_t size;
 	atomic_int pending;	/* segments in flight, plus one while issuing */
@@ -175,6 +176,7 @@ static void rd_finish(struct rd *rd)
 		zc_cl.n.read_copy_bytes += rd->size;
 		fuse_reply_buf(rd->req, (const char *)rd->buf, rd->size);
 	}
+	zc_fop_done(ZC_FOP_READ, rd->t0);
 	for (int i = 0; i < rd->nseg; i++)
 		zc_pipe_put(rd->seg[i].pipe);
 	buf_put(rd->buf);
@@ -317,7 +319,7 @@ static void seg_done(struct zc_call *call)
 
 void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 {
-	uint64_t fsize;
+	uint64_t fsize, t0 = zc_now_ns();
 	size_t pos = 0;
 	int nseg, err = 0;
 	bool zc;
@@ -337,6 +339,7 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 	pthread_mutex_unlock(&in->lock);
 	if (off < 0 || (uint64_t)off >= fsize || !size) {
 		fuse_reply_buf(req, NULL, 0);
+		zc_fop_done(ZC_FOP_READ, t0);
 		return;
 	}
 	size = ZC_MIN(size, ZC_MIN((uint64_t)ZC_MAX_IO, fsize - off));
@@ -350,6 +353,7 @@ void zc_io_read(fuse_req_t req, struct zc_inode *in, size_t size, off_t off)
 		return;
 	}
 	rd->req = req;
+	rd->t0 = t0;
 	rd->size = size;
 	rd->nseg = nseg;
 	atomic_init(&rd->pending, 1);

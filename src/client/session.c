@@ -223,10 +223,8 @@ static int call_once(struct zc_call *call, uint64_t deadline, bool *sent)
 		err = zc_call_end(call, &w);
 	}
 	zc_conn_put(conn);
-	if (call->type < ZC_ARRAY_SIZE(zc_cl.n.mds_calls)) {
-		zc_cl.n.mds_calls[call->type]++;
-		zc_cl.n.mds_call_ns[call->type] += zc_now_ns() - t0;
-	}
+	if (call->type < ZC_ARRAY_SIZE(zc_cl.n.mds_calls))
+		zc_hist_add(&zc_cl.n.mds_calls[call->type], zc_now_ns() - t0);
 	return err;
 }
 

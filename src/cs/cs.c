@@ -24,6 +24,7 @@
 
 #include "common/auth.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/pack.h"
 #include "common/pipe.h"
 #include "common/util.h"
@@ -37,8 +38,15 @@ static const char *data_dir;
 static struct sockaddr_in mds_addr, my_addr;
 static uint8_t uuid[16];
 static volatile sig_atomic_t stopping;
-static unsigned long crc_errors;
+static _Atomic unsigned long crc_errors;	/* blocks found bad, by reads and the scrubber */
 static _Atomic unsigned long cs_cap_refusals;	/* requests refused for their capability */
+/* For /metrics: requests by type (time from the frame read to the answer
+ * sent), answers by error status, bytes sent by READ and by copies
+ * (WRITE's, by route, are with do_write). */
+static struct zc_hist req_hist[ZC_TYPE_MAX];
+static atomic_ullong req_errors[ZC_ST_MAX];
+static atomic_ullong read_bytes, copy_bytes;
+static struct sockaddr_in metrics_addr;	/* port 0: no metrics */
 static uint32_t my_id;			/* as the mds registered us */
 static uint32_t scrub_rate_mib = 32;	/* background checking, MiB/s; 0: off */
 static uint32_t scrub_interval_s = 30;	/* pause before each pass */
@@ -46,6 +54,15 @@ static uint32_t scrub_interval_s = 30;	/* pause before each pass */
 static int status_of(int err)
 {
 	return err == -EBADMSG ? ZC_ST_CRC : zc_errno_status(err);
+}
+
+/* Every answer goes through here: error statuses are counted. */
+static int reply(struct zc_srv_conn *c, const struct zc_hdr *h, int status, const void *p,
+		 uint32_t len)
+{
+	if (status > ZC_OK && status < ZC_ST_MAX)
+		atomic_fetch_add_explicit(&req_errors[status], 1, memory_order_relaxed);
+	return zc_srv_reply(c, h, status, p, len);
 }
 
 /*
@@ -109,7 +126,7 @@ static int refuse_cap(struct zc_srv_conn *c, const struct zc_hdr *h, uint64_t id
 {
 	zc_warn("cs: %s: request type %u on chunk %016" PRIx64 " refused: capability %s", c->name,
 		h->type, id, why);
-	return zc_srv_reply(c, h, ZC_ST_DENIED, NULL, 0);
+	return reply(c, h, ZC_ST_DENIED, NULL, 0);
 }
 
 static void conn_closed(struct zc_srv_conn *c)
@@ -129,19 +146,19 @@ static int do_read(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur 
 
 	zc_get_cap(in, &cap);
 	if (in->err || len > ZC_MAX_IO)
-		return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+		return reply(c, h, ZC_ST_INVAL, NULL, 0);
 	if ((why = cap_refused(c, &cap, id, version, ZC_CAP_READ)))
 		return refuse_cap(c, h, id, why);
 	ch = cs_chunk_get(id, version, false, &err);
 	if (!ch)
-		return zc_srv_reply(c, h, status_of(err), NULL, 0);
+		return reply(c, h, status_of(err), NULL, 0);
 	err = cs_chunk_read_begin(ch, version, off, &len);
 	if (err) {
 		if (err == -EBADMSG)
 			crc_errors++;
 		zc_warn("cs: read chunk %016" PRIx64 " for %s: %s", id, c->name, strerror(-err));
 		cs_chunk_put(ch);
-		return zc_srv_reply(c, h, status_of(err), NULL, 0);
+		return reply(c, h, status_of(err), NULL, 0);
 	}
 	err = zc_srv_reply_hdr(c, h, len);
 	pos = ZC_CHUNK_HDR + (off_t)off;
@@ -150,10 +167,12 @@ static int do_read(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur 
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)	/* the peer sees a short frame and drops us */
+		if (n <= 0) {	/* the peer sees a short frame and drops us */
 			err = n < 0 ? -errno : -EIO;
-		else
+		} else {
 			len -= n;
+			atomic_fetch_add_explicit(&read_bytes, n, memory_order_relaxed);
+		}
 	}
 	cs_chunk_read_end(ch);
 	cs_chunk_put(ch);
@@ -180,7 +199,8 @@ static struct zc_conn *peer_conn(uint32_t ip, uint16_t port, int *err)
  * then address and port of each further replica. */
 #define WRITE_HEAD (8 + 4 + 4 + 4 + 1 + 8 + 8 + ZC_CAP_MAC + 1)
 
-static _Atomic unsigned long long write_zc_bytes, write_copy_bytes;
+/* Bytes written by WRITE (ours of a chain), by route. */
+static atomic_ullong write_zc_bytes, write_copy_bytes;
 
 static bool stream_write(const struct zc_hdr *h)
 {
@@ -297,7 +317,7 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 	left = in == &sin ? c->left : zc_cur_left(in);
 	if (in->err || a.len != left || !a.len || a.len > ZC_MAX_IO) {
 		zc_warn("cs: %s: malformed WRITE (%u bytes)", c->name, h->len);
-		return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+		return reply(c, h, ZC_ST_INVAL, NULL, 0);
 	}
 	if ((why = cap_refused(c, &a.cap, a.id, a.version, ZC_CAP_WRITE)))
 		return refuse_cap(c, h, a.id, why);
@@ -335,15 +355,14 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 		}
 		zc_pipe_put(q);	/* emptied by the send, or closed */
 	}
-	if (d.p)
-		write_zc_bytes += a.len;
-	else
-		write_copy_bytes += a.len;
 	ch = cs_chunk_get(a.id, a.version, true, &err);
 	if (ch) {
 		err = d.p ? cs_chunk_write_pipe(ch, a.version, a.off, d.p->fd[0], a.len)
 			  : cs_chunk_write(ch, a.version, a.off, d.buf, a.len);
 		cs_chunk_put(ch);
+		if (!err)
+			atomic_fetch_add_explicit(d.p ? &write_zc_bytes : &write_copy_bytes, a.len,
+						  memory_order_relaxed);
 	}
 	if (err)
 		zc_warn("cs: %s: write of chunk %016" PRIx64 ": %s", c->name, a.id, strerror(-err));
@@ -368,7 +387,7 @@ static int do_write(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 	}
 	out[0] = n;
 	memcpy(out + 1, st, n);
-	err = zc_srv_reply(c, h, ZC_OK, out, 1 + n);
+	err = reply(c, h, ZC_OK, out, 1 + n);
 out:
 	zc_pipe_put(d.p);	/* emptied into the file, or closed */
 	free(d.own);
@@ -433,6 +452,8 @@ static int replicate(uint64_t id, uint32_t version, uint32_t ip, uint16_t port, 
 			err = -EIO;
 		if (!err)
 			err = cs_chunk_write(ch, version, done, buf, n);
+		if (!err)
+			atomic_fetch_add_explicit(&copy_bytes, n, memory_order_relaxed);
 		done += n;
 		/* Keep to the rate: recovery must not starve clients. */
 		due = start + (uint64_t)done * 1000000000ULL / ((uint64_t)ZC_MAX(rate, 1) << 20);
@@ -502,15 +523,15 @@ static int do_order(struct zc_srv_conn *c, const struct zc_hdr *h, struct zc_cur
 	}
 	if (in->err) {
 		zc_warn("cs: %s: malformed order type %u", c->name, h->type);
-		return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+		return reply(c, h, ZC_ST_INVAL, NULL, 0);
 	}
 	if (err && h->type != ZC_MATOCS_REPLICATE)
 		zc_warn("cs: %s: order %u on chunk %016" PRIx64 ": %s", c->name, h->type, id,
 			strerror(-err));
-	return zc_srv_reply(c, h, err ? status_of(err) : ZC_OK, out, o.pos);
+	return reply(c, h, err ? status_of(err) : ZC_OK, out, o.pos);
 }
 
-static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
+static int serve(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
 {
 	struct zc_cur in = zc_cur_init(payload, h->len);
 	struct cs_chunk *ch;
@@ -531,7 +552,7 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 	case ZC_MATOCS_DELETE:
 		id = zc_get_u64(&in);
 		if (in.err)
-			return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+			return reply(c, h, ZC_ST_INVAL, NULL, 0);
 		err = cs_chunk_delete(id);
 		if (err == -ENOENT)
 			err = 0;
@@ -545,7 +566,7 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 		len = zc_get_u32(&in);
 		zc_get_cap(&in, &cap);
 		if (in.err)
-			return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+			return reply(c, h, ZC_ST_INVAL, NULL, 0);
 		if ((why = cap_refused(c, &cap, id, version, ZC_CAP_WRITE)))
 			return refuse_cap(c, h, id, why);
 		ch = cs_chunk_get(id, version, true, &err);
@@ -558,7 +579,7 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 	case ZC_CLTOCS_FSYNC:
 		id = zc_get_u64(&in);
 		if (in.err)
-			return zc_srv_reply(c, h, ZC_ST_INVAL, NULL, 0);
+			return reply(c, h, ZC_ST_INVAL, NULL, 0);
 		ch = cs_chunk_get(id, 0, false, &err);
 		if (ch) {
 			err = cs_chunk_sync(ch);
@@ -569,12 +590,22 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 		break;
 	default:
 		zc_warn("cs: %s: unknown request type %u", c->name, h->type);
-		return zc_srv_reply(c, h, ZC_ST_NOTSUP, NULL, 0);
+		return reply(c, h, ZC_ST_NOTSUP, NULL, 0);
 	}
 	if (err)
 		zc_warn("cs: %s: request type %u on chunk %016" PRIx64 ": %s", c->name, h->type, id,
 			strerror(-err));
-	return zc_srv_reply(c, h, err ? status_of(err) : ZC_OK, NULL, 0);
+	return reply(c, h, err ? status_of(err) : ZC_OK, NULL, 0);
+}
+
+static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
+{
+	uint64_t t0 = zc_now_ns();
+	int ret = serve(c, h, payload);
+
+	if (h->type < ZC_TYPE_MAX)
+		zc_hist_add(&req_hist[h->type], zc_now_ns() - t0);
+	return ret;
 }
 
 /* ---- talking to the mds ---- */
@@ -814,6 +845,10 @@ static int register_cs(uint32_t *id)
 	zc_put_u16(&c, ntohs(my_addr.sin_port));
 	zc_put_u64(&c, total);
 	zc_put_u64(&c, avail);
+	if (metrics_addr.sin_port) {
+		zc_put_bytes(&c, &metrics_addr.sin_addr.s_addr, 4);
+		zc_put_u16(&c, ntohs(metrics_addr.sin_port));
+	}
 	err = mds_call(ZC_CSTOMA_REGISTER, req, c.pos, &call);
 	if (err)
 		return err;
@@ -873,6 +908,61 @@ static void *heartbeat_thread(void *arg)
 	return NULL;
 }
 
+/* ---- metrics (GET /metrics, README "Metrics and zcfs top") ---- */
+
+static void render_metrics(struct zc_mbuf *b)
+{
+	uint64_t total, avail;
+
+	space(&total, &avail);
+	zc_metrics_type_hists(b, "zcfs_cs_request_duration_seconds",
+			      "Requests served, by message type: time from the frame read to the"
+			      " answer sent.", req_hist, ZC_TYPE_MAX);
+	zc_metrics_statuses(b, "zcfs_cs_request_errors_total",
+			    "Requests answered with an error, by wire status.", req_errors);
+	zc_metrics_family(b, "zcfs_cs_read_bytes_total", "counter",
+			  "Bytes sent by READ (sendfile from the page cache).");
+	zc_metrics_u64(b, "zcfs_cs_read_bytes_total", NULL, read_bytes);
+	zc_metrics_family(b, "zcfs_cs_write_bytes_total", "counter",
+			  "Bytes written here by WRITE (this server's part of a chain), by route:"
+			  " spliced from the socket into the file, or received into memory.");
+	zc_metrics_u64(b, "zcfs_cs_write_bytes_total", "route=\"zerocopy\"", write_zc_bytes);
+	zc_metrics_u64(b, "zcfs_cs_write_bytes_total", "route=\"copy\"", write_copy_bytes);
+	zc_metrics_family(b, "zcfs_cs_copy_bytes_total", "counter",
+			  "Bytes copied here from other replicas (re-replication).");
+	zc_metrics_u64(b, "zcfs_cs_copy_bytes_total", NULL, copy_bytes);
+	zc_metrics_family(b, "zcfs_cs_errors_total", "counter",
+			  "Errors by kind: blocks failing their CRC32C (reads and the scrubber),"
+			  " requests refused for their capability.");
+	zc_metrics_u64(b, "zcfs_cs_errors_total", "kind=\"checksum\"", crc_errors);
+	zc_metrics_u64(b, "zcfs_cs_errors_total", "kind=\"capability\"", cs_cap_refusals);
+	zc_metrics_rpc_errors(b, "zcfs_cs");
+	zc_metrics_family(b, "zcfs_cs_blocks_checked_total", "counter",
+			  "Blocks reads covered: checked, or skipped as verified since their last"
+			  " write.");
+	zc_metrics_u64(b, "zcfs_cs_blocks_checked_total", "result=\"verified\"",
+		       cs_blocks_verified);
+	zc_metrics_u64(b, "zcfs_cs_blocks_checked_total", "result=\"skipped\"",
+		       cs_blocks_skipped);
+	zc_metrics_family(b, "zcfs_cs_chunks", "gauge", "Chunks held.");
+	zc_metrics_u64(b, "zcfs_cs_chunks", NULL, cs_chunk_count());
+	zc_metrics_family(b, "zcfs_cs_open_chunk_files", "gauge",
+			  "Chunk files open in the chunk table (in use and cached).");
+	zc_metrics_u64(b, "zcfs_cs_open_chunk_files", NULL, cs_chunk_cached());
+	zc_metrics_family(b, "zcfs_cs_connections", "gauge",
+			  "Connections served (clients, other chunk servers, the mds).");
+	zc_metrics_u64(b, "zcfs_cs_connections", NULL, zc_srv_conns());
+	zc_metrics_family(b, "zcfs_cs_disk_total_bytes", "gauge",
+			  "Size of the file system holding the chunks.");
+	zc_metrics_u64(b, "zcfs_cs_disk_total_bytes", NULL, total);
+	zc_metrics_family(b, "zcfs_cs_disk_free_bytes", "gauge",
+			  "Space left there for chunks.");
+	zc_metrics_u64(b, "zcfs_cs_disk_free_bytes", NULL, avail);
+	zc_metrics_family(b, "zcfs_cs_registered", "gauge",
+			  "The id the mds registered this server under (0: not yet).");
+	zc_metrics_u64(b, "zcfs_cs_registered", NULL, my_id);
+}
+
 /* ---- main ---- */
 
 static int load_uuid(const char *dir)
@@ -906,12 +996,37 @@ static void on_signal(int sig)
 	zc_srv_stop();
 }
 
+/* Serves /metrics at addr.  Returns 0 or -errno, logged. */
+static int metrics_start(const char *addr)
+{
+	char url[64];
+	int fd = zc_metrics_listen(addr, &metrics_addr), err;
+
+	if (fd < 0) {
+		zc_err("cs: cannot serve metrics on %s: %s", addr, strerror(-fd));
+		return fd;
+	}
+	err = zc_metrics_serve(fd, render_metrics);
+	if (err) {
+		close(fd);
+		zc_err("cs: cannot serve metrics on %s: %s", addr, strerror(-err));
+		memset(&metrics_addr, 0, sizeof(metrics_addr));
+		return err;
+	}
+	zc_metrics_url(metrics_addr.sin_addr.s_addr, ntohs(metrics_addr.sin_port), url,
+		       sizeof(url));
+	zc_info("cs: metrics at %s", url);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: zcfs cs --dir DIR --listen ADDR:PORT --mds ADDR:PORT"
 			" [--scrub-rate MIB_PER_S] [--scrub-interval S]\n"
-			"               [--key-file FILE] [--log FILE] [--log-level LEVEL] [-f]\n"
-			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n");
+			"               [--key-file FILE] [--log FILE] [--log-level LEVEL]"
+			" [--metrics ADDR:PORT] [-f]\n"
+			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n"
+			"  --metrics: serve Prometheus metrics at http://ADDR:PORT/metrics\n");
 }
 
 int zc_cmd_cs(int argc, char **argv)
@@ -925,10 +1040,11 @@ int zc_cmd_cs(int argc, char **argv)
 		{ "scrub-rate", required_argument, NULL, 's' },
 		{ "scrub-interval", required_argument, NULL, 'S' },
 		{ "key-file", required_argument, NULL, 'k' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *listen_at = "127.0.0.1:0", *mds = NULL, *log = NULL;
+	const char *listen_at = "127.0.0.1:0", *mds = NULL, *log = NULL, *metrics_at = NULL;
 	const char *key_file = "/etc/zcfs/cluster.key";
 	char addr[32];
 	int c, lfd, lockfd, level = ZC_LOG_INFO, err;
@@ -946,6 +1062,7 @@ int zc_cmd_cs(int argc, char **argv)
 		case 's': scrub_rate_mib = atoi(optarg); break;
 		case 'S': scrub_interval_s = atoi(optarg); break;
 		case 'k': key_file = optarg; break;
+		case 'M': metrics_at = optarg; break;
 		case 'f': break;
 		default: usage(); return c == 'h' ? 0 : 2;
 		}
@@ -991,6 +1108,9 @@ int zc_cmd_cs(int argc, char **argv)
 	zc_info("cs: serving %s on %s, mds %s; up to %u chunk files open, %u connections",
 		data_dir, zc_fmt_addr(&my_addr, addr, sizeof(addr)), mds, cs_chunk_max,
 		zc_srv_max_conns);
+	/* Before registering: the mds hears of the endpoint then. */
+	if (metrics_at && metrics_start(metrics_at))
+		return 1;
 	if (pthread_create(&hb, NULL, heartbeat_thread, NULL) ||
 	    pthread_create(&scrub, NULL, scrub_thread, NULL)) {
 		zc_err("cs: no heartbeat or scrubber thread");
@@ -1001,6 +1121,7 @@ int zc_cmd_cs(int argc, char **argv)
 	stopping = 1;
 	pthread_join(hb, NULL);
 	pthread_join(scrub, NULL);
+	zc_metrics_stop();
 	zc_info("cs: stopped (%lu checksum errors seen, %lu requests refused for their"
 		" capability; reads checked %lu blocks and skipped %lu verified since their"
 		" last write; writes: %llu bytes spliced, %llu copied)", crc_errors,

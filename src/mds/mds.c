@@ -22,6 +22,7 @@
 
 #include "common/auth.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/util.h"
 #include "common/wire.h"
 #include "mds.h"
@@ -34,6 +35,8 @@
 struct client_info {
 	char id[64];
 	uint64_t last;
+	uint32_t metrics_ip;	/* its /metrics endpoint (port 0: none) */
+	uint16_t metrics_port;
 	int n;
 	char names[MAX_COUNTERS][32];
 	uint64_t vals[MAX_COUNTERS];
@@ -47,10 +50,17 @@ unsigned mds_cap_life_s = 300;
 const char *mds_creds_path = "/etc/zcfs/credentials";
 static struct client_info clients[MAX_CLIENTS];
 /* Requests served, by type, and the time they took (from the frame read
- * to the answer ready: waiting for the lock included). */
-static struct {
-	_Atomic unsigned long long n, ns;
-} ops[ZC_TYPE_MAX];
+ * to the answer ready: waiting for the lock included); `zcfs status` shows
+ * their counts and means, /metrics the histograms. */
+static struct zc_hist ops[ZC_TYPE_MAX];
+/* Requests answered with an error, by wire status. */
+static atomic_ullong op_errors[ZC_ST_MAX];
+/* Our /metrics endpoint (port 0: none), for status. */
+static uint32_t metrics_ip;
+static uint16_t metrics_port;
+/* The peer of the request this thread serves: a client's STATS that says
+ * "my address" (ip 0) means this one. */
+static __thread uint32_t req_peer_ip;
 static uint64_t started_ns;
 #define WARMUP_NS (15ULL * 1000000000ULL)
 
@@ -640,7 +650,7 @@ int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)
 
 static void status_text(struct zc_cur *o, bool json)
 {
-	char buf[512], addr[32];
+	char buf[1024], addr[32], url[64];
 	int up = 0, n;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	uint64_t now = zc_now_ns();
@@ -653,14 +663,15 @@ static void status_text(struct zc_cur *o, bool json)
 
 	for (int i = 0; i < ncs; i++)
 		up += cs_up(&css[i]);
+	zc_metrics_url(metrics_ip, metrics_port, url, sizeof(url));
 #define OUT(...) do { n = snprintf(buf, sizeof(buf), __VA_ARGS__); \
 	zc_put_bytes(o, buf, ZC_MIN((size_t)n, sizeof(buf) - 1)); } while (0)
 	if (json)
-		OUT("{\"cs_up\":%d,\"cs_down\":%d,\"inodes\":%lld,\"chunks\":%lld,"
+		OUT("{\"metrics\":\"%s\",\"cs_up\":%d,\"cs_down\":%d,\"inodes\":%lld,\"chunks\":%lld,"
 		    "\"chunks_under_replicated\":%llu,\"chunks_bad\":%llu,"
 		    "\"recovery_bytes_left\":%llu,\"copies_done\":%llu,\"copies_failed\":%llu,"
 		    "\"sessions\":%d,\"open_files\":%llu,\"orphans\":%lld,"
-		    "\"chunk_servers\":[", up, ncs - up, (long long)files, (long long)chunks,
+		    "\"chunk_servers\":[", url, up, ncs - up, (long long)files, (long long)chunks,
 		    (unsigned long long)mds_rec.under_replicated, (unsigned long long)mds_rec.bad,
 		    (unsigned long long)mds_rec.bytes_left,
 		    (unsigned long long)mds_rec.copies_done,
@@ -671,29 +682,31 @@ static void status_text(struct zc_cur *o, bool json)
 		    "sessions: %d, %llu open files, %lld orphans%s\n"
 		    "health: %s; %llu chunks under-replicated, %llu unreadable;"
 		    " recovery: %llu MiB left, %llu copies done\n"
-		    "  %-4s %-21s %-5s %12s %12s %8s\n", up, ncs - up, (long long)files,
+		    "metrics: %s\n"
+		    "  %-4s %-21s %-5s %12s %12s %8s  %s\n", up, ncs - up, (long long)files,
 		    (long long)chunks, mds_session_count(), (unsigned long long)mds_open_count(),
 		    (long long)orphans, mds_in_grace() ? " (grace period after a restart)" : "",
 		    mds_rec.bad ? "DATA UNAVAILABLE" : mds_rec.under_replicated ? "DEGRADED" : "OK",
 		    (unsigned long long)mds_rec.under_replicated, (unsigned long long)mds_rec.bad,
 		    (unsigned long long)(mds_rec.bytes_left >> 20),
-		    (unsigned long long)mds_rec.copies_done, "id", "address", "state", "total",
-		    "free", "chunks");
+		    (unsigned long long)mds_rec.copies_done, url[0] ? url : "off", "id", "address",
+		    "state", "total", "free", "chunks", "metrics");
 	for (int i = 0; i < ncs; i++) {
 		struct cs_info *cs = &css[i];
 
 		sa.sin_addr.s_addr = cs->ip;
 		sa.sin_port = htons(cs->port);
 		zc_fmt_addr(&sa, addr, sizeof(addr));
+		zc_metrics_url(cs->metrics_ip, cs->metrics_port, url, sizeof(url));
 		if (json)
 			OUT("%s{\"id\":%u,\"addr\":\"%s\",\"up\":%s,\"total\":%llu,\"free\":%llu,"
-			    "\"chunks\":%u}", i ? "," : "", cs->id, addr,
+			    "\"chunks\":%u,\"metrics\":\"%s\"}", i ? "," : "", cs->id, addr,
 			    cs_up(cs) ? "true" : "false", (unsigned long long)cs->total,
-			    (unsigned long long)cs->free, cs->nchunks);
+			    (unsigned long long)cs->free, cs->nchunks, url);
 		else
-			OUT("  %-4u %-21s %-5s %12llu %12llu %8u\n", cs->id, addr,
+			OUT("  %-4u %-21s %-5s %12llu %12llu %8u  %s\n", cs->id, addr,
 			    cs_up(cs) ? "up" : "down", (unsigned long long)cs->total,
-			    (unsigned long long)cs->free, cs->nchunks);
+			    (unsigned long long)cs->free, cs->nchunks, url[0] ? url : "-");
 	}
 	if (json)
 		OUT("],\"commits\":%llu,\"changes_committed\":%llu,\"commit_mean_us\":%llu",
@@ -706,7 +719,8 @@ static void status_text(struct zc_cur *o, bool json)
 		    (unsigned long long)(commits ? commit_ns / commits / 1000 : 0));
 	OUT(json ? ",\"ops\":{" : "mds requests (count, mean us):");
 	for (int t = 0, first = 1, k = 0; t < ZC_TYPE_MAX; t++) {
-		unsigned long long n = ops[t].n, us = n ? ops[t].ns / n / 1000 : 0;
+		unsigned long long n = zc_hist_count(&ops[t]);
+		unsigned long long us = n ? zc_hist_sum_ns(&ops[t]) / n / 1000 : 0;
 
 		if (!n)
 			continue;
@@ -723,9 +737,12 @@ static void status_text(struct zc_cur *o, bool json)
 
 		if (!c->id[0] || now - c->last > 60ULL * 1000000000ULL)
 			continue;
-		OUT(json ? "%s{\"id\":\"%s\",\"age_ms\":%llu,\"counters\":{" : "%s  %s (%llu ms ago):",
+		zc_metrics_url(c->metrics_ip, c->metrics_port, url, sizeof(url));
+		OUT(json ? "%s{\"id\":\"%s\",\"age_ms\":%llu,\"metrics\":\"%s\",\"counters\":{" :
+			   "%s  %s (%llu ms ago, metrics %s):",
 		    json && !first ? "," : "", c->id,
-		    (unsigned long long)((now - c->last) / 1000000));
+		    (unsigned long long)((now - c->last) / 1000000),
+		    url[0] || json ? url : "off");
 		first = 0;
 		for (int k = 0; k < c->n; k++)
 			OUT(json ? "%s\"%s\":%llu" : "%s %s=%llu", json && k ? "," : "",
@@ -734,6 +751,81 @@ static void status_text(struct zc_cur *o, bool json)
 	}
 	OUT(json ? "]}\n" : "");
 #undef OUT
+}
+
+/* ---- metrics (GET /metrics, README "Metrics and zcfs top") ---- */
+
+static void render_metrics(struct zc_mbuf *b)
+{
+	static struct {
+		uint32_t id, nchunks;
+		bool up;
+	} cs[MDS_MAX_CS];	/* one scrape at a time: the server's thread */
+	struct recovery_stats rec;
+	uint64_t opens, commits, changes, commit_ns;
+	int n, sessions, up = 0;
+	char label[32];
+
+	/* A copy under the plain lock: no wait for a commit in flight. */
+	pthread_mutex_lock(&mds_lock);
+	rec = mds_rec;
+	n = ncs;
+	for (int i = 0; i < n; i++) {
+		cs[i].id = css[i].id;
+		cs[i].nchunks = css[i].nchunks;
+		cs[i].up = cs_up(&css[i]);
+		up += cs[i].up;
+	}
+	sessions = mds_session_count();
+	opens = mds_open_count();
+	mds_commit_stats(&commits, &changes, &commit_ns);
+	pthread_mutex_unlock(&mds_lock);
+
+	zc_metrics_type_hists(b, "zcfs_mds_request_duration_seconds",
+			      "Requests served, by message type: time from the frame read to the"
+			      " answer ready (the commit not included).", ops, ZC_TYPE_MAX);
+	zc_metrics_statuses(b, "zcfs_mds_request_errors_total",
+			    "Requests answered with an error, by wire status.", op_errors);
+	zc_metrics_rpc_errors(b, "zcfs_mds");
+	zc_metrics_family(b, "zcfs_mds_chunk_servers", "gauge",
+			  "Chunk servers known, by state (down: no heartbeat for 5 s).");
+	zc_metrics_u64(b, "zcfs_mds_chunk_servers", "state=\"up\"", up);
+	zc_metrics_u64(b, "zcfs_mds_chunk_servers", "state=\"down\"", n - up);
+	zc_metrics_family(b, "zcfs_mds_chunk_server_chunks", "gauge",
+			  "Chunks each chunk server holds, as its last heartbeat said.");
+	for (int i = 0; i < n; i++) {
+		snprintf(label, sizeof(label), "cs=\"%u\"", cs[i].id);
+		zc_metrics_u64(b, "zcfs_mds_chunk_server_chunks", label, cs[i].nchunks);
+	}
+	zc_metrics_family(b, "zcfs_mds_chunks_under_replicated", "gauge",
+			  "Chunks with fewer good replicas than their goal.");
+	zc_metrics_u64(b, "zcfs_mds_chunks_under_replicated", NULL, rec.under_replicated);
+	zc_metrics_family(b, "zcfs_mds_chunks_bad", "gauge", "Chunks with no readable replica.");
+	zc_metrics_u64(b, "zcfs_mds_chunks_bad", NULL, rec.bad);
+	zc_metrics_family(b, "zcfs_mds_recovery_left_bytes", "gauge",
+			  "Data still to copy to bring every chunk to its goal.");
+	zc_metrics_u64(b, "zcfs_mds_recovery_left_bytes", NULL, rec.bytes_left);
+	zc_metrics_family(b, "zcfs_mds_recovery_copies_total", "counter",
+			  "Re-replication copies, by result.");
+	zc_metrics_u64(b, "zcfs_mds_recovery_copies_total", "result=\"done\"", rec.copies_done);
+	zc_metrics_u64(b, "zcfs_mds_recovery_copies_total", "result=\"failed\"",
+		       rec.copies_failed);
+	zc_metrics_family(b, "zcfs_mds_sessions", "gauge", "Client sessions.");
+	zc_metrics_u64(b, "zcfs_mds_sessions", NULL, sessions);
+	zc_metrics_family(b, "zcfs_mds_open_files", "gauge", "Files open by clients.");
+	zc_metrics_u64(b, "zcfs_mds_open_files", NULL, opens);
+	zc_metrics_family(b, "zcfs_mds_connections", "gauge",
+			  "Connections served (clients and chunk servers).");
+	zc_metrics_u64(b, "zcfs_mds_connections", NULL, zc_srv_conns());
+	zc_metrics_family(b, "zcfs_mds_commits_total", "counter",
+			  "Store commits that wrote something (one fsync each).");
+	zc_metrics_u64(b, "zcfs_mds_commits_total", NULL, commits);
+	zc_metrics_family(b, "zcfs_mds_committed_changes_total", "counter",
+			  "Changes those commits carried.");
+	zc_metrics_u64(b, "zcfs_mds_committed_changes_total", NULL, changes);
+	zc_metrics_family(b, "zcfs_mds_commit_seconds_total", "counter",
+			  "Time spent committing.");
+	zc_metrics_f64(b, "zcfs_mds_commit_seconds_total", NULL, commit_ns / 1e9);
 }
 
 /* The text `zcfs getattr` shows: goal, then every chunk and its replicas. */
@@ -1081,7 +1173,18 @@ static int h_stats(struct req *r)
 			c->vals[c->n++] = v;
 		}
 	}
-	return r->in->err ? ZC_ST_INVAL : ZC_OK;
+	/* Then its metrics endpoint, from clients that have one. */
+	c->metrics_ip = 0;
+	c->metrics_port = 0;
+	if (zc_cur_left(r->in) == 6) {
+		uint8_t *ip = zc_cur_take(r->in, 4);
+
+		memcpy(&c->metrics_ip, ip, 4);
+		c->metrics_port = zc_get_u16(r->in);
+		if (!c->metrics_ip && c->metrics_port)
+			c->metrics_ip = req_peer_ip;
+	}
+	return r->in->err || zc_cur_left(r->in) ? ZC_ST_INVAL : ZC_OK;
 }
 
 /* ---- changes (in a transaction, see handle_client) ---- */
@@ -1502,8 +1605,8 @@ static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, st
 	switch (type) {
 	case ZC_CSTOMA_REGISTER: {
 		uint8_t *uuid = zc_cur_take(in, 16);
-		uint32_t ip;
-		uint16_t port;
+		uint32_t ip, m_ip = 0;
+		uint16_t port, m_port = 0;
 		uint64_t total, free;
 		bool is_new = false;
 
@@ -1515,10 +1618,16 @@ static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, st
 		port = zc_get_u16(in);
 		total = zc_get_u64(in);
 		free = zc_get_u64(in);
-		if (in->err || !port || !uuid)
+		if (zc_cur_left(in) == 6) {	/* its metrics endpoint */
+			memcpy(&m_ip, zc_cur_take(in, 4), 4);
+			m_port = zc_get_u16(in);
+		}
+		if (in->err || zc_cur_left(in) || !port || !uuid)
 			return cs_refuse(c, type, "malformed REGISTER");
 		if (!ip)	/* listening on any address: the one it came from */
 			ip = c->peer.sin_addr.s_addr;
+		if (!m_ip && m_port)
+			m_ip = c->peer.sin_addr.s_addr;
 		if (mds_begin())
 			return ZC_ST_IO;
 		id = mds_int(0, "SELECT id FROM cs WHERE uuid=?", "b", uuid, 16);
@@ -1540,7 +1649,8 @@ static int handle_cs(struct zc_srv_conn *c, uint16_t type, struct zc_cur *in, st
 			is_new = true;
 		}
 		*cs = (struct cs_info){ .id = id, .ip = ip, .port = port, .total = total,
-					.free = free, .last_hb = zc_now_ns() };
+					.free = free, .last_hb = zc_now_ns(),
+					.metrics_ip = m_ip, .metrics_port = m_port };
 		zc_info("mds: chunk server %u registered from %s", id, c->name);
 		c->bound_id = id;
 		mds_recovery_server_up(cs, is_new);
@@ -1735,6 +1845,7 @@ static int serve(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload
 			return -ENOMEM;
 	}
 	o = zc_cur_init(out, OUT_CAP);
+	req_peer_ip = c->peer.sin_addr.s_addr;
 	if (h->type >= ZC_CSTOMA_REGISTER && h->type < ZC_CLTOCS_READ) {
 		/* Refusals there say why themselves. */
 		st = mds_cs_request(c, h->type, payload, h->len, &o);
@@ -1744,10 +1855,10 @@ static int serve(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload
 			zc_warn("mds: %s: malformed request type %u (%u bytes)", c->name, h->type,
 				h->len);
 	}
-	if (h->type < ZC_TYPE_MAX) {
-		ops[h->type].n++;
-		ops[h->type].ns += zc_now_ns() - t0;
-	}
+	if (h->type < ZC_TYPE_MAX)
+		zc_hist_add(&ops[h->type], zc_now_ns() - t0);
+	if (st > ZC_OK && st < ZC_ST_MAX)
+		atomic_fetch_add_explicit(&op_errors[st], 1, memory_order_relaxed);
 	return mds_reply(c, h, st, out, o.pos);
 }
 
@@ -1796,12 +1907,38 @@ static void usage(void)
 			" [--grace SECONDS] [--recovery-rate MIB_PER_S]\n"
 			"                [--lease SECONDS] [--key-file FILE] [--credentials FILE]\n"
 			"                [--cap-life SECONDS] [--exports FILE] [--log FILE]\n"
-			"                [--log-level LEVEL] [-f]\n"
+			"                [--log-level LEVEL] [--metrics ADDR:PORT] [-f]\n"
 			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n"
 			"  --credentials: the clients' credentials, lines \"NAME HEX\", mode 0600,\n"
 			"                 read at each client connection (default"
 			" /etc/zcfs/credentials)\n"
-			"  --exports: what each credential may mount (default DIR/exports)\n");
+			"  --exports: what each credential may mount (default DIR/exports)\n"
+			"  --metrics: serve Prometheus metrics at http://ADDR:PORT/metrics\n");
+}
+
+/* Serves /metrics at addr (after the exports' watcher: SIGHUP stays
+ * blocked in the server's thread).  Returns 0 or -errno, logged. */
+static int mds_metrics_start(const char *addr)
+{
+	struct sockaddr_in sa;
+	char url[64];
+	int fd = zc_metrics_listen(addr, &sa), err;
+
+	if (fd < 0) {
+		zc_err("mds: cannot serve metrics on %s: %s", addr, strerror(-fd));
+		return fd;
+	}
+	err = zc_metrics_serve(fd, render_metrics);
+	if (err) {
+		close(fd);
+		zc_err("mds: cannot serve metrics on %s: %s", addr, strerror(-err));
+		return err;
+	}
+	metrics_ip = sa.sin_addr.s_addr;
+	metrics_port = ntohs(sa.sin_port);
+	zc_metrics_url(metrics_ip, metrics_port, url, sizeof(url));
+	zc_info("mds: metrics at %s", url);
+	return 0;
 }
 
 static int client_secret(const char *name, uint8_t secret[ZC_KEY_LEN])
@@ -1828,10 +1965,11 @@ int zc_cmd_mds(int argc, char **argv)
 		{ "exports", required_argument, NULL, 'x' },
 		{ "log", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *key_file = "/etc/zcfs/cluster.key";
+	const char *key_file = "/etc/zcfs/cluster.key", *metrics_at = NULL;
 	const char *dir = NULL, *listen_at = "127.0.0.1:9420", *log = NULL, *exports = NULL;
 	static char exports_path[4096];
 	struct sockaddr_in sa;
@@ -1852,6 +1990,7 @@ int zc_cmd_mds(int argc, char **argv)
 		case 'x': exports = optarg; break;
 		case 'L': log = optarg; break;
 		case 'v': level = zc_log_parse_level(optarg); break;
+		case 'M': metrics_at = optarg; break;
 		case 'f': break;	/* always in the foreground */
 		default: usage(); return c == 'h' ? 0 : 2;
 		}
@@ -1910,9 +2049,12 @@ int zc_cmd_mds(int argc, char **argv)
 		zc_err("mds: no recovery or session thread");
 		return 1;
 	}
+	if (metrics_at && mds_metrics_start(metrics_at))
+		return 1;
 	zc_info("mds: serving %s on %s, %u replicas by default, grace %u s, session lease %u s",
 		dir, zc_fmt_addr(&sa, addr, sizeof(addr)), replicas_goal, mds_grace_s, mds_lease_s);
 	zc_srv_run(lfd, handle, conn_closed, NULL);
+	zc_metrics_stop();
 	mds_lock_store();
 	mds_store_close();
 	zc_info("mds: stopped");

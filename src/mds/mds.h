@@ -85,6 +85,8 @@ struct cs_info {
 	bool expired;		/* all of them are gone */
 	uint64_t expire_cursor;
 	uint64_t expire_dropped;
+	uint32_t metrics_ip;	/* its /metrics endpoint (port 0: none) */
+	uint16_t metrics_port;
 };
 
 extern pthread_mutex_t mds_lock;

@@ -173,6 +173,8 @@ int zc_srv_reply_hdr(struct zc_srv_conn *c, const struct zc_hdr *h, uint32_t len
 /* Connections a server keeps at most (one thread each); more are closed
  * at once with a log line.  Set it before zc_srv_run(). */
 extern unsigned zc_srv_max_conns;
+/* Connections served now (a metric). */
+unsigned zc_srv_conns(void);
 /* A peer that starts a frame must send it whole within this long (a slow
  * sender does not hold a thread for ever); the reply to a peer that does
  * not read is given up after this long too.  Default 30 s. */

@@ -24,6 +24,11 @@ static atomic_uint nconns;
 unsigned zc_srv_max_conns = 1024;
 unsigned zc_srv_frame_ms = 30000;
 
+unsigned zc_srv_conns(void)
+{
+	return atomic_load_explicit(&nconns, memory_order_relaxed);
+}
+
 struct srv {
 	zc_srv_handler handler;
 	zc_srv_close_fn on_close;
