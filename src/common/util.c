@@ -391,3 +391,24 @@ char *zc_unescape_mnt(char *s)
 	*o = 0;
 	return s;
 }
+
+char *zc_json_str(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *s && n + 7 < cap; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[n++] = '\\';
+			out[n++] = ch;
+		} else if (ch < 0x20) {
+			n += snprintf(out + n, cap - n, "\\u%04x", ch);
+		} else {
+			out[n++] = ch;
+		}
+	}
+	if (cap)
+		out[n] = 0;
+	return out;
+}

@@ -38,6 +38,9 @@ int zc_read_full(int fd, void *buf, size_t len);
 /* Decodes in place the \040-style escapes /proc/self/mounts and mountinfo
  * write for a blank, tab, newline or backslash in a path.  Returns s. */
 char *zc_unescape_mnt(char *s);
+/* s as the inside of a JSON string (quotes, backslashes and control
+ * characters escaped) in out, cut to fit cap bytes.  Returns out. */
+char *zc_json_str(const char *s, char *out, size_t cap);
 /* Receives exactly len bytes from a socket with recv flags; each time
  * none are there (EAGAIN: MSG_DONTWAIT, or SO_RCVTIMEO ran out) calls
  * wait(arg), which returns 0 to go on or -errno to give up with.

@@ -650,7 +650,7 @@ int alloc_chunk(uint64_t ino, uint32_t idx, struct zc_loc *l)
 
 static void status_text(struct zc_cur *o, bool json)
 {
-	char buf[1024], addr[32], url[64];
+	char buf[1024], addr[32], url[64], esc[512];
 	int up = 0, n;
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	uint64_t now = zc_now_ns();
@@ -740,13 +740,14 @@ static void status_text(struct zc_cur *o, bool json)
 		zc_metrics_url(c->metrics_ip, c->metrics_port, url, sizeof(url));
 		OUT(json ? "%s{\"id\":\"%s\",\"age_ms\":%llu,\"metrics\":\"%s\",\"counters\":{" :
 			   "%s  %s (%llu ms ago, metrics %s):",
-		    json && !first ? "," : "", c->id,
+		    json && !first ? "," : "", json ? zc_json_str(c->id, esc, sizeof(esc)) : c->id,
 		    (unsigned long long)((now - c->last) / 1000000),
 		    url[0] || json ? url : "off");
 		first = 0;
 		for (int k = 0; k < c->n; k++)
 			OUT(json ? "%s\"%s\":%llu" : "%s %s=%llu", json && k ? "," : "",
-			    c->names[k], (unsigned long long)c->vals[k]);
+			    json ? zc_json_str(c->names[k], esc, sizeof(esc)) : c->names[k],
+			    (unsigned long long)c->vals[k]);
 		OUT(json ? "}}" : "\n");
 	}
 	OUT(json ? "]}\n" : "");

@@ -51,5 +51,18 @@ int main(void)
 	CHECK_EQ(zc_log_parse_level("loud"), -EINVAL);
 	close(fd);
 	unlink(path);
+
+	/* JSON strings: quotes, backslashes and control characters escaped;
+	 * cut to fit, never past the buffer. */
+	{
+		char j[64], small[8];
+
+		zc_json_str("vm:/mnt/a \"b\\c\n", j, sizeof(j));
+		if (strcmp(j, "vm:/mnt/a \\\"b\\\\c\\u000a"))
+			fprintf(stderr, "json: got [%s]\n", j);
+		CHECK(!strcmp(j, "vm:/mnt/a \\\"b\\\\c\\u000a"));
+		zc_json_str("\"\"\"\"\"\"", small, sizeof(small));
+		CHECK(strlen(small) < sizeof(small));
+	}
 	return check_done();
 }
