@@ -51,10 +51,9 @@ static void render(struct zc_mbuf *b)
 	zc_metrics_u64(b, "zcfs_mount_reads_by_size_total", "size=\"64k\"", n->rq_le64k);
 	zc_metrics_u64(b, "zcfs_mount_reads_by_size_total", "size=\"256k\"", n->rq_le256k);
 	zc_metrics_u64(b, "zcfs_mount_reads_by_size_total", "size=\"1m\"", n->rq_le1m);
-	zc_metrics_family(b, "zcfs_mount_errors_total", "counter",
-			  "FUSE requests answered with an error (not ENOENT, EEXIST and other"
-			  " answers).");
-	zc_metrics_u64(b, "zcfs_mount_errors_total", NULL, n->errors);
+	zc_metrics_one(b, "zcfs_mount_errors_total", "counter",
+		       "FUSE requests answered with an error (not ENOENT, EEXIST and other"
+		       " answers).", n->errors);
 	zc_metrics_family(b, "zcfs_mount_retries_total", "counter",
 			  "Reads and writes of a chunk sent again (another replica, a new"
 			  " layout).");
@@ -70,12 +69,11 @@ static void render(struct zc_mbuf *b)
 	zc_metrics_u64(b, "zcfs_mount_zerocopy_fallbacks_total", "kind=\"rpc_pipe\"",
 		       zc_rpc_pipe_fallbacks);
 	zc_metrics_rpc_errors(b, "zcfs_mount");
-	zc_metrics_family(b, "zcfs_mount_pipes_open", "gauge",
-			  "Pipes open for zero-copy reads and writes.");
-	zc_metrics_u64(b, "zcfs_mount_pipes_open", NULL, zc_pipes_open());
-	zc_metrics_family(b, "zcfs_mount_zerocopy", "gauge",
-			  "1: the zero-copy read and write paths are on (-o zerocopy).");
-	zc_metrics_u64(b, "zcfs_mount_zerocopy", NULL, zc_cl.zerocopy);
+	zc_metrics_one(b, "zcfs_mount_pipes_open", "gauge",
+		       "Pipes open for zero-copy reads and writes.", zc_pipes_open());
+	zc_metrics_one(b, "zcfs_mount_zerocopy", "gauge",
+		       "1: the zero-copy read and write paths are on (-o zerocopy).",
+		       zc_cl.zerocopy);
 }
 
 int zc_client_metrics_listen(const char *addr)

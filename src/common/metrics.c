@@ -93,6 +93,13 @@ void zc_metrics_u64(struct zc_mbuf *b, const char *name, const char *labels, uin
 			  labels ? "}" : "", (unsigned long long)v);
 }
 
+void zc_metrics_one(struct zc_mbuf *b, const char *name, const char *type, const char *help,
+		    uint64_t v)
+{
+	zc_metrics_family(b, name, type, help);
+	zc_metrics_u64(b, name, NULL, v);
+}
+
 void zc_metrics_f64(struct zc_mbuf *b, const char *name, const char *labels, double v)
 {
 	zc_metrics_printf(b, "%s%s%s%s %.9g\n", name, labels ? "{" : "", labels ? labels : "",

@@ -49,6 +49,9 @@ void zc_metrics_family(struct zc_mbuf *b, const char *name, const char *type,
 		       const char *help);
 /* One sample: name{labels} value; labels (may be NULL) as `op="read"`. */
 void zc_metrics_u64(struct zc_mbuf *b, const char *name, const char *labels, uint64_t v);
+/* A family of one unlabelled sample: HELP, TYPE and the value. */
+void zc_metrics_one(struct zc_mbuf *b, const char *name, const char *type, const char *help,
+		    uint64_t v);
 void zc_metrics_f64(struct zc_mbuf *b, const char *name, const char *labels, double v);
 /* A histogram in seconds: name_bucket{labels,le="..."} (cumulative, the
  * last le="+Inf"), name_sum, name_count (= the +Inf bucket). */

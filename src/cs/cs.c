@@ -920,17 +920,15 @@ static void render_metrics(struct zc_mbuf *b)
 			      " answer sent.", req_hist, ZC_TYPE_MAX);
 	zc_metrics_statuses(b, "zcfs_cs_request_errors_total",
 			    "Requests answered with an error, by wire status.", req_errors);
-	zc_metrics_family(b, "zcfs_cs_read_bytes_total", "counter",
-			  "Bytes sent by READ (sendfile from the page cache).");
-	zc_metrics_u64(b, "zcfs_cs_read_bytes_total", NULL, read_bytes);
+	zc_metrics_one(b, "zcfs_cs_read_bytes_total", "counter",
+		       "Bytes sent by READ (sendfile from the page cache).", read_bytes);
 	zc_metrics_family(b, "zcfs_cs_write_bytes_total", "counter",
 			  "Bytes written here by WRITE (this server's part of a chain), by route:"
 			  " spliced from the socket into the file, or received into memory.");
 	zc_metrics_u64(b, "zcfs_cs_write_bytes_total", "route=\"zerocopy\"", write_zc_bytes);
 	zc_metrics_u64(b, "zcfs_cs_write_bytes_total", "route=\"copy\"", write_copy_bytes);
-	zc_metrics_family(b, "zcfs_cs_copy_bytes_total", "counter",
-			  "Bytes copied here from other replicas (re-replication).");
-	zc_metrics_u64(b, "zcfs_cs_copy_bytes_total", NULL, copy_bytes);
+	zc_metrics_one(b, "zcfs_cs_copy_bytes_total", "counter",
+		       "Bytes copied here from other replicas (re-replication).", copy_bytes);
 	zc_metrics_family(b, "zcfs_cs_errors_total", "counter",
 			  "Errors by kind: blocks failing their CRC32C (reads and the scrubber),"
 			  " requests refused for their capability.");
@@ -944,23 +942,20 @@ static void render_metrics(struct zc_mbuf *b)
 		       cs_blocks_verified);
 	zc_metrics_u64(b, "zcfs_cs_blocks_checked_total", "result=\"skipped\"",
 		       cs_blocks_skipped);
-	zc_metrics_family(b, "zcfs_cs_chunks", "gauge", "Chunks held.");
-	zc_metrics_u64(b, "zcfs_cs_chunks", NULL, cs_chunk_count());
-	zc_metrics_family(b, "zcfs_cs_open_chunk_files", "gauge",
-			  "Chunk files open in the chunk table (in use and cached).");
-	zc_metrics_u64(b, "zcfs_cs_open_chunk_files", NULL, cs_chunk_cached());
-	zc_metrics_family(b, "zcfs_cs_connections", "gauge",
-			  "Connections served (clients, other chunk servers, the mds).");
-	zc_metrics_u64(b, "zcfs_cs_connections", NULL, zc_srv_conns());
-	zc_metrics_family(b, "zcfs_cs_disk_total_bytes", "gauge",
-			  "Size of the file system holding the chunks.");
-	zc_metrics_u64(b, "zcfs_cs_disk_total_bytes", NULL, total);
-	zc_metrics_family(b, "zcfs_cs_disk_free_bytes", "gauge",
-			  "Space left there for chunks.");
-	zc_metrics_u64(b, "zcfs_cs_disk_free_bytes", NULL, avail);
-	zc_metrics_family(b, "zcfs_cs_registered", "gauge",
-			  "The id the mds registered this server under (0: not yet).");
-	zc_metrics_u64(b, "zcfs_cs_registered", NULL, my_id);
+	zc_metrics_one(b, "zcfs_cs_chunks", "gauge",
+		       "Chunks held.", cs_chunk_count());
+	zc_metrics_one(b, "zcfs_cs_open_chunk_files", "gauge",
+		       "Chunk files open in the chunk table (in use and cached).",
+		       cs_chunk_cached());
+	zc_metrics_one(b, "zcfs_cs_connections", "gauge",
+		       "Connections served (clients, other chunk servers, the mds).",
+		       zc_srv_conns());
+	zc_metrics_one(b, "zcfs_cs_disk_total_bytes", "gauge",
+		       "Size of the file system holding the chunks.", total);
+	zc_metrics_one(b, "zcfs_cs_disk_free_bytes", "gauge",
+		       "Space left there for chunks.", avail);
+	zc_metrics_one(b, "zcfs_cs_registered", "gauge",
+		       "The id the mds registered this server under (0: not yet).", my_id);
 }
 
 /* ---- main ---- */

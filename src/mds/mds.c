@@ -798,32 +798,27 @@ static void render_metrics(struct zc_mbuf *b)
 		snprintf(label, sizeof(label), "cs=\"%u\"", cs[i].id);
 		zc_metrics_u64(b, "zcfs_mds_chunk_server_chunks", label, cs[i].nchunks);
 	}
-	zc_metrics_family(b, "zcfs_mds_chunks_under_replicated", "gauge",
-			  "Chunks with fewer good replicas than their goal.");
-	zc_metrics_u64(b, "zcfs_mds_chunks_under_replicated", NULL, rec.under_replicated);
-	zc_metrics_family(b, "zcfs_mds_chunks_bad", "gauge", "Chunks with no readable replica.");
-	zc_metrics_u64(b, "zcfs_mds_chunks_bad", NULL, rec.bad);
-	zc_metrics_family(b, "zcfs_mds_recovery_left_bytes", "gauge",
-			  "Data still to copy to bring every chunk to its goal.");
-	zc_metrics_u64(b, "zcfs_mds_recovery_left_bytes", NULL, rec.bytes_left);
+	zc_metrics_one(b, "zcfs_mds_chunks_under_replicated", "gauge",
+		       "Chunks with fewer good replicas than their goal.", rec.under_replicated);
+	zc_metrics_one(b, "zcfs_mds_chunks_bad", "gauge",
+		       "Chunks with no readable replica.", rec.bad);
+	zc_metrics_one(b, "zcfs_mds_recovery_left_bytes", "gauge",
+		       "Data still to copy to bring every chunk to its goal.", rec.bytes_left);
 	zc_metrics_family(b, "zcfs_mds_recovery_copies_total", "counter",
 			  "Re-replication copies, by result.");
 	zc_metrics_u64(b, "zcfs_mds_recovery_copies_total", "result=\"done\"", rec.copies_done);
 	zc_metrics_u64(b, "zcfs_mds_recovery_copies_total", "result=\"failed\"",
 		       rec.copies_failed);
-	zc_metrics_family(b, "zcfs_mds_sessions", "gauge", "Client sessions.");
-	zc_metrics_u64(b, "zcfs_mds_sessions", NULL, sessions);
-	zc_metrics_family(b, "zcfs_mds_open_files", "gauge", "Files open by clients.");
-	zc_metrics_u64(b, "zcfs_mds_open_files", NULL, opens);
-	zc_metrics_family(b, "zcfs_mds_connections", "gauge",
-			  "Connections served (clients and chunk servers).");
-	zc_metrics_u64(b, "zcfs_mds_connections", NULL, zc_srv_conns());
-	zc_metrics_family(b, "zcfs_mds_commits_total", "counter",
-			  "Store commits that wrote something (one fsync each).");
-	zc_metrics_u64(b, "zcfs_mds_commits_total", NULL, commits);
-	zc_metrics_family(b, "zcfs_mds_committed_changes_total", "counter",
-			  "Changes those commits carried.");
-	zc_metrics_u64(b, "zcfs_mds_committed_changes_total", NULL, changes);
+	zc_metrics_one(b, "zcfs_mds_sessions", "gauge",
+		       "Client sessions.", sessions);
+	zc_metrics_one(b, "zcfs_mds_open_files", "gauge",
+		       "Files open by clients.", opens);
+	zc_metrics_one(b, "zcfs_mds_connections", "gauge",
+		       "Connections served (clients and chunk servers).", zc_srv_conns());
+	zc_metrics_one(b, "zcfs_mds_commits_total", "counter",
+		       "Store commits that wrote something (one fsync each).", commits);
+	zc_metrics_one(b, "zcfs_mds_committed_changes_total", "counter",
+		       "Changes those commits carried.", changes);
 	zc_metrics_family(b, "zcfs_mds_commit_seconds_total", "counter",
 			  "Time spent committing.");
 	zc_metrics_f64(b, "zcfs_mds_commit_seconds_total", NULL, commit_ns / 1e9);
