@@ -10,6 +10,7 @@ int zc_cmd_status(int argc, char **argv);
 int zc_cmd_setattr(int argc, char **argv);
 int zc_cmd_getattr(int argc, char **argv);
 int zc_cmd_keygen(int argc, char **argv);
+int zc_cmd_backup(int argc, char **argv);
 
 /* Appends the credential in cred_file to the mds's credentials file
  * creds (made 0600 if missing).  Returns 0 or -errno, having said why. */
