@@ -75,8 +75,23 @@ test-asan:
 run: $(BUILD)/zcfs
 	$(BUILD)/zcfs up --dir ./zcfs-data --mount ./zcfs-mnt
 
+# The binary, the systemd units (contrib/systemd, their ExecStart pointed
+# at BINDIR) and example configuration files.  systemd reads units from
+# PREFIX/lib/systemd/system for PREFIX /usr and /usr/local.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR  ?= $(PREFIX)/share/doc/zcfs
 install: $(BUILD)/zcfs
-	install -D -m 0755 $(BUILD)/zcfs $(DESTDIR)/usr/local/bin/zcfs
+	install -D -m 0755 $(BUILD)/zcfs $(DESTDIR)$(BINDIR)/zcfs
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	for u in contrib/systemd/*.service; do \
+		sed 's|/usr/local/bin/zcfs|$(BINDIR)/zcfs|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/} && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -m 0644 contrib/systemd/*.conf.example $(DESTDIR)$(DOCDIR)/
+	@echo "installed $(BINDIR)/zcfs, units in $(UNITDIR) (systemctl daemon-reload)," \
+	      "examples in $(DOCDIR)"
 
 # libFuzzer target for the frame parser and block decoders (clang).
 FUZZ_SECONDS ?= 30

@@ -11,6 +11,8 @@ ZCFS_LOCKF=${ZCFS_LOCKF:-$(dirname "$ZCFS")/tools/zc_lockf}
 ZCFS_MANY=${ZCFS_MANY:-$(dirname "$ZCFS")/tools/zc_many}
 # Plays a hostile peer (tests/tools/zc_hostile.c).
 ZCFS_HOSTILE=${ZCFS_HOSTILE:-$(dirname "$ZCFS")/tools/zc_hostile}
+# Daemons a case starts never read the machine's /etc/zcfs/zcfs.conf.
+export ZCFS_CONFIG=
 FAILS=0
 # Started by the case and killed by the cleanup: EXTRA_PIDS (test processes),
 # CLIENT_PIDS and CLIENT_MOUNTS (more clients of the cluster, mount_client).
@@ -310,4 +312,51 @@ finish() {
 	fi
 	echo "all checks passed"
 	exit 0
+}
+
+# ---- clusters started by hand from configuration files, as on several
+# machines (README "Running on several machines"): config.sh, netns.sh,
+# backup.sh.  hand_keys makes the cluster key and the credential node1 in
+# $D; ini writes a configuration file; hand_start runs a daemon in the
+# background (its pid in $BG, killed by the cleanup).
+
+hand_keys() {
+	mkdir -p "$D"
+	"$ZCFS" keygen cluster "$D/cluster.key" >/dev/null &&
+		"$ZCFS" keygen client node1 "$D/node1.cred" --add-to "$D/credentials" >/dev/null
+}
+
+# ini FILE SECTION KEY=VALUE...: a configuration file with one section.
+ini() {
+	local f=$1
+	printf '# written by %s\n[%s]\n' "$(basename "$0")" "$2" > "$f"
+	shift 2
+	for kv in "$@"; do printf '%s = %s\n' "${kv%%=*}" "${kv#*=}" >> "$f"; done
+}
+
+hand_start() {
+	"$@" &
+	BG=$!
+	EXTRA_PIDS="$EXTRA_PIDS $BG"
+}
+
+# hand_mds_addr LOG: the address an mds serves on, from its log.
+hand_mds_addr() {
+	wait_grep 'mds: serving .* on ' "$1" 10 &&
+		sed -n 's/.*mds: serving .* on \([0-9.]*:[0-9]*\),.*/\1/p' "$1" | tail -n 1
+}
+
+# hand_cs_up MDS: how many chunk servers the mds at MDS counts up.
+hand_cs_up() {
+	"$ZCFS" status --mds "$1" --credential "$D/node1.cred" --json 2>/dev/null |
+		sed -n 's/.*"cs_up":\([0-9]*\).*/\1/p'
+}
+
+# hand_mounted MNT: waits up to 15 s for a FUSE mount at MNT.
+hand_mounted() {
+	for _ in $(seq 1 60); do
+		case $(stat -f -c %T "$1" 2>/dev/null) in fuse*) return 0 ;; esac
+		sleep 0.25
+	done
+	return 1
 }

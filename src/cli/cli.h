@@ -17,6 +17,7 @@ int zc_cmd_top(int argc, char **argv);
  * a credential: zc_cli_credential).  Returns 0 with the text in *out
  * (free it), or -errno. */
 int zc_cli_mds_status(const char *mds, bool json, char **out);
+int zc_cmd_backup(int argc, char **argv);
 
 /* Appends the credential in cred_file to the mds's credentials file
  * creds (made 0600 if missing).  Returns 0 or -errno, having said why. */

@@ -25,6 +25,7 @@ static const struct {
 	{ "cs", zc_cmd_cs, "run a chunk server" },
 	{ "mount", zc_cmd_mount, "mount the file system (FUSE client)" },
 	{ "keygen", zc_cmd_keygen, "make a cluster key or a client credential" },
+	{ "backup", zc_cmd_backup, "copy the mds's store while it serves (restore: mds --restore)" },
 	{ "help", cmd_help, "list the subcommands" },
 };
 

@@ -307,6 +307,8 @@ static pid_t spawn(const char *log, char *const argv[])
 		dup2(fd, 2);
 	}
 	close_from_3();
+	/* A local cluster: /etc/zcfs/zcfs.conf is for the real one. */
+	setenv("ZCFS_CONFIG", "", 1);
 	execv(self, argv);
 	_exit(127);
 }

@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "client.h"
 #include "client_i.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -1176,6 +1177,11 @@ static const struct fuse_opt mount_optspec[] = {
 	MOPT("attr_timeout=%lf", attr_timeout),
 	MOPT("entry_timeout=%lf", entry_timeout),
 	MOPT("mds_timeout=%u", mds_timeout),
+	/* The -o options as long ones too: keys of a configuration file. */
+	MOPT("--zerocopy=%d", zerocopy),
+	MOPT("--attr_timeout=%lf", attr_timeout),
+	MOPT("--entry_timeout=%lf", entry_timeout),
+	MOPT("--mds_timeout=%u", mds_timeout),
 	MOPT("--help", help),
 	MOPT("-h", help),
 	FUSE_OPT_END
@@ -1190,8 +1196,30 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return 1;	/* keep everything else for libfuse */
 }
 
+/* mount_optspec's long options ("--name=%s", "--name") as a getopt table
+ * in out (max entries with the end), names in names: the keys section
+ * [mount] of a configuration file may hold, with no code of their own. */
+static void long_opts(struct option *out, char (*names)[32], size_t max)
+{
+	size_t n = 0, len;
+
+	for (const struct fuse_opt *o = mount_optspec; o->templ && n + 1 < max; o++) {
+		if (strncmp(o->templ, "--", 2))
+			continue;
+		len = strcspn(o->templ + 2, "=");
+		snprintf(names[n], 32, "%.*s", (int)len, o->templ + 2);
+		out[n] = (struct option){ names[n], o->templ[2 + len] ? required_argument
+								    : no_argument, NULL, 0 };
+		n++;
+	}
+	out[n] = (struct option){ 0 };
+}
+
 int zc_cmd_mount(int argc, char **argv)
 {
+	struct option lopts[ZC_ARRAY_SIZE(mount_optspec)];
+	char lnames[ZC_ARRAY_SIZE(mount_optspec)][32];
+	struct zc_args ca;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct mount_opts mo = { .zerocopy = 1, .attr_timeout = 1.0, .entry_timeout = 1.0,
 				 .mds_timeout = 300 };
@@ -1201,6 +1229,16 @@ int zc_cmd_mount(int argc, char **argv)
 	char host[64];
 	int ret = 1, level = ZC_LOG_INFO;
 
+	/* A client of the cluster `zcfs up --dir` runs reads no default file,
+	 * as the cluster's own daemons: its mds is the cluster's. */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--dir") || !strncmp(argv[i], "--dir=", 6))
+			setenv("ZCFS_CONFIG", "", 0);
+	long_opts(lopts, lnames, ZC_ARRAY_SIZE(lopts));
+	if (zc_config_args("mount", lopts, "o:", NULL, argc, argv, &ca))
+		return 2;
+	argc = ca.argc;
+	argv = ca.argv;
 	/* Accept "--mds ADDR" as well as "--mds=ADDR". */
 	for (int i = 0; i < argc; i++) {
 		if (i + 1 < argc && (!strcmp(argv[i], "--mds") || !strcmp(argv[i], "--log") ||
@@ -1218,6 +1256,7 @@ int zc_cmd_mount(int argc, char **argv)
 			fuse_opt_add_arg(&args, argv[i]);
 		}
 	}
+	zc_config_free(&ca);	/* args has copies */
 	if (fuse_opt_parse(&args, &mo, mount_optspec, opt_proc) == -1)
 		return 2;
 	if (mo.help) {
@@ -1226,6 +1265,8 @@ int zc_cmd_mount(int argc, char **argv)
 		       "  --credential FILE: this client's credential (default DIR/admin.cred\n"
 		       "                     with --dir, else /etc/zcfs/client.cred)\n"
 		       "  --metrics ADDR:PORT: serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		       "  --config FILE: options from section [mount] of this file (default\n"
+		       "                 /etc/zcfs/zcfs.conf); -o options are long ones too\n"
 		       "  zcfs options: --log FILE, --log-level LEVEL, -o\n"
 		       "    zerocopy=0|1        zero-copy reads and writes (default 1)\n"
 		       "    attr_timeout=S      how long attributes are cached (default 1 s)\n"

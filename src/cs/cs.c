@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "common/auth.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/pack.h"
@@ -1019,9 +1020,11 @@ static void usage(void)
 	fprintf(stderr, "usage: zcfs cs --dir DIR --listen ADDR:PORT --mds ADDR:PORT"
 			" [--scrub-rate MIB_PER_S] [--scrub-interval S]\n"
 			"               [--key-file FILE] [--log FILE] [--log-level LEVEL]"
-			" [--metrics ADDR:PORT] [-f]\n"
+			" [--metrics ADDR:PORT] [--config FILE] [-f]\n"
 			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n"
-			"  --metrics: serve Prometheus metrics at http://ADDR:PORT/metrics\n");
+			"  --metrics: serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+			"  --config: options from section [cs] of this file (default"
+			" /etc/zcfs/zcfs.conf)\n");
 }
 
 int zc_cmd_cs(int argc, char **argv)
@@ -1039,6 +1042,7 @@ int zc_cmd_cs(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	static struct zc_args ca;	/* the options point into it */
 	const char *listen_at = "127.0.0.1:0", *mds = NULL, *log = NULL, *metrics_at = NULL;
 	const char *key_file = "/etc/zcfs/cluster.key";
 	char addr[32];
@@ -1046,6 +1050,11 @@ int zc_cmd_cs(int argc, char **argv)
 	socklen_t sl = sizeof(my_addr);
 	long nofile;
 	pthread_t hb, scrub;
+
+	if (zc_config_args("cs", opts, "fh", NULL, argc, argv, &ca))
+		return 2;
+	argc = ca.argc;
+	argv = ca.argv;
 
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {

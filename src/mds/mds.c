@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/auth.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
@@ -1492,9 +1493,11 @@ static int report_page(struct zc_srv_conn *c, uint32_t id, struct zc_cur *in, st
 		uint64_t id;
 		uint32_t version;
 	} fix[ZC_REPORT_PAGE];
-	uint32_t count, bad = 0, nfix = 0, newer = 0;
+	uint32_t count, bad = 0, nfix = 0, newer = 0, raised = 0;
+	unsigned dropped = 0;
 	size_t count_pos;
-	int64_t next;
+	int64_t next, gap_from, gap_to;
+	bool restored;
 	int st = ZC_OK;
 
 	count = zc_get_u32(in);
@@ -1512,6 +1515,7 @@ static int report_page(struct zc_srv_conn *c, uint32_t id, struct zc_cur *in, st
 	if (mds_begin())
 		return ZC_ST_IO;
 	next = mds_int(1, "SELECT v FROM meta WHERE k='next_chunk'", "");
+	restored = mds_store_restored_gap(&gap_from, &gap_to);
 	for (uint32_t i = 0; i < count && !st; i++) {
 		uint64_t chunk = zc_get_u64(in);
 		uint32_t version = zc_get_u32(in);
@@ -1536,6 +1540,19 @@ static int report_page(struct zc_srv_conn *c, uint32_t id, struct zc_cur *in, st
 		sqlite3_reset(q);
 		if (st)
 			break;
+		if (mine && restored) {
+			/* The store is older than the servers: backup.c. */
+			rc = mds_restored_member(chunk, id, have, version, &dropped);
+			if (rc < 0) {
+				st = ZC_ST_IO;
+				break;
+			}
+			raised += rc == MDS_SEEN_RAISED;
+			if (rc == MDS_SEEN_RAISED || rc == MDS_SEEN_STALE)
+				mds_recovery_queue(chunk);
+			if (rc != MDS_SEEN_FIX)
+				continue;
+		}
 		if (mine) {
 			/* A member that missed a version bump: set it right. */
 			if ((uint32_t)have != version) {
@@ -1544,7 +1561,8 @@ static int report_page(struct zc_srv_conn *c, uint32_t id, struct zc_cur *in, st
 			}
 			continue;
 		}
-		if ((int64_t)chunk >= next) {
+		if ((int64_t)chunk >= next ||
+		    (restored && (int64_t)chunk >= gap_from && (int64_t)chunk < gap_to)) {
 			newer++;
 			continue;
 		}
@@ -1562,11 +1580,15 @@ static int report_page(struct zc_srv_conn *c, uint32_t id, struct zc_cur *in, st
 		zc_put_u32(o, fix[i].version);
 		mds_recovery_queue(fix[i].id);
 	}
-	if (nfix)
+	if (nfix || raised || dropped)
 		mds_recovery_kick();
 	if (newer)
 		zc_warn("mds: chunk server %u reports %u chunks newer than this metadata; kept",
 			id, newer);
+	if (raised || dropped)
+		zc_warn("mds: chunk server %u: %u chunks written after the backup this store was"
+			" restored from (their version follows), %u older replicas dropped", id,
+			raised, dropped);
 	if (bad || nfix)
 		zc_info("mds: chunk server %u: %u stale or orphan chunks to delete, %u to"
 			" move to the current version", id, bad, nfix);
@@ -1903,7 +1925,12 @@ static void usage(void)
 			" [--grace SECONDS] [--recovery-rate MIB_PER_S]\n"
 			"                [--lease SECONDS] [--key-file FILE] [--credentials FILE]\n"
 			"                [--cap-life SECONDS] [--exports FILE] [--log FILE]\n"
-			"                [--log-level LEVEL] [--metrics ADDR:PORT] [-f]\n"
+			"                [--log-level LEVEL] [--metrics ADDR:PORT] [--config FILE]\n"
+			"                [--restore FILE [--force]] [-f]\n"
+			"  --config: options from section [mds] of this file (default"
+			" /etc/zcfs/zcfs.conf)\n"
+			"  --restore: start from a backup (zcfs backup); --force moves a store\n"
+			"             already in DIR aside (meta.db.before-restore-TIME)\n"
 			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n"
 			"  --credentials: the clients' credentials, lines \"NAME HEX\", mode 0600,\n"
 			"                 read at each client connection (default"
@@ -1962,16 +1989,27 @@ int zc_cmd_mds(int argc, char **argv)
 		{ "log", required_argument, NULL, 'L' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "metrics", required_argument, NULL, 'M' },
+		{ "restore", required_argument, NULL, 'B' },
+		{ "force", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *key_file = "/etc/zcfs/cluster.key", *metrics_at = NULL;
+	/* Not from a file: each start would restore again. */
+	static const char *const cli_only[] = { "restore", "force", NULL };
+	static struct zc_args ca;	/* the options point into it */
+	const char *key_file = "/etc/zcfs/cluster.key", *restore = NULL;
+	const char *metrics_at = NULL;
 	const char *dir = NULL, *listen_at = "127.0.0.1:9420", *log = NULL, *exports = NULL;
 	static char exports_path[4096];
 	struct sockaddr_in sa;
 	int c, lfd, lockfd, level = ZC_LOG_INFO;
+	bool force = false;
 	char addr[32];
 
+	if (zc_config_args("mds", opts, "fh", cli_only, argc, argv, &ca))
+		return 2;
+	argc = ca.argc;
+	argv = ca.argv;
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
@@ -1987,6 +2025,8 @@ int zc_cmd_mds(int argc, char **argv)
 		case 'L': log = optarg; break;
 		case 'v': level = zc_log_parse_level(optarg); break;
 		case 'M': metrics_at = optarg; break;
+		case 'B': restore = optarg; break;
+		case 'F': force = true; break;
 		case 'f': break;	/* always in the foreground */
 		default: usage(); return c == 'h' ? 0 : 2;
 		}
@@ -2016,7 +2056,9 @@ int zc_cmd_mds(int argc, char **argv)
 		return 1;
 	}
 	started_ns = zc_now_ns();
-	if (mds_store_open(dir) || mds_sessions_load())
+	if (restore && mds_store_restore(restore, dir, force))
+		return 1;
+	if (mds_store_open(dir) || (restore && mds_store_restored()) || mds_sessions_load())
 		return 1;
 	snprintf(exports_path, sizeof(exports_path), "%s%s", exports ? exports : dir,
 		 exports ? "" : "/exports");

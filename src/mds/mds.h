@@ -62,6 +62,38 @@ bool mds_tree_uncommitted(void);
 /* Returns the next value of a persistent counter (first is 1). */
 int64_t mds_meta_next(const char *key);
 
+/* ---- backup.c: copies of the store, restores ---- */
+
+/* Copies the SQLite store at src to dst, consistently while an mds writes
+ * it (one read transaction; WAL), a step at a time with progress(done,
+ * total pages, arg) after each (may be NULL), through dst.tmp, fsynced
+ * and renamed.  Returns 0 or -errno, having logged why. */
+int mds_store_copy(const char *src, const char *dst,
+		   void (*progress)(int done, int total, void *arg), void *arg);
+/* Is path a sound zcfs store (integrity_check, tables, root)?  0, or
+ * -EINVAL / -errno having logged why. */
+int mds_store_check(const char *path);
+/* Puts the store in file into dir: checks it; a store already there is
+ * refused (-EEXIST) unless force, which moves it aside with a timestamp.
+ * Returns 0 or -errno, having logged why.  Then mds_store_open and
+ * mds_store_restored. */
+int mds_store_restore(const char *file, const char *dir, bool force);
+/* Makes a freshly restored store safe for a cluster that lived on after
+ * the backup (backup.c says how).  0 or -EIO.  mds_lock held. */
+int mds_store_restored(void);
+/* Was the store restored from a backup?  Then chunk ids from *from to
+ * *to (excluded) may have been made by the mds after the backup: such
+ * chunks are kept on the servers. */
+bool mds_store_restored_gap(int64_t *from, int64_t *to);
+enum { MDS_SEEN_OK, MDS_SEEN_RAISED, MDS_SEEN_STALE, MDS_SEEN_FIX };
+/* A restored store's look at version v, which member cs reports of chunk
+ * recorded at version have (REPORT, in a change): MDS_SEEN_OK, _RAISED
+ * (the record follows v; members seen at an older one dropped), _STALE
+ * (this one dropped), _FIX (behind but the only copy: move it to have),
+ * or -EIO.  *dropped counts the replicas dropped. */
+int mds_restored_member(uint64_t chunk, uint32_t cs, uint32_t have, uint32_t v,
+			unsigned *dropped);
+
 /* ---- mds.c: registry and namespace helpers; callers hold mds_lock ---- */
 
 #include <pthread.h>

@@ -3,6 +3,7 @@
 # pairs to a bridge, all created and removed by this test.  The mds and the
 # client stay on this host.  Writes replicate across hosts (chain
 # replication hops between namespaces) and reads survive losing one host.
+# Every daemon takes its options from a configuration file (README).
 . "$(dirname "$0")/../lib.sh"
 need_fuse
 command -v ip >/dev/null || { echo "iproute2 missing"; exit 1; }
@@ -36,7 +37,8 @@ done
 
 mkdir -p "$D" "$M"
 # The secrets, as README's "Running on several machines" makes them: one
-# cluster key copied to every host, a credential for the client.
+# cluster key copied to every host, a credential for the client; each
+# daemon's options in a configuration file of its host.
 "$ZCFS" keygen cluster "$D/cluster.key"
 "$ZCFS" keygen client node1 "$D/node1.cred" --add-to "$D/credentials"
 for i in 1 2 3; do
@@ -44,25 +46,30 @@ for i in 1 2 3; do
 	cp -p "$D/cluster.key" "$D/cs$i/cluster.key"
 done
 MDS=$NET.1:$(( 20000 + N % 20000 ))
-"$ZCFS" mds -f --dir "$D/mds" --listen "$MDS" --replicas 3 --grace 2 --log "$D/mds.log" \
-	--key-file "$D/cluster.key" --credentials "$D/credentials" &
+ini "$D/mds.conf" mds "dir=$D/mds" "listen=$MDS" "replicas=3" "grace=2" "log=$D/mds.log" \
+	"key-file=$D/cluster.key" "credentials=$D/credentials"
+"$ZCFS" mds -f --config "$D/mds.conf" &
 PIDS="$PIDS $!"
 sleep 0.5
 for i in 1 2 3; do
-	ip netns exec "zcns$N-$i" "$ZCFS" cs -f --dir "$D/cs$i" --listen "$NET.1$i:9422" \
-		--mds "$MDS" --log "$D/cs$i.log" --key-file "$D/cs$i/cluster.key" &
+	ini "$D/cs$i/zcfs.conf" cs "dir=$D/cs$i" "listen=$NET.1$i:9422" "mds=$MDS" \
+		"log=$D/cs$i.log" "key-file=$D/cs$i/cluster.key"
+	ip netns exec "zcns$N-$i" "$ZCFS" cs -f --config "$D/cs$i/zcfs.conf" &
 	PIDS="$PIDS $!"
 	eval "CS$i=$!"
 done
 for _ in $(seq 1 40); do
-	[ "$("$ZCFS" status --mds "$MDS" --credential "$D/node1.cred" --json | sed -n 's/.*"cs_up":\([0-9]*\).*/\1/p')" = 3 ] && break
+	[ "$(hand_cs_up "$MDS")" = 3 ] && break
 	sleep 0.25
 done
-"$ZCFS" mount -f --mds "$MDS" --credential "$D/node1.cred" "$M" -o "zerocopy=$ZCFS_ZEROCOPY" \
-	--log "$D/mount.log" &
+ini "$D/mount.conf" mount "mds=$MDS" "credential=$D/node1.cred" "zerocopy=$ZCFS_ZEROCOPY" \
+	"log=$D/mount.log"
+"$ZCFS" mount -f --config "$D/mount.conf" "$M" &
 PIDS="$PIDS $!"
 for _ in $(seq 1 40); do grep -q " $M " /proc/mounts && break; sleep 0.25; done
 check "mounted against an mds whose chunk servers live in namespaces" grep -q " $M " /proc/mounts
+check "each daemon took its log from its configuration file" \
+	sh -c "grep -q 'serving $D/mds on $MDS' '$D/mds.log' && grep -q 'mounted, mds $MDS' '$D/mount.log'"
 check "three chunk servers registered from three hosts" sh -c \
 	"'$ZCFS' status --mds '$MDS' --credential '$D/node1.cred' | grep -c '$NET.1[123]:9422 *up' | grep -qx 3"
 
