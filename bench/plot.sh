@@ -119,8 +119,8 @@ if [ -s "$TMP/reads" ]; then
 		"FUSE daemon CPU per GiB read (zcfs: the client only; log scale)" "CPU s/GiB" log
 fi
 
-# ---- writes: the latest table with zero-copy and copy mounts ----
-table "Zero-copy writes" "[|] target [|] MiB/s [|] client CPU" > "$TMP/writes"
+# ---- writes: zero-copy and copy mounts, the quiet-machine run ----
+table "On a quiet machine" "[|] target [|] MiB/s [|] client CPU" > "$TMP/writes"
 if [ -s "$TMP/writes" ]; then
 	{
 		printf 'target\tMiB/s\n'
@@ -132,9 +132,9 @@ if [ -s "$TMP/writes" ]; then
 		"1 MiB direct writes (bench/write.sh): zcfs vs passthrough_ll on a local file" "MiB/s"
 fi
 
-# ---- metadata: zcfs vs a local disk, the latest run of bench/meta.sh ----
+# ---- metadata: zcfs vs a local disk, the quiet-machine runs of bench/meta.sh ----
 # Cells "ZCFS / LOCAL = RATIO"; the last such column is the latest run.
-table "Metadata and small files: where the time goes" "[|] job [|] run 1: zcfs / local" \
+table "On a quiet machine" "[|] job [|] run 1: zcfs / local" \
 	> "$TMP/meta"
 if [ -s "$TMP/meta" ]; then
 	awk -F'\t' '
