@@ -556,9 +556,21 @@ const char *zc_key_strerror(int err)
 	return strerror(-err);
 }
 
+/* OpenSSL frees its state from an atexit handler by default, while our
+ * other threads (receivers, renewals, handshakes under way) may still be
+ * in it: a daemon's exit could then hang or crash.  The process's end
+ * frees it all anyway. */
+static void crypto_init(void)
+{
+	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
+
 int zc_auth_server(enum zc_role role, const char *key_file)
 {
-	int err = zc_key_load(key_file, zc_auth.cluster);
+	int err;
+
+	crypto_init();
+	err = zc_key_load(key_file, zc_auth.cluster);
 
 	if (err) {
 		fprintf(stderr, "zcfs: cluster key %s: %s\n", key_file, zc_key_strerror(err));
@@ -571,7 +583,10 @@ int zc_auth_server(enum zc_role role, const char *key_file)
 
 int zc_auth_client(const char *cred_file)
 {
-	int err = zc_cred_load(cred_file, zc_auth.name, zc_auth.secret);
+	int err;
+
+	crypto_init();
+	err = zc_cred_load(cred_file, zc_auth.name, zc_auth.secret);
 
 	if (err) {
 		fprintf(stderr, "zcfs: credential %s: %s\n", cred_file, zc_key_strerror(err));
