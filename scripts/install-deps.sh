@@ -4,7 +4,7 @@
 # Does nothing when they are all there.
 set -e
 PKGS="build-essential pkg-config clang libfuse3-dev fuse3 libisal-dev libsqlite3-dev
-      libssl-dev openssl libmicrohttpd-dev fio iproute2 psmisc procps strace util-linux diffutils"
+      libssl-dev openssl libmicrohttpd-dev fio iproute2 psmisc procps strace util-linux diffutils gcovr"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

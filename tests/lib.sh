@@ -29,10 +29,39 @@ need_fuse() {
 
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 ok() { echo "ok: $*"; }
-# check "what" command...: the command must succeed
-check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+# The last lines a checked command printed, joined by " | " (what it got).
+said() { tail -n "${2:-3}" "$1" | tr -s '\n' '|' | sed 's/|$//; s/|/ | /g'; }
+# check "what" command...: the command must succeed.  It runs in this
+# shell (functions may set variables); what it prints is shown after it,
+# and a failure names the command as it ran (its arguments expanded: the
+# values it compared), its exit status and the end of its output.
+check() {
+	local what=$1 rc out=$T/.check.$BASHPID
+	shift
+	"$@" > "$out" 2>&1
+	rc=$?
+	cat "$out"
+	if [ $rc -eq 0 ]; then
+		ok "$what"
+	elif [ -s "$out" ]; then
+		fail "$what: expected success of: $*; got exit $rc: $(said "$out")"
+	else
+		fail "$what: expected success of: $*; got exit $rc"
+	fi
+	rm -f "$out"
+}
 # check_fails "what" command...: the command must fail
-check_fails() { local what=$1; shift; if "$@" 2>/dev/null; then fail "$what (succeeded)"; else ok "$what"; fi; }
+check_fails() {
+	local what=$1 out=$T/.check.$BASHPID
+	shift
+	if ! "$@" > "$out" 2>&1; then
+		ok "$what"
+	else
+		cat "$out"
+		fail "$what: expected failure of: $*; got success$([ -s "$out" ] && echo ": $(said "$out")")"
+	fi
+	rm -f "$out"
+}
 
 T=$(mktemp -d /tmp/zcfs-case.XXXXXX)
 D=$T/data
@@ -121,17 +150,48 @@ wait_cluster() {
 	return 1
 }
 
-# Every chunk of a file has N replicas, all on servers that are up.
-all_replicas() { # file N
+# replica_sets FILE N [SERVERS]: every chunk of FILE (and at least one)
+# has exactly N replicas, on N distinct servers that are up, none being
+# copied; with SERVERS ("1 2 3"), on exactly those.  A failure prints each
+# chunk line that is not so, and why.
+replica_sets() {
 	local out
-	out=$("$ZCFS" getattr "$1") || return 1
-	echo "$out" | grep '^chunk' | awk -v n="$2" '{ ok = 0; for (i = 1; i <= NF; i++) if ($i ~ /\(ok\)$/) ok++;
-		if (ok != n || $0 ~ /down|copying/) bad = 1 } END { exit bad }'
+	out=$("$ZCFS" getattr "$1" 2>&1) || { echo "zcfs getattr $1: $out"; return 1; }
+	echo "$out" | awk -v n="$2" -v want="${3:-}" '
+		/^chunk/ {
+			chunks++; ok = 0; ids = ""; delete seen; dup = 0
+			for (i = 1; i <= NF; i++)
+				if ($i ~ /^cs[0-9]+\((ok|down)\)$/) {
+					id = $i; sub(/^cs/, "", id); sub(/\(.*/, "", id)
+					if (id in seen) dup = 1
+					seen[id] = 1; ids = ids " " id
+					if ($i ~ /\(ok\)$/) ok++
+				}
+			why = ""
+			if (ok != n) why = why " expected " n " good replicas, got " ok ";"
+			if (dup) why = why " a server listed twice;"
+			if ($0 ~ /copying/) why = why " being copied;"
+			if ($0 ~ /down/) why = why " a replica on a server that is down;"
+			if (want != "") {
+				split(want, w, " "); m = 0
+				for (k in w) { m++; if (!(w[k] in seen)) why = why " nothing on cs" w[k] ";" }
+				if (m != length(seen)) why = why " expected servers " want ", got" ids ";"
+			}
+			if (why != "") { print $0 " <-" why; bad = 1 }
+		}
+		END {
+			if (!chunks) { print "no chunk lines in zcfs getattr"; bad = 1 }
+			exit bad
+		}'
 }
+
+# Every chunk of a file has N replicas, all on servers that are up.
+all_replicas() { replica_sets "$1" "$2"; }
 
 # Waits up to $3 seconds for a pattern in a file.
 wait_grep() {
 	for _ in $(seq 1 $(( $3 * 4 ))); do grep -q "$1" "$2" && return 0; sleep 0.25; done
+	echo "no line matching '$1' in $2 after $3 s"
 	return 1
 }
 
@@ -139,8 +199,8 @@ wait_grep() {
 eventually() {
 	local limit=$1
 	shift
-	for _ in $(seq 1 $(( limit * 4 ))); do "$@" && return 0; sleep 0.25; done
-	"$@"
+	for _ in $(seq 1 $(( limit * 4 ))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.25; done
+	"$@"	# the last try shows what it got
 }
 
 cs_pid() { sed -n "s/^pid\.cs$1=//p" "$D/cluster.conf"; }

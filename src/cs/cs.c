@@ -609,6 +609,16 @@ static int handle(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payloa
 	return ret;
 }
 
+int cs_serve(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload)
+{
+	return handle(c, h, payload);
+}
+
+void cs_serve_end(struct zc_srv_conn *c)
+{
+	conn_closed(c);
+}
+
 /* ---- talking to the mds ---- */
 
 static void space(uint64_t *total, uint64_t *avail)

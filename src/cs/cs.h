@@ -81,4 +81,12 @@ int cs_chunk_scrub(struct cs_chunk *c);
 
 int zc_cmd_cs(int argc, char **argv);
 
+/* The chunk server's request handler and its end of a connection, as
+ * zc_srv_run calls them (tests serve a chunk folder in process with them):
+ * c->fd gets exactly one reply; < 0 closes the connection. */
+struct zc_srv_conn;
+struct zc_hdr;
+int cs_serve(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload);
+void cs_serve_end(struct zc_srv_conn *c);
+
 #endif

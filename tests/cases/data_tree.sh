@@ -35,14 +35,19 @@ do
 	for len in 1 4095 65537 1048576 3000000; do
 		a=$(tail -c +$((off + 1)) "$SRC/big" | head -c $len | md5sum)
 		b=$(tail -c +$((off + 1)) "$M/tree/big" | head -c $len | md5sum)
-		[ "$a" = "$b" ] || fail "buffered read at $off len $len"
+		[ "$a" = "$b" ] || fail "buffered read at $off len $len: expected the source's" \
+			"bytes, got: $(cmp <(tail -c +$((off + 1)) "$SRC/big" | head -c $len) \
+				<(tail -c +$((off + 1)) "$M/tree/big" | head -c $len) 2>&1 | head -n 1)"
 	done
 done
 ok "buffered reads at odd offsets"
 for blk in 0 63 64 65 127 128 199; do
 	a=$(dd if="$SRC/big" bs=1M skip=$blk count=1 2>/dev/null | md5sum)
 	b=$(dd if="$M/tree/big" bs=1M skip=$blk count=1 iflag=direct 2>/dev/null | md5sum)
-	[ "$a" = "$b" ] || fail "direct 1 MiB read of block $blk"
+	[ "$a" = "$b" ] || fail "direct 1 MiB read of block $blk: expected the source's bytes," \
+		"got: $(cmp <(dd if="$SRC/big" bs=1M skip=$blk count=1 2>/dev/null) \
+			<(dd if="$M/tree/big" bs=1M skip=$blk count=1 iflag=direct 2>/dev/null) 2>&1 |
+			head -n 1)"
 done
 ok "direct reads"
 a=$(md5sum < "$SRC/big")

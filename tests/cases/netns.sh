@@ -75,8 +75,8 @@ check "three chunk servers registered from three hosts" sh -c \
 
 mkdata "$T/f" $((150 * 1048576)) netns
 check "write across hosts" cp "$T/f" "$M/f"
-check "every chunk on the three hosts" sh -c "'$ZCFS' getattr '$M/f' | grep '^chunk' | grep -v -q 'down' && \
-	[ \$('$ZCFS' getattr '$M/f' | grep '^chunk' | grep -c 'cs1(ok).*cs2(ok).*cs3(ok)\|cs.(ok) cs.(ok) cs.(ok)') -ge 1 ]"
+expect "150 MiB is three chunks" 3 "$("$ZCFS" getattr "$M/f" | grep -c '^chunk')"
+check "every chunk on the three hosts" replica_sets "$M/f" 3 "1 2 3"
 for i in 1 2 3; do
 	check "host $i holds replica files" sh -c "ls '$D/cs$i/chunks/'*/ | grep -q chk"
 done

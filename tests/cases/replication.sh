@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Three replicas on four chunk servers: kill -9 a chunk server during a
-# 1 GiB read and during a 1 GiB write; both complete with the right bytes
-# and every chunk is back at three good replicas afterwards.  A byte
+# 1 GiB read and during a 1 GiB write (the transfer is checked to be under
+# way when the server is gone); both complete with the right bytes and
+# every chunk is back at three good replicas afterwards.  A byte
 # flipped in one replica is caught, reported and the replica replaced.
 . "$(dirname "$0")/../lib.sh"
 start_cluster --cs 4 --replicas 3 --grace 2 --scrub-interval 1
@@ -12,16 +13,53 @@ check "write 1 GiB" cp "$T/a" "$M/a"
 check "three replicas of every chunk" all_replicas "$M/a" 3
 check "zcfs getattr shows the goal" sh -c "'$ZCFS' getattr '$M/a' | grep -q 'replicas 3'"
 
+# io_bytes PID FIELD: what a process has read (rchar) or written (wchar).
+io_bytes() { sed -n "s/^$2: //p" "/proc/$1/io" 2>/dev/null; }
+# kill_mid PID FIELD N "what": once PID has moved 64 MiB, kills chunk
+# server N and checks that the transfer was still under way when the
+# server was gone: more than nothing and less than all of it done, and
+# PID still running afterwards (else the retry counter must have grown).
+kill_mid() {
+	local pid=$1 field=$2 cs=$3 what=$4 at cpid retries before after
+	for _ in $(seq 1 120); do
+		at=$(io_bytes "$pid" "$field")
+		[ "${at:-0}" -ge $((64 * 1048576)) ] && break
+		sleep 0.25
+	done
+	before=$(counter "$retries_counter")
+	cpid=$(cs_pid "$cs")
+	kill -9 "$cpid"
+	check "chunk server $cs is gone" wait_gone "$cpid" 10
+	if running "$pid"; then
+		at=$(io_bytes "$pid" "$field")
+		echo "$what: $((at / 1048576)) MiB of 1024 done when chunk server $cs was gone"
+		check "the kill landed during the $what (done: $at of $G bytes)" \
+			[ "$at" -gt 0 -a "$at" -lt "$G" ]
+	else
+		# Over already: only the retries can show the kill came first.
+		sleep 2	# the client's counters reach the mds each second
+		after=$(counter "$retries_counter")
+		check "the $what ended before the kill was seen: then it retried" \
+			[ "${after:-0}" -gt "${before:-0}" ]
+	fi
+}
+
 # -- kill a chunk server during a 1 GiB read
 echo 3 > /proc/sys/vm/drop_caches
-# 128 KiB direct requests: slow enough that the kill lands mid-read.
-cmp "$T/a" <(dd if="$M/a" bs=128k iflag=direct 2>/dev/null) > "$T/cmp.out" 2>&1 &
+# 128 KiB direct requests: slow enough that the kill lands mid-read.  dd
+# feeds cmp through a FIFO: its own counters say how far the read got.
+mkfifo "$T/fifo"
+cmp "$T/a" "$T/fifo" > "$T/cmp.out" 2>&1 &
+checker=$!
+dd if="$M/a" of="$T/fifo" bs=128k iflag=direct 2> "$T/dd.err" &
 reader=$!
-EXTRA_PIDS=$reader
-sleep 0.5
-kill -9 "$(cs_pid 1)"
+EXTRA_PIDS="$checker $reader"
+retries_counter=read_retries
+kill_mid $reader rchar 1 read
 wait $reader
-check "1 GiB read through a chunk server's death returns the right bytes" [ $? = 0 ]
+expect "the 1 GiB read through a chunk server's death ends well (dd's status)" 0 $?
+wait $checker
+expect "and returns the right bytes (cmp's status; $(cat "$T/cmp.out"))" 0 $?
 echo "reads retried on another replica: $(counter read_retries)"
 check "recovery: three good replicas again" wait_cluster chunks_under_replicated 0 150
 check "every chunk on three live servers" eventually 60 all_replicas "$M/a" 3
@@ -30,13 +68,14 @@ check "the dead server is back" wait_cluster cs_up 4 20
 
 # -- kill a chunk server during a 1 GiB write
 mkdata "$T/b" $G bravo
-cp "$T/b" "$M/b" 2> "$T/cp.err" &
+dd if="$T/b" of="$M/b" bs=1M 2> "$T/dd.err" &
 writer=$!
 EXTRA_PIDS=$writer
-sleep 1
-kill -9 "$(cs_pid 2)"
+retries_counter=write_retries
+kill_mid $writer wchar 2 write
 wait $writer
-check "1 GiB write through a chunk server's death completes" [ $? = 0 ]
+expect "1 GiB write through a chunk server's death completes (dd's status; $(tail -n 1 "$T/dd.err"))" 0 $?
+echo "writes retried: $(counter write_retries)"
 check "the written file reads back right" cmp "$T/b" "$M/b"
 check "recovery after the write" wait_cluster chunks_under_replicated 0 150
 check "every chunk of the new file on three live servers" eventually 60 all_replicas "$M/b" 3

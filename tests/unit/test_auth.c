@@ -33,7 +33,7 @@ static void write_file(const char *path, const char *text, mode_t mode)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
 
-	CHECK(fd >= 0);
+	CHECK_GE(fd, 0);
 	CHECK(!zc_write_full(fd, text, strlen(text)));
 	fchmod(fd, mode);
 	close(fd);
@@ -74,7 +74,7 @@ static void test_key_files(void)
 	CHECK(!zc_cred_name_ok("a/b"));
 	/* A credentials file holds the same lines. */
 	CHECK_EQ(zc_creds_find(p, "alice", k2), 0);
-	CHECK(!memcmp(k1, k2, ZC_KEY_LEN));
+	CHECK_MEM(k1, k2, ZC_KEY_LEN);
 	CHECK_EQ(zc_creds_find(p, "bob", k2), -ENOENT);
 	chmod(p, 0644);
 	CHECK_EQ(zc_creds_find(p, "alice", k2), -EPERM);
@@ -117,7 +117,7 @@ static void test_ticket(void)
 	CHECK(memcmp(key, wrapped, ZC_KEY_LEN));
 	memcpy(zc_auth.secret, secret, ZC_KEY_LEN);
 	zc_auth_set_ticket(5, 1000, wrapped);
-	CHECK(!memcmp(zc_auth.ticket_key, key, ZC_KEY_LEN));
+	CHECK_MEM(zc_auth.ticket_key, key, ZC_KEY_LEN);
 	CHECK_EQ(zc_auth.ticket_session, 5);
 }
 
@@ -303,7 +303,7 @@ static void test_handshakes(void)
 
 		shake(NULL, &mds, NULL, 0, true, &r);
 		CHECK_EQ(r.err, -ETIMEDOUT);
-		CHECK(zc_now_ns() - t0 < 3000000000ULL);
+		CHECK_LT(zc_now_ns() - t0, 3000000000ULL);
 	}
 }
 

@@ -35,7 +35,7 @@ int main(void)
 	int err;
 
 	zc_log_init("test", ZC_LOG_ERR, NULL);
-	CHECK(mkdtemp(dir) != NULL);
+	CHECK_NE(mkdtemp(dir), NULL);
 	CHECK_EQ(cs_chunk_init(dir), 0);
 	cs_chunk_max = 8;
 
@@ -43,54 +43,54 @@ int main(void)
 	for (uint64_t id = 1; id <= 200; id++) {
 		memset(buf, (int)id, sizeof(buf));
 		c = cs_chunk_get(id, 1, true, &err);
-		CHECK(c != NULL);
+		CHECK_NE(c, NULL);
 		if (!c)
 			continue;
 		CHECK_EQ(cs_chunk_write(c, 1, 0, buf, sizeof(buf)), 0);
 		CHECK(c->map_len < ZC_CHUNK_SIZE);	/* a small chunk, a small mapping */
 		cs_chunk_put(c);
-		CHECK(cs_chunk_cached() <= 8);
+		CHECK_LE(cs_chunk_cached(), 8);
 	}
 	CHECK_EQ(cs_chunk_count(), 200);
 	/* The first ones were closed; they come back from disk. */
 	c = cs_chunk_get(3, 0, false, &err);
-	CHECK(c != NULL);
+	CHECK_NE(c, NULL);
 	len = sizeof(out);
 	CHECK_EQ(cs_chunk_read_begin(c, 1, 0, &len), 0);
 	CHECK_EQ(len, sizeof(out));
 	memcpy(out, c->map, len);
 	cs_chunk_read_end(c);
 	memset(buf, 3, sizeof(buf));
-	CHECK(!memcmp(out, buf, sizeof(out)));
+	CHECK_MEM(out, buf, sizeof(out));
 	cs_chunk_put(c);
 
 	/* A reader holds chunk 7 (as a slow sendfile does); its deletion
 	 * waits, and meanwhile every other chunk is served. */
 	x = cs_chunk_get(victim, 1, false, &err);
-	CHECK(x != NULL);
+	CHECK_NE(x, NULL);
 	len = 10;
 	CHECK_EQ(cs_chunk_read_begin(x, 1, 0, &len), 0);
 	CHECK_EQ(pthread_create(&t, NULL, deleter, &victim), 0);
 	usleep(100000);
 	for (uint64_t id = 100; id < 140; id++) {	/* loads, evictions, writes */
 		c = cs_chunk_get(id, 1, false, &err);
-		CHECK(c != NULL);
+		CHECK_NE(c, NULL);
 		if (c) {
 			CHECK_EQ(cs_chunk_write(c, 1, 0, buf, 10), 0);
 			cs_chunk_put(c);
 		}
 	}
 	c = cs_chunk_get(500, 1, true, &err);	/* a new one */
-	CHECK(c != NULL);
+	CHECK_NE(c, NULL);
 	if (c)
 		cs_chunk_put(c);
 	cs_chunk_read_end(x);
 	cs_chunk_put(x);
 	pthread_join(t, NULL);
-	CHECK(cs_chunk_get(victim, 1, false, &err) == NULL);
+	CHECK_EQ(cs_chunk_get(victim, 1, false, &err), NULL);
 	CHECK_EQ(err, -ENOENT);
 	CHECK_EQ(cs_chunk_count(), 200);	/* one gone, one made */
-	CHECK(cs_chunk_cached() <= 8);
+	CHECK_LE(cs_chunk_cached(), 8);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	CHECK_EQ(system(cmd), 0);

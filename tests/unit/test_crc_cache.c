@@ -61,7 +61,7 @@ static void flip(uint64_t id, uint32_t off)
 	int fd = open(path_of(id), O_RDWR);
 	uint8_t b = 0;
 
-	CHECK(fd >= 0);
+	CHECK_GE(fd, 0);
 	CHECK_EQ(pread(fd, &b, 1, ZC_CHUNK_HDR + off), 1);
 	b ^= 0x10;
 	CHECK_EQ(pwrite(fd, &b, 1, ZC_CHUNK_HDR + off), 1);
@@ -90,13 +90,13 @@ int main(void)
 	int err;
 
 	zc_log_init("test", ZC_LOG_ERR, NULL);
-	CHECK(mkdtemp(dir) != NULL);
+	CHECK_NE(mkdtemp(dir), NULL);
 	CHECK_EQ(cs_chunk_init(dir), 0);
 	for (uint32_t i = 0; i < LEN; i++)
 		data[i] = (uint8_t)(i * 2654435761U >> 11);
 
 	c = cs_chunk_get(1, 1, true, &err);
-	CHECK(c != NULL);
+	CHECK_NE(c, NULL);
 	if (!c)
 		return 1;
 	CHECK_EQ(cs_chunk_write(c, 1, 0, data, LEN), 0);
@@ -114,7 +114,8 @@ int main(void)
 	/* A 4 KiB read inside a verified block. */
 	CHECK_EQ(rd(c, 1, 3 * BS + 4096, 4096), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 0 && skipped == 1);
+	CHECK_EQ(checked, 0);
+	CHECK_EQ(skipped, 1);
 
 	/* A minute on, the record is emptied: pages may have been read again
 	 * from the disk meanwhile. */
@@ -124,18 +125,21 @@ int main(void)
 	CHECK_EQ(rd(c, 1, 0, LEN), 0);
 	CHECK_EQ(rd(c, 1, 0, LEN), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 5 && skipped == 5);
+	CHECK_EQ(checked, 5);
+	CHECK_EQ(skipped, 5);
 
 	/* A write into block 2: that block is checked again, only it. */
 	CHECK_EQ(cs_chunk_write(c, 1, 2 * BS + 100, data, 50), 0);
 	CHECK_EQ(rd(c, 1, 0, LEN), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 1 && skipped == 4);
+	CHECK_EQ(checked, 1);
+	CHECK_EQ(skipped, 4);
 	/* A write past the end, in the last block: that block. */
 	CHECK_EQ(cs_chunk_write(c, 1, LEN + 100, data, 10), 0);
 	CHECK_EQ(rd(c, 1, 0, LEN + 110), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 1 && skipped == 4);
+	CHECK_EQ(checked, 1);
+	CHECK_EQ(skipped, 4);
 
 	/* Another process writes a verified block (the ctime moves): the next
 	 * read checks the chunk again and fails.  A coarse ctime clock ticks at
@@ -145,7 +149,8 @@ int main(void)
 	CHECK_EQ(rd(c, 1, BS, 100), -EBADMSG);
 	CHECK_EQ(rd(c, 1, 0, 100), 0);	/* block 0 is good; checked again */
 	counted(&checked, &skipped);
-	CHECK(checked == 2 && skipped == 0);
+	CHECK_EQ(checked, 2);
+	CHECK_EQ(skipped, 0);
 	flip(1, BS + 7);	/* repaired, behind our back again */
 	CHECK_EQ(rd(c, 1, 0, LEN), 0);
 	CHECK_EQ(cs_chunk_scrub(c), 0);
@@ -157,7 +162,8 @@ int main(void)
 	rot(c, 3 * BS + 1);
 	CHECK_EQ(rd(c, 1, 3 * BS, 100), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 0 && skipped == 1);
+	CHECK_EQ(checked, 0);
+	CHECK_EQ(skipped, 1);
 	CHECK_EQ(cs_chunk_scrub(c), -EBADMSG);
 	CHECK_EQ(rd(c, 1, 3 * BS, 100), -EBADMSG);
 	CHECK_EQ(cs_chunk_scrub(c), -EBADMSG);
@@ -167,7 +173,8 @@ int main(void)
 	counted(&checked, &skipped);
 	CHECK_EQ(rd(c, 1, 0, LEN), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 0 && skipped == 5);
+	CHECK_EQ(checked, 0);
+	CHECK_EQ(skipped, 5);
 
 	/* Damage in a block never read since its last write: the read finds
 	 * it, whatever the ctime says. */
@@ -185,12 +192,14 @@ int main(void)
 	CHECK_EQ(cs_chunk_set_version(c, 2), 0);
 	CHECK_EQ(rd(c, 2, 0, LEN), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 5 && skipped == 0);
+	CHECK_EQ(checked, 5);
+	CHECK_EQ(skipped, 0);
 	CHECK_EQ(cs_chunk_set_version(c, 2), 0);	/* no change: the record stays */
 	CHECK_EQ(cs_chunk_truncate(c, 2, LEN), 0);
 	CHECK_EQ(rd(c, 2, 0, LEN), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 5 && skipped == 0);
+	CHECK_EQ(checked, 5);
+	CHECK_EQ(skipped, 0);
 	cs_chunk_put(c);
 
 	/* Out of the table and back: checked again, the record went with it. */
@@ -198,23 +207,25 @@ int main(void)
 	for (uint64_t id = 2; id <= 4; id++) {
 		struct cs_chunk *o = cs_chunk_get(id, 1, true, &err);
 
-		CHECK(o != NULL);
+		CHECK_NE(o, NULL);
 		if (o) {
 			CHECK_EQ(cs_chunk_write(o, 1, 0, data, 10), 0);
 			cs_chunk_put(o);
 		}
 	}
 	c = cs_chunk_get(1, 2, false, &err);
-	CHECK(c != NULL);
+	CHECK_NE(c, NULL);
 	if (!c)
 		return 1;
 	counted(&checked, &skipped);
 	CHECK_EQ(rd(c, 2, 0, LEN), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 5 && skipped == 0);
+	CHECK_EQ(checked, 5);
+	CHECK_EQ(skipped, 0);
 	CHECK_EQ(rd(c, 2, 0, LEN), 0);
 	counted(&checked, &skipped);
-	CHECK(checked == 0 && skipped == 5);
+	CHECK_EQ(checked, 0);
+	CHECK_EQ(skipped, 5);
 	cs_chunk_put(c);
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

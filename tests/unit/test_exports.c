@@ -194,13 +194,33 @@ static void test_parse(void)
 		      "alice /        rw\n"
 		      "bob   /proj    ro root_squash   # the build farm\n"
 		      "carol //proj/a/ rw root_squash=1000:1001 all_squash=2000:3000\n"), 0);
-	CHECK((e = find("alice")) && !strcmp(e->path, "/") && !e->ro && !e->root_squash &&
-	      !e->all_squash && e->root == ZC_ROOT_INO);
-	CHECK((e = find("bob")) && !strcmp(e->path, "/proj") && e->ro && e->root_squash &&
-	      e->squash_uid == 65534 && e->squash_gid == 65534 && !e->root);
-	CHECK((e = find("carol")) && !strcmp(e->path, "/proj/a") && e->root_squash &&
-	      e->squash_uid == 1000 && e->squash_gid == 1001 && e->all_squash &&
-	      e->all_uid == 2000 && e->all_gid == 3000);
+	CHECK((e = find("alice")));
+	if (e) {
+		CHECK_STR(e->path, "/");
+		CHECK_EQ(e->ro, 0);
+		CHECK_EQ(e->root_squash, 0);
+		CHECK_EQ(e->all_squash, 0);
+		CHECK_EQ(e->root, ZC_ROOT_INO);
+	}
+	CHECK((e = find("bob")));
+	if (e) {
+		CHECK_STR(e->path, "/proj");
+		CHECK_EQ(e->ro, 1);
+		CHECK_EQ(e->root_squash, 1);
+		CHECK_EQ(e->squash_uid, 65534);
+		CHECK_EQ(e->squash_gid, 65534);
+		CHECK_EQ(e->root, 0);
+	}
+	CHECK((e = find("carol")));
+	if (e) {
+		CHECK_STR(e->path, "/proj/a");
+		CHECK_EQ(e->root_squash, 1);
+		CHECK_EQ(e->squash_uid, 1000);
+		CHECK_EQ(e->squash_gid, 1001);
+		CHECK_EQ(e->all_squash, 1);
+		CHECK_EQ(e->all_uid, 2000);
+		CHECK_EQ(e->all_gid, 3000);
+	}
 	CHECK(!find("dave"));
 
 	/* Each bad line is refused, and the exports in force stay. */
@@ -221,7 +241,9 @@ static void test_parse(void)
 	};
 	for (size_t i = 0; i < ZC_ARRAY_SIZE(bad); i++) {
 		CHECK_EQ(load(bad[i]), -EINVAL);
-		CHECK(find("alice") && find("bob") && !find("x"));
+		CHECK(find("alice"));
+		CHECK(find("bob"));
+		CHECK(!find("x"));
 	}
 
 	/* No file: everyone may mount / read-write without squash. */
@@ -229,8 +251,13 @@ static void test_parse(void)
 	mds_lock_store();
 	CHECK_EQ(mds_exports_load(exports_path), 0);
 	pthread_mutex_unlock(&mds_lock);
-	CHECK((e = find("anyone")) && !strcmp(e->path, "/") && !e->ro && !e->root_squash &&
-	      !e->all_squash);
+	CHECK((e = find("anyone")));
+	if (e) {
+		CHECK_STR(e->path, "/");
+		CHECK_EQ(e->ro, 0);
+		CHECK_EQ(e->root_squash, 0);
+		CHECK_EQ(e->all_squash, 0);
+	}
 }
 
 int main(void)
@@ -251,14 +278,20 @@ int main(void)
 
 	/* A tree made while there is no exports file. */
 	admin = session_as("admin", &root, &st);
-	CHECK(admin && root == ZC_ROOT_INO);
+	CHECK(admin);
+	CHECK_EQ(root, ZC_ROOT_INO);
 	proj = mk(admin, ZC_ROOT_INO, "proj", S_IFDIR | 0777, &st);
 	pa = mk(admin, proj, "a", S_IFDIR | 0777, &st);
 	other = mk(admin, ZC_ROOT_INO, "other", S_IFDIR | 0755, &st);
 	secret = mk(admin, other, "secret", S_IFREG | 0644, &st);
 	sticky = mk(admin, ZC_ROOT_INO, "sticky", S_IFDIR | 01777, &st);
 	owned = mk(admin, proj, "owned", S_IFREG | 0644, &st);
-	CHECK(proj && pa && other && secret && sticky && owned);
+	CHECK(proj);
+	CHECK(pa);
+	CHECK(other);
+	CHECK(secret);
+	CHECK(sticky);
+	CHECK(owned);
 
 	CHECK_EQ(load("admin    /       rw\n"
 		      "sub      /proj/a rw\n"
@@ -293,7 +326,8 @@ int main(void)
 	CHECK_EQ(rename_to(sub, pa, "x", other, "y"), ZC_ST_PERM);
 	dir = mk(sub, pa, "d", S_IFDIR | 0755, &st);
 	f = mk(sub, dir, "f", S_IFREG | 0644, &st);
-	CHECK(dir && f);
+	CHECK(dir);
+	CHECK(f);
 	CHECK_EQ(getattr(sub, f, &a), ZC_OK);
 	/* A link from outside would let it in: refused. */
 	{
@@ -341,7 +375,8 @@ int main(void)
 	/* Read-only: reading works, every change is refused. */
 	as("ro_user", 1000, 1000);
 	ro = session_as("ro_user", &root, &st);
-	CHECK(ro && root == proj);
+	CHECK(ro);
+	CHECK_EQ(root, proj);
 	CHECK_EQ(t_open(ro, owned, 1, ZC_OPEN_READ), ZC_OK);
 	CHECK_EQ(t_open(ro, owned, 2, ZC_OPEN_WRITE), ZC_ST_ROFS);
 	CHECK_EQ(t_open(ro, owned, 3, ZC_OPEN_READ | ZC_OPEN_TRUNC), ZC_ST_ROFS);

@@ -217,9 +217,10 @@ static void many_threads(void)
 	pthread_barrier_destroy(&start);
 	mds_commit_stats(&c1, &n1, &ns);
 	CHECK_EQ(ok, THREADS * PER_THREAD);
-	CHECK(n1 - n0 >= (uint64_t)ok);
+	CHECK_GE(n1 - n0, (uint64_t)ok);
 	/* Several changes per fsync: well below one commit per change. */
-	CHECK(c1 - c0 > 0 && (c1 - c0) * 2 <= n1 - n0);
+	CHECK_GT(c1 - c0, 0);
+	CHECK_LE((c1 - c0) * 2, n1 - n0);
 	printf("%d changes from %d threads: %llu commits, %.1f changes per commit\n", ok, THREADS,
 	       (unsigned long long)(c1 - c0), c1 > c0 ? (double)(n1 - n0) / (c1 - c0) : 0.0);
 }
@@ -290,7 +291,7 @@ static void failed_in_batch(void)
 	}
 	printf("a refused change shared its batch with kept ones in %d of %d rounds\n", shared,
 	       rounds);
-	CHECK(shared > 0);
+	CHECK_GT(shared, 0);
 	/* The name kept its first inode. */
 	CHECK_EQ(mds_int(0, "SELECT ino FROM dentry WHERE parent=? AND name='taken'", "i",
 			 (int64_t)dir_ino), taken);
@@ -358,7 +359,7 @@ static void batch_steps(void)
 	st = mds_request_end(ZC_OK, &o, 0);
 	CHECK_EQ(st, ZC_OK);
 	CHECK_EQ(mds_request_epoch(), before + 1);
-	CHECK(mds_committed_epoch() >= before + 1);
+	CHECK_GE(mds_committed_epoch(), before + 1);
 	CHECK_EQ(committed_meta("gc-a"), 1);
 	CHECK_EQ(committed_meta("gc-b"), -1);
 	CHECK_EQ(committed_meta("gc-c"), 3);
@@ -445,7 +446,7 @@ static void *held_answers(void *arg)
 	 * uncommitted. */
 	CHECK_EQ(write(sv[1], "x", 1), 1);
 	CHECK_EQ(net_mknod(&c, 11, "held-1"), ZC_OK);
-	CHECK(mds_request_epoch() > before);
+	CHECK_GT(mds_request_epoch(), before);
 	CHECK(!readable(sv[1]));
 	CHECK(!committed_name(dir_ino, "held-1"));
 	/* A lookup sees what is committed only: not yet the name. */
@@ -540,12 +541,14 @@ static void killed(void)
 	usleep(700 * 1000);
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	CHECK(WIFSIGNALED(status));
+	CHECK_EQ(WTERMSIG(status), SIGKILL);
 	in = fdopen(fds[0], "r");
 	CHECK(in);
 	if (!in)
 		return;
-	CHECK(!mds_store_open(t_dir) && !mds_sessions_load());
+	CHECK(!mds_store_open(t_dir));
+	CHECK(!mds_sessions_load());
 	while (fgets(buf, sizeof(buf), in)) {
 		size_t n = strcspn(buf, "\n");
 
@@ -559,7 +562,7 @@ static void killed(void)
 	}
 	fclose(in);
 	printf("killed with -9 after %d answered changes: %d lost\n", answered, missing);
-	CHECK(answered > 0);
+	CHECK_GT(answered, 0);
 	CHECK_EQ(missing, 0);
 }
 

@@ -63,7 +63,8 @@ int main(void)
 	t_peer = "reader";
 	ro = t_session_new("ro");
 	t_peer = "admin";
-	CHECK(rw && ro);
+	CHECK(rw);
+	CHECK(ro);
 
 	/* Every type is served: no arguments is malformed (or, for what needs
 	 * none, an answer), never NOTSUP. */
@@ -74,7 +75,7 @@ int main(void)
 		if (st == ZC_ST_NOTSUP)
 			fprintf(stderr, "type %u (%s) is not served\n", types[i].type,
 				zc_type_name(types[i].type));
-		CHECK(st != ZC_ST_NOTSUP);
+		CHECK_NE(st, ZC_ST_NOTSUP);
 	}
 	/* A type in the client range that nobody serves, and one past it. */
 	r = treq_new(rw, 0);
@@ -109,7 +110,7 @@ int main(void)
 				rw = t_session_new("rw");
 		}
 	}
-	CHECK(t_session_new("still-serving") != 0);
+	CHECK_NE(t_session_new("still-serving"), 0);
 	CHECK_EQ(mds_int(0, "SELECT count(*) FROM inode", ""), 1);	/* only the root */
 	t_store_remove();
 	unlink(exports_path);

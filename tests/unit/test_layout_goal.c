@@ -22,7 +22,8 @@ static const char *goal_of(const char *s, size_t len)
 	n = zc_layout_goal(text, len, &g);
 	out[0] = 0;
 	if (n > 0) {
-		CHECK(g >= text && g + n <= text + len);
+		CHECK_GE(g, text);
+		CHECK_LE(g + n, text + len);
 		if (n < (ssize_t)sizeof(out)) {
 			memcpy(out, g, n);
 			out[n] = 0;

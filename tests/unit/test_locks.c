@@ -52,15 +52,19 @@ static void ranges(void)
 	CHECK_EQ(apply(W, 20, 29), 1);		/* touching, same type: one */
 	CHECK(is(0, W, 10, 29));
 	CHECK_EQ(apply(U, 15, 24), 2);		/* a hole in the middle */
-	CHECK(is(0, W, 10, 14) && is(1, W, 25, 29));
+	CHECK(is(0, W, 10, 14));
+	CHECK(is(1, W, 25, 29));
 	CHECK_EQ(apply(R, 12, 26), 3);		/* another type over both */
-	CHECK(is(0, W, 10, 11) && is(1, R, 12, 26) && is(2, W, 27, 29));
+	CHECK(is(0, W, 10, 11));
+	CHECK(is(1, R, 12, 26));
+	CHECK(is(2, W, 27, 29));
 	CHECK_EQ(apply(R, 0, EOF_), 1);		/* everything, to the end */
 	CHECK(is(0, R, 0, EOF_));
 	CHECK_EQ(apply(U, 100, EOF_), 1);
 	CHECK(is(0, R, 0, 99));
 	CHECK_EQ(apply(W, 100, EOF_), 2);	/* touching, other type: two */
-	CHECK(is(0, R, 0, 99) && is(1, W, 100, EOF_));
+	CHECK(is(0, R, 0, 99));
+	CHECK(is(1, W, 100, EOF_));
 	CHECK_EQ(apply(U, 0, EOF_), 0);
 	for (int i = 0; i < 8; i++)		/* every other byte */
 		apply(W, 2 * i, 2 * i);
@@ -120,7 +124,8 @@ static void table(void)
 	uint64_t s1 = t_session_new("one"), s2 = t_session_new("two");
 	struct lk_range f;
 
-	CHECK(s1 && s2);
+	CHECK(s1);
+	CHECK(s2);
 	CHECK_EQ(POSIX(999, 1, W, 0, 9), ZC_ST_BADSESSION);
 	CHECK_EQ(POSIX(s1, 1, W, 0, 9), ZC_OK);
 	CHECK_EQ(POSIX(s1, 1, W, 0, 9), ZC_OK);		/* a retry: the same */
@@ -130,11 +135,17 @@ static void table(void)
 	CHECK_EQ(POSIX(s1, 3, R, 15, 30), ZC_OK);		/* readers share */
 	CHECK_EQ(POSIX(s1, 3, W, 15, 30), ZC_ST_AGAIN);	/* but not an upgrade */
 	CHECK_EQ(getlk(s2, 9, W, 0, 100, &f), 0);
-	CHECK(f.type == W && f.lo == 0 && f.hi == 9 && f.pid == 1001);
+	CHECK_EQ(f.type, W);
+	CHECK_EQ(f.lo, 0);
+	CHECK_EQ(f.hi, 9);
+	CHECK_EQ(f.pid, 1001);
 	CHECK_EQ(getlk(s2, 9, R, 10, 100, &f), 1);	/* readers only there */
 	CHECK_EQ(getlk(s1, 1, W, 0, 9, &f), 1);		/* its own lock */
 	CHECK_EQ(getlk(s1, 1, W, 0, 12, &f), 0);
-	CHECK(f.type == R && f.lo == 10 && f.hi == 20 && f.pid == 1001);
+	CHECK_EQ(f.type, R);
+	CHECK_EQ(f.lo, 10);
+	CHECK_EQ(f.hi, 20);
+	CHECK_EQ(f.pid, 1001);
 	CHECK_EQ(POSIX(s1, 1, U, 0, 4), ZC_OK);		/* half of it goes */
 	CHECK_EQ(POSIX(s2, 4, W, 0, 4), ZC_OK);
 	CHECK_EQ(POSIX(s2, 4, W, 5, 5), ZC_ST_AGAIN);

@@ -26,7 +26,7 @@ int main(void)
 	CHECK_EQ(zc_get_u8(&c), 0xab);
 	CHECK_EQ(zc_get_u16(&c), 0x1234);
 	CHECK_EQ(zc_get_u32(&c), 0xdeadbeef);
-	CHECK(zc_get_u64(&c) == 0x0102030405060708ULL);
+	CHECK_EQ(zc_get_u64(&c), 0x0102030405060708ULL);
 	CHECK_EQ(zc_get_str(&c, s, sizeof(s), true), 3);
 	CHECK(!strcmp(s, "abc"));
 	CHECK(!c.err);
@@ -97,7 +97,7 @@ int main(void)
 	c = zc_cur_init(ab, sizeof(ab));
 	zc_get_attr(&c, &b);
 	CHECK(!c.err);
-	CHECK(!memcmp(&a, &b, sizeof(a)));
+	CHECK_MEM(&a, &b, sizeof(a));
 	memset(ab + 56, 0xff, 4);	/* mtime_ns out of range */
 	c = zc_cur_init(ab, sizeof(ab));
 	zc_get_attr(&c, &b);
@@ -127,7 +127,7 @@ int main(void)
 	CHECK_EQ(m.cap.rights, ZC_CAP_READ);
 	CHECK_EQ(m.cap.expiry, 1234);
 	CHECK_EQ(m.cap.session, 77);
-	CHECK(!memcmp(m.cap.mac, l.cap.mac, ZC_CAP_MAC));
+	CHECK_MEM(m.cap.mac, l.cap.mac, ZC_CAP_MAC);
 	c = zc_cur_init(lb, c.pos - 1);	/* the capability cut short */
 	zc_get_loc(&c, &m);
 	CHECK(c.err);

@@ -326,7 +326,8 @@ static void test_report(void)
 		all &= zc_get_u64(&a) == 500000 + i;
 	CHECK(all);
 	CHECK_EQ(zc_get_u32(&a), 0);
-	CHECK(!a.err && zc_cur_left(&a) == 0);
+	CHECK(!a.err);
+	CHECK_EQ(zc_cur_left(&a), 0);
 
 	/* A page of current replicas at an old version: every one moves. */
 	pthread_mutex_lock(&mds_lock);
@@ -357,7 +358,8 @@ static void test_report(void)
 		all &= zc_get_u64(&a) == 600000 + i;
 		all &= zc_get_u32(&a) == 7;
 	}
-	CHECK(all && !a.err);
+	CHECK(all);
+	CHECK(!a.err);
 }
 
 int main(void)
@@ -474,7 +476,7 @@ int main(void)
 	down = index_of(view(the_ino, 0).l.rep[0].cs_id);
 	set_down(down);
 	mds_recovery_round();
-	CHECK(rec(0) >= 1);
+	CHECK_GE(rec(0), 1);
 	CHECK(until(healthy, 6000));
 	for (int i = 0; i < nchunks; i++) {
 		v = view(the_ino, i);
@@ -654,8 +656,9 @@ int main(void)
 		zc_get_attr(&c, &a);
 		CHECK_EQ(zc_get_u64(&c), 0);
 		zc_get_loc(&c, &cl);
-		CHECK(!c.err && !zc_cur_left(&c));
-		CHECK(cl.id != 0);
+		CHECK(!c.err);
+		CHECK(!zc_cur_left(&c));
+		CHECK_NE(cl.id, 0);
 		CHECK_EQ(cl.nrep, 2);
 		CHECK_EQ(zc_cap_check(&cl.cap, cl.id, cl.version, ZC_CAP_WRITE, s), 0);
 		CHECK_EQ(alloc(a.ino, 0, &again), ZC_OK);

@@ -57,7 +57,7 @@ static void mix(const char *kinds, const size_t *lens)
 	CHECK_EQ(fuse_buf_copy(&dst, &r.bv, 0), at);
 	if (memcmp(got, want, at))
 		fprintf(stderr, "mix %s: wrong bytes\n", kinds);
-	CHECK(!memcmp(got, want, at));
+	CHECK_MEM(got, want, at);
 	for (int i = 0; i < nf; i++) {
 		close(fds[i][0]);
 		close(fds[i][1]);

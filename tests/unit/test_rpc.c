@@ -82,7 +82,7 @@ static void test_out_of_order(void)
 	struct zc_hdr reqs[N];
 	uint8_t payload[64], tag[N];
 
-	CHECK(c != NULL);
+	CHECK_NE(c, NULL);
 	done_count = 0;
 	for (int i = 0; i < N; i++) {
 		tag[i] = i;
@@ -115,7 +115,7 @@ static void test_out_of_order(void)
 		}
 		CHECK_EQ(calls[i].err, 0);
 		CHECK_EQ(calls[i].resp_len, i == 5 ? 4 : 16);
-		CHECK(calls[i].resp == dests[i]);
+		CHECK_EQ(calls[i].resp, dests[i]);
 		CHECK_EQ(dests[i][0], 'a' + i);
 	}
 	close(srv);
@@ -149,11 +149,12 @@ static void test_timeout(void)
 
 	pthread_create(&t, NULL, answer_late, &srv);
 	CHECK_EQ(zc_call_sync(c, &a), -ETIMEDOUT);
-	CHECK((zc_now_ns() - start) / 1000000 < 2000);
+	CHECK_LT((zc_now_ns() - start) / 1000000, 2000);
 	/* The connection still works; the late answer did not confuse it. */
 	CHECK_EQ(zc_call_sync(c, &b), 0);
 	CHECK_EQ(b.resp_len, 5);
-	CHECK(b.resp && !memcmp(b.resp, "fresh", 5));
+	CHECK(b.resp);
+	CHECK_MEM(b.resp, "fresh", 5);
 	zc_call_free_resp(&b);
 	pthread_join(t, NULL);
 	close(srv);
@@ -162,7 +163,10 @@ static void test_timeout(void)
 
 /* ---- bad frames close the connection and fail pending calls ---- */
 
-static void bad_frame_case(const char *what, void (*send_bad)(int fd, const struct zc_hdr *req))
+/* Each case counts exactly bad_frames refused frames (zc_rpc_bad_frames):
+ * a frame cut short by the peer's close is a lost connection, not one. */
+static void bad_frame_case(const char *what, void (*send_bad)(int fd, const struct zc_hdr *req),
+			   unsigned long bad_frames)
 {
 	int srv;
 	struct zc_conn *c = pair(&srv);
@@ -180,11 +184,11 @@ static void bad_frame_case(const char *what, void (*send_bad)(int fd, const stru
 	CHECK_EQ(read_req(srv, &h, p, sizeof(p)), 0);
 	send_bad(srv, &h);
 	wait_done(2);
-	if (a.err == 0 || b.err == 0)
-		fprintf(stderr, "%s: a call succeeded over a bad frame\n", what);
-	CHECK(a.err < 0);
-	CHECK(b.err < 0);
-	(void)bad_before;
+	if (a.err == 0 || b.err == 0 || zc_rpc_bad_frames - bad_before != bad_frames)
+		fprintf(stderr, "%s: a call succeeded over a bad frame, or a wrong count\n", what);
+	CHECK_LT(a.err, 0);
+	CHECK_LT(b.err, 0);
+	CHECK_EQ(zc_rpc_bad_frames - bad_before, bad_frames);
 	/* A new call on the dead connection is refused, not hung. */
 	struct zc_call d = { .type = ZC_CLTOMA_GETATTR };
 
@@ -246,6 +250,15 @@ static void wrong_type(int fd, const struct zc_hdr *req)
 	send_resp(fd, &h, ZC_OK, NULL, 0);
 }
 
+static void not_a_response(int fd, const struct zc_hdr *req)
+{
+	uint8_t raw[ZC_HDR_LEN];
+	struct zc_hdr h = { .type = req->type, .xid = req->xid };
+
+	zc_hdr_encode(raw, &h);
+	zc_write_full(fd, raw, sizeof(raw));
+}
+
 /* ---- a request whose data comes from a pipe (zero-copy writes) ---- */
 
 #define PIPED (200 * 1024)
@@ -275,7 +288,7 @@ static void test_req_from_pipe(void)
 		data[i] = (uint8_t)(i * 7 + i / 251);
 	CHECK(c);
 	CHECK(!pipe(p));
-	CHECK(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) >= PIPED);
+	CHECK_GE(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), PIPED);
 	CHECK_EQ(zc_write_full(p[1], data, sizeof(data)), 0);
 	CHECK(!pthread_create(&th, NULL, piped_server, NULL));
 	call.req[0] = (struct iovec){ args, sizeof(args) };
@@ -283,11 +296,12 @@ static void test_req_from_pipe(void)
 	call.req_pipe = p[0];
 	CHECK_EQ(zc_call_sync(c, &call), 0);
 	pthread_join(th, NULL);
-	CHECK(!memcmp(piped_got, args, sizeof(args)));
-	CHECK(!memcmp(piped_got + sizeof(args), data, sizeof(data)));
+	CHECK_MEM(piped_got, args, sizeof(args));
+	CHECK_MEM(piped_got + sizeof(args), data, sizeof(data));
 	/* The pipe gave all it had: nothing left to read. */
 	CHECK_EQ(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
-	CHECK(read(p[0], data, 1) < 0 && errno == EAGAIN);
+	CHECK_LT(read(p[0], data, 1), 0);
+	CHECK_EQ(errno, EAGAIN);
 	zc_call_free_resp(&call);
 	close(p[0]);
 	close(p[1]);
@@ -304,8 +318,11 @@ int main(void)
 	zc_log_init("test", ZC_LOG_ERR, NULL);
 	zc_hdr_encode(raw, &h);
 	CHECK_EQ(zc_hdr_decode(raw, &g), 0);
-	CHECK(g.type == 5 && g.flags == ZC_F_RESP && g.status == 2 && g.len == 77 &&
-	      g.xid == 1ULL << 40);
+	CHECK_EQ(g.type, 5);
+	CHECK_EQ(g.flags, ZC_F_RESP);
+	CHECK_EQ(g.status, 2);
+	CHECK_EQ(g.len, 77);
+	CHECK_EQ(g.xid, 1ULL << 40);
 	raw[0] ^= 1;
 	CHECK_EQ(zc_hdr_decode(raw, &g), -EPROTO);
 	h.len = ZC_MAX_FRAME + 1;
@@ -323,13 +340,14 @@ int main(void)
 	test_out_of_order();
 	test_timeout();
 	test_req_from_pipe();
-	bad_frame_case("garbage", garbage);
-	bad_frame_case("too big for destination", too_big_for_dest);
-	bad_frame_case("oversized", oversized);
-	bad_frame_case("truncated", truncated);
-	bad_frame_case("error with payload", error_with_payload);
-	bad_frame_case("wrong type", wrong_type);
-	CHECK(zc_rpc_bad_frames >= 5);
+	bad_frame_case("garbage", garbage, 1);
+	bad_frame_case("too big for destination", too_big_for_dest, 1);
+	bad_frame_case("oversized", oversized, 1);
+	bad_frame_case("truncated", truncated, 0);
+	bad_frame_case("error with payload", error_with_payload, 1);
+	bad_frame_case("wrong type", wrong_type, 1);
+	bad_frame_case("a request, not a response", not_a_response, 1);
+	CHECK_EQ(zc_rpc_bad_frames, 6);
 	usleep(100000);	/* let receiver threads drop their references */
 	return check_done();
 }

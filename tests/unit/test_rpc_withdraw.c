@@ -255,7 +255,7 @@ static void round_once(unsigned seed, unsigned ms)
 		return;
 	}
 	c = zc_conn_from_fd(sv[0], "race");
-	CHECK(c != NULL);
+	CHECK_NE(c, NULL);
 	if (!c)
 		return;
 	p.fd = sv[1];
@@ -297,10 +297,10 @@ int main(void)
 		atomic_load(&n_withdraw_tries));
 	CHECK_EQ(atomic_load(&late_dones), 0);
 	CHECK_EQ(atomic_load(&wrong_answers), 0);
-	CHECK(atomic_load(&n_ok) > 0);
-	CHECK(atomic_load(&n_intr) > 0);
-	CHECK(atomic_load(&n_timedout) > 0);
-	CHECK(atomic_load(&n_expired) > 0);
-	CHECK(atomic_load(&n_reset) > 0);
+	CHECK_GT(atomic_load(&n_ok), 0);
+	CHECK_GT(atomic_load(&n_intr), 0);
+	CHECK_GT(atomic_load(&n_timedout), 0);
+	CHECK_GT(atomic_load(&n_expired), 0);
+	CHECK_GT(atomic_load(&n_reset), 0);
 	return check_done();
 }

@@ -58,7 +58,7 @@ int main(void)
 	zc_log_init("test", ZC_LOG_ERR, NULL);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lfd = zc_tcp_listen(&sa);
-	CHECK(lfd >= 0);
+	CHECK_GE(lfd, 0);
 	getsockname(lfd, (struct sockaddr *)&sa, &sl);
 	pthread_create(&t, NULL, serve, &lfd);
 
@@ -82,7 +82,7 @@ int main(void)
 
 		h.len = 5;
 		zc_hdr_encode(raw, &h);
-		CHECK(tf >= 0);
+		CHECK_GE(tf, 0);
 		for (; n < 40; n++) {
 			if (send(tf, n < ZC_HDR_LEN ? (const void *)&raw[n] : "x", 1,
 				 MSG_NOSIGNAL) != 1)
@@ -91,25 +91,26 @@ int main(void)
 			if (recv(tf, &b, 1, MSG_DONTWAIT) == 0)
 				break;
 		}
-		CHECK(n < 15);	/* closed after about 5 bytes, well before 29 */
-		CHECK(zc_now_ns() - t0 < 2000000000ULL);
+		CHECK_LT(n, 15);	/* closed after about 5 bytes, well before 29 */
+		CHECK_LT(zc_now_ns() - t0, 2000000000ULL);
 		close(tf);
 	}
 	zc_srv_frame_ms = 30000;
 
 	/* A good request on a fresh connection is answered. */
 	fd = dial(&sa);
-	CHECK(fd >= 0);
+	CHECK_GE(fd, 0);
 	struct zc_conn *c = zc_conn_from_fd(fd, "srv");
 	struct zc_call call = { .type = ZC_CLTOMA_GETATTR };
 
 	call.req[0] = (struct iovec){ "hello", 5 };
 	CHECK_EQ(zc_call_sync(c, &call), 0);
-	CHECK(call.resp_len == 5 && !memcmp(call.resp, "hello", 5));
+	CHECK_EQ(call.resp_len, 5);
+	CHECK_MEM(call.resp, "hello", 5);
 	zc_call_free_resp(&call);
 	zc_conn_put(c);
 	CHECK_EQ(handled, 1);
-	CHECK(zc_rpc_bad_frames >= 3);
+	CHECK_GE(zc_rpc_bad_frames, 3);
 
 	zc_srv_stop();
 	pthread_join(t, NULL);

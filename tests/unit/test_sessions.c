@@ -102,7 +102,9 @@ int main(void)
 	}
 	s1 = t_session_new("client-1");
 	s2 = t_session_new("client-2");
-	CHECK(s1 && s2 && s1 != s2);
+	CHECK(s1);
+	CHECK(s2);
+	CHECK_NE(s1, s2);
 	CHECK_EQ(mds_session_count(), 2);
 	CHECK_EQ(t_open(999, ZC_ROOT_INO, 1, 0), ZC_ST_BADSESSION);
 
@@ -207,7 +209,8 @@ int main(void)
 	CHECK_EQ(mds_open_count(), 0);
 	CHECK(mds_in_grace());
 	mds_sessions_tick();
-	CHECK(exists(x) && exists(z));
+	CHECK(exists(x));
+	CHECK(exists(z));
 	/* Every session from before has declared: the grace ends early. */
 	CHECK_EQ(renew(s1, 1, (uint64_t[]){ 108, x }), ZC_OK);
 	mds_sessions_tick();

@@ -39,14 +39,16 @@ static int parse(const struct zc_loc *l, uint8_t count, size_t len, uint8_t st, 
 	memset(out.guard, 0xa5, sizeof(out.guard));
 	n = zc_write_statuses(resp, len, l, true, out.failed, stale);
 	free(resp);
-	CHECK(n >= 0 && n <= l->nrep);
+	CHECK_GE(n, 0);
+	CHECK(n <= l->nrep);
 	for (int i = 0; i < 4; i++)
 		CHECK_EQ(out.guard[i], 0xa5a5a5a5);
 	/* Each failed replica is one of the chain, and only once. */
 	for (int i = 0; i < n && i < ZC_MAX_REPLICAS; i++) {
-		CHECK(out.failed[i] >= 10 && out.failed[i] < 10U + l->nrep);
+		CHECK_GE(out.failed[i], 10);
+		CHECK(out.failed[i] < 10U + l->nrep);
 		for (int j = 0; j < i; j++)
-			CHECK(out.failed[i] != out.failed[j]);
+			CHECK_NE(out.failed[i], out.failed[j]);
 	}
 	return n;
 }
