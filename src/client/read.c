@@ -143,6 +143,9 @@ static void reply_zc(struct rd *rd)
 		fuse_reply_err(rd->req, EIO);
 		return;
 	}
+	/* Counted before the reply: once it is sent, the read is over. */
+	zc_cl.n.read_zc_bytes += zc_reply_bytes(&r, ZC_SEG_ZC);
+	zc_cl.n.read_copy_bytes += zc_reply_bytes(&r, ZC_SEG_MEM);
 	if (replies++ % 16 == 0)
 		before = thread_syscr();
 	err = fuse_reply_data(rd->req, &r.bv, FUSE_BUF_SPLICE_MOVE);
@@ -156,8 +159,6 @@ static void reply_zc(struct rd *rd)
 	}
 	if (err)
 		zc_debug("client: read reply not delivered: %s", strerror(-err));
-	zc_cl.n.read_zc_bytes += zc_reply_bytes(&r, ZC_SEG_ZC);
-	zc_cl.n.read_copy_bytes += zc_reply_bytes(&r, ZC_SEG_MEM);
 }
 
 static void rd_finish(struct rd *rd)

@@ -49,14 +49,6 @@ static const char *joined(const struct zc_args *a)
 	return buf;
 }
 
-#define CHECK_STR(got, want) do { \
-	const char *_g = (got), *_w = (want); \
-	if (strcmp(_g, _w)) { \
-		fprintf(stderr, "%s:%d: expected '%s', got '%s'\n", __FILE__, __LINE__, _w, _g); \
-		check_failures++; \
-	} \
-} while (0)
-
 /* Reads path as role and expects the error want (a->err), or with want
  * NULL success and the options got. */
 static void expect_read(const char *role, const char *want_err, const char *want_args)

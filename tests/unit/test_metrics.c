@@ -19,14 +19,6 @@
 	} \
 } while (0)
 
-#define CHECK_STR(got, want) do { \
-	const char *_g = (got), *_w = (want); \
-	if (strcmp(_g, _w)) { \
-		fprintf(stderr, "%s:%d: expected '%s', got '%s'\n", __FILE__, __LINE__, _w, _g); \
-		check_failures++; \
-	} \
-} while (0)
-
 static int has_line(const char *text, const char *line)
 {
 	size_t n = strlen(line);

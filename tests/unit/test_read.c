@@ -35,6 +35,7 @@
 #include "check.h"
 #include "client/client_i.h"
 #include "common/log.h"
+#include "common/pipe.h"
 #include "common/util.h"
 #include "cs/cs.h"
 #include "mds_util.h"
@@ -409,7 +410,7 @@ int main(void)
 	/* And a read of the other chunk is not held up by it. */
 	read_ok("the other chunk still reads", fi, f_size, f_data, 2, CHUNK - MIB, 65536);
 
-	CHECK_LE(zc_io_pipes_open(), 128);
+	CHECK_LE(zc_pipes_open(), 128);
 	zc_inode_close(fi);
 	zc_inode_close(hi);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", cs_dir);

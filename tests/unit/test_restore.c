@@ -129,14 +129,6 @@ static const char *report(int i, const uint64_t *ids, const uint32_t *versions, 
 	return text;
 }
 
-#define CHECK_STR(got, want) do { \
-	const char *_g = (got), *_w = (want); \
-	if (strcmp(_g, _w)) { \
-		fprintf(stderr, "%s:%d: expected '%s', got '%s'\n", __FILE__, __LINE__, _w, _g); \
-		check_failures++; \
-	} \
-} while (0)
-
 int main(void)
 {
 	char store[128], backup[128], junk[256], pattern[160];
