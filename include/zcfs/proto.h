@@ -129,8 +129,9 @@ enum zc_type {
 				   end:64 -> () ; ZC_ST_AGAIN on a conflict */
 	ZC_CLTOMA_GETLK,	/* ino:64 owner:64 type:8 start:64 end:64 -> found:8
 				   then type:8 start:64 end:64 pid:32 */
-	ZC_CLTOMA_APPEND,	/* ino:64 len:32 -> off:64 : reserves [off, off+len)
-				   at the end of the file for an O_APPEND write */
+	ZC_CLTOMA_APPEND,	/* ino:64 len:32 -> off:64 killed:8 : reserves
+				   [off, off+len) at the end of the file for an
+				   O_APPEND write; killed: setuid/setgid dropped */
 
 	/* chunk server -> mds (CSTOMA) */
 	ZC_CSTOMA_REGISTER = 64, /* uuid(16 bytes) ip:32 port:16 total:64 free:64,

@@ -49,6 +49,7 @@ struct zc_client {
 	double attr_timeout, entry_timeout;
 	unsigned mds_timeout_s;	/* calls wait this long for an mds that is away */
 	volatile bool stopping;	/* unmounting: calls stop waiting */
+	struct fuse_session *se;	/* for notifications to the kernel */
 	char id[96];
 	uint8_t id_msg[128];	/* the id as a wire string, for new sessions */
 	size_t id_msg_len;

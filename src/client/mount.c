@@ -578,6 +578,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	zc_inode_opened(in, a.size, trunc);
+	/* The mds may have dropped setuid/setgid: the kernel's mode is old. */
+	if (trunc && fuse_req_ctx(req)->uid && zc_cl.se)
+		fuse_lowlevel_notify_inval_inode(zc_cl.se, ino, -1, 0);
 	fi->fh = (uintptr_t)fh;
 	fi->keep_cache = 0;	/* drop pages cached before: close-to-open */
 	/* O_APPEND writes go where the mds says the end is, not where this
@@ -927,8 +930,8 @@ static void op_init(void *data, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_READ;
 	else
 		conn->want &= ~FUSE_CAP_SPLICE_READ;
-	zc_info("client: FUSE init: max_write %u, max_readahead %u, capable 0x%x",
-		conn->max_write, conn->max_readahead, conn->capable);
+	zc_info("client: FUSE init: max_write %u, max_readahead %u, capable 0x%x, want 0x%x",
+		conn->max_write, conn->max_readahead, conn->capable, conn->want);
 	atomic_store(&fuse_inited, true);
 }
 
@@ -1140,14 +1143,12 @@ static void *stats_thread(void *arg)
 
 /* ---- main ---- */
 
-static struct fuse_session *stop_se;
-
 /* SIGTERM: operations waiting for the mds give up, and the loop ends. */
 static void on_stop(int sig)
 {
 	(void)sig;
 	zc_cl.stopping = true;
-	fuse_session_exit(stop_se);
+	fuse_session_exit(zc_cl.se);
 }
 
 struct mount_opts {
@@ -1326,7 +1327,7 @@ int zc_cmd_mount(int argc, char **argv)
 		goto out_args;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
-	stop_se = se;
+	zc_cl.se = se;
 	{
 		/* No SA_RESTART (signal() would set it): the loop's wait must
 		 * return to see the session end. */
@@ -1378,6 +1379,7 @@ out_unmount:
 out_signals:
 	fuse_remove_signal_handlers(se);
 out_session:
+	zc_cl.se = NULL;
 	fuse_session_destroy(se);
 out_args:
 	free(fo.mountpoint);

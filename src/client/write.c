@@ -188,6 +188,9 @@ static int append_at(fuse_req_t req, struct zc_inode *in, size_t size, off_t *of
 		return err;
 	c = zc_cur_init(call.resp, call.resp_len);
 	*off = zc_get_u64(&c);
+	/* setuid/setgid dropped: the kernel's copy of the mode is old. */
+	if (zc_cur_left(&c) && zc_get_u8(&c) && zc_cl.se)
+		fuse_lowlevel_notify_inval_inode(zc_cl.se, zc_ino_fuse(in->ino), -1, 0);
 	zc_call_free_resp(&call);
 	return c.err || *off < 0 ? -EIO : 0;
 }

@@ -99,6 +99,18 @@ bool mds_in_group(const struct mds_who *w, uint32_t gid)
 	return false;
 }
 
+uint32_t mds_mode_killed(const struct mds_who *w, const struct zc_attr *a)
+{
+	uint32_t m = a->mode;
+
+	if (!S_ISREG(m))
+		return m;
+	m &= ~S_ISUID;
+	if ((m & S_ISGID) && ((m & S_IXGRP) || (w->uid && !mds_in_group(w, a->gid))))
+		m &= ~S_ISGID;
+	return m;
+}
+
 bool mds_may(const struct mds_who *w, const struct zc_attr *a, int want)
 {
 	unsigned bits;

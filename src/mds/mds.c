@@ -430,17 +430,43 @@ static int op_rename(const struct mds_who *w, uint64_t parent, const char *name,
 	return parent != nparent ? touch_dir(nparent, 0) : ZC_OK;
 }
 
+int mds_kill_privs(const struct mds_who *w, uint64_t ino, struct zc_attr *a)
+{
+	uint32_t m = mds_mode_killed(w, a);
+
+	if (!w->uid || m == a->mode)
+		return ZC_OK;
+	if (mds_run("UPDATE inode SET mode=? WHERE ino=?", "ii", (int64_t)m, (int64_t)ino))
+		return ZC_ST_IO;
+	a->mode = m;
+	return ZC_OK;
+}
+
+/* The caller may write the file, or has it open for writing. */
+static bool writer(const struct mds_who *w, uint64_t ino, const struct zc_attr *a)
+{
+	return mds_may(w, a, MDS_MAY_WRITE) || !mds_open_check(w, ino, ZC_OPEN_WRITE);
+}
+
 /* Who may change what, as Linux says: chmod and explicit times the owner
- * (or root); chown root only; chgrp the owner to a group it is in; times
- * "now" the owner or a writer; the size a writer, or a session with the
- * file open for writing (ftruncate). */
+ * (or root), but a writer may drop setuid/setgid (the kernel sends that
+ * before a write or truncation: file_remove_privs; the truncation may
+ * have dropped them already); chown root only;
+ * chgrp the owner to a group it is in; times "now" the owner or a writer;
+ * the size a writer, or a session with the file open for writing
+ * (ftruncate). */
 static int setattr_allowed(const struct mds_who *w, uint64_t ino, const struct zc_attr *a,
-			   uint32_t valid, uint32_t uid, uint32_t gid)
+			   uint32_t valid, uint32_t mode, uint32_t uid, uint32_t gid)
 {
 	bool root = w->uid == 0, owner = root || w->uid == a->uid;
+	uint32_t old = a->mode & 07777, new = mode & 07777;
+	bool drops = S_ISREG(a->mode) && !(new & ~old) &&
+		     !((old & ~new) & ~(uint32_t)(S_ISUID | S_ISGID));
 	int st;
 
-	if ((valid & (ZC_SET_MODE | ZC_SET_ATIME | ZC_SET_MTIME)) && !owner)
+	if ((valid & ZC_SET_MODE) && !owner && !(drops && writer(w, ino, a)))
+		return ZC_ST_PERM;
+	if ((valid & (ZC_SET_ATIME | ZC_SET_MTIME)) && !owner)
 		return ZC_ST_PERM;
 	if ((valid & ZC_SET_UID) && !root && !(w->uid == a->uid && uid == a->uid))
 		return ZC_ST_PERM;
@@ -476,7 +502,7 @@ static int op_setattr(const struct mds_who *w, uint64_t ino, uint32_t valid, str
 	    ((valid & ZC_SET_GROW) && ((valid & ZC_SET_SIZE) || size > (1ULL << 50))))
 		return ZC_ST_INVAL;
 	if ((st = mds_reach(w, ino)) || (st = get_attr(ino, &a)) ||
-	    (st = setattr_allowed(w, ino, &a, valid, uid, gid)))
+	    (st = setattr_allowed(w, ino, &a, valid, mode, uid, gid)))
 		return st;
 	/* The writer's size first, as its SETSIZE would have (h_setsize). */
 	if ((valid & ZC_SET_GROW) && !mds_open_check(w, ino, ZC_OPEN_WRITE) &&
@@ -485,12 +511,18 @@ static int op_setattr(const struct mds_who *w, uint64_t ino, uint32_t valid, str
 	if ((valid & ZC_SET_SIZE) && (st = mds_truncate(ino, size, false, &a)))
 		return st;
 	now_ts(&now_s, &now_ns);
+	if ((valid & ZC_SET_SIZE) && w->uid)
+		a.mode = mds_mode_killed(w, &a);
 	if (valid & ZC_SET_MODE) {
 		a.mode = (a.mode & S_IFMT) | (mode & 07777);
 		/* As Linux: setgid stays only for root or a member of the group. */
 		if (w->uid && !mds_in_group(w, (valid & ZC_SET_GID) ? gid : a.gid))
 			a.mode &= ~S_ISGID;
 	}
+	/* chown drops them whoever asks (unless the mode comes with it: the
+	 * kernel works it out so, fuse_setattr). */
+	if ((valid & (ZC_SET_UID | ZC_SET_GID)) && !(valid & ZC_SET_MODE))
+		a.mode = mds_mode_killed(w, &a);
 	if (valid & ZC_SET_UID)
 		a.uid = uid;
 	if (valid & ZC_SET_GID)
@@ -890,12 +922,13 @@ void mds_put_client_loc(struct zc_cur *o, struct zc_loc *l, uint64_t session, ui
 	zc_put_loc(o, l);
 }
 
-/* APPEND: reserves len bytes at the end of the file; answers where. */
-static int op_append(uint64_t ino, uint32_t len, struct zc_cur *o)
+/* APPEND: reserves len bytes at the end of the file; answers where, and
+ * whether the mode changed. */
+static int op_append(const struct mds_who *w, uint64_t ino, uint32_t len, struct zc_cur *o)
 {
 	struct zc_attr a;
 	int64_t s;
-	uint32_t ns;
+	uint32_t ns, killed;
 	int st = get_attr(ino, &a);
 
 	if (st)
@@ -907,7 +940,13 @@ static int op_append(uint64_t ino, uint32_t len, struct zc_cur *o)
 	now_ts(&s, &ns);
 	if ((st = mds_grow(ino, a.size + len, s, ns)))
 		return st;
+	/* An O_APPEND write bypasses the kernel's file_remove_privs (FUSE
+	 * direct I/O): setuid and setgid are dropped here. */
+	killed = a.mode;
+	if ((st = mds_kill_privs(w, ino, &a)))
+		return st;
 	zc_put_u64(o, a.size);
+	zc_put_u8(o, killed != a.mode);
 	return ZC_OK;
 }
 
@@ -1338,7 +1377,7 @@ static int h_append(struct req *r)
 
 	if (r->in->err || len > ZC_MAX_IO)
 		return ZC_ST_INVAL;
-	return (st = writable(r->w, r->type, ino)) ? st : op_append(ino, len, r->o);
+	return (st = writable(r->w, r->type, ino)) ? st : op_append(r->w, ino, len, r->o);
 }
 
 static int h_setgoal(struct req *r)

@@ -272,6 +272,13 @@ int mds_who_decode(struct mds_who *w, struct zc_cur *in);
  * session.  Returns a zc_status (PERM: not exported, BADSESSION). */
 int mds_who_check(struct mds_who *w, uint16_t type);
 bool mds_in_group(const struct mds_who *w, uint32_t gid);
+/* The mode Linux leaves after a chown (by anyone), or a write or
+ * truncation by a caller without CAP_FSETID (here: not root): no setuid;
+ * no setgid if group-executable, or if the caller is neither root nor in
+ * the group.  Only regular files change. */
+uint32_t mds_mode_killed(const struct mds_who *w, const struct zc_attr *a);
+/* The same, stored, after a write or truncation by w (root: nothing). */
+int mds_kill_privs(const struct mds_who *w, uint64_t ino, struct zc_attr *a);
 /* May the caller access an inode of these attributes so (MDS_MAY_*)? */
 bool mds_may(const struct mds_who *w, const struct zc_attr *a, int want);
 /* Is ino inside the session's export (every inode is, for "/")? */

@@ -508,6 +508,9 @@ static int do_open(const struct mds_who *w, struct session *s, struct zc_cur *in
 		if (mds_begin())
 			return ZC_ST_IO;
 		st = mds_truncate(ino, 0, true, &a);
+		/* The kernel leaves it to us (FUSE's atomic O_TRUNC). */
+		if (!st)
+			st = mds_kill_privs(w, ino, &a);
 		if ((st = mds_end(st) < 0 ? ZC_ST_IO : st))
 			return st;
 	}

@@ -4,7 +4,7 @@
  * folder, answer by answer and row by row: directories, files, links,
  * symlinks, renames (over files, over directories, into themselves, with
  * NOREPLACE), removals, "." and "..", the sticky bit, attribute changes and
- * who may make them, then chunks: placement on the servers that are up
+ * who may make them, setuid and setgid dropped, then chunks: placement on the servers that are up
  * (the goal, never twice on one), a second allocation answering the same
  * chunk, holes, sizes that grow and truncates that drop chunks (queued for
  * deletion on their servers), appends, versions in layouts and
@@ -351,6 +351,75 @@ static void test_attrs(void)
 }
 
 /* Three chunk servers up, each with a TiB free. */
+/* setuid and setgid after writes, truncations, appends and chown, as
+ * Linux leaves them (mds_mode_killed), and who may drop them. */
+static void test_privs(void)
+{
+	struct zc_attr a;
+	uint64_t f, off;
+	int st;
+
+	f = t_create(sess, seq++, 12, "privs", &st);
+	CHECK_EQ(st, ZC_OK);
+	/* chown by root drops setuid and a group-executable setgid. */
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 06777, 0, 0, 0), ZC_OK);
+	CHECK_EQ(setattr(f, ZC_SET_UID | ZC_SET_GID, 0, 1000, 1000, 0), ZC_OK);
+	CHECK_EQ(attr_of(&a), 0);
+	CHECK_EQ(a.mode, S_IFREG | 0777);
+	/* Root's setgid without group-execute stays through a chown. */
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 02767, 0, 0, 0), ZC_OK);
+	CHECK_EQ(setattr(f, ZC_SET_GID, 0, 0, 1001, 0), ZC_OK);
+	CHECK_EQ(attr_of(&a), 0);
+	CHECK_EQ(a.mode, S_IFREG | 02767);
+
+	/* Another user who may write: may drop the bits (what the kernel
+	 * sends before its write), nothing else; its truncation drops them. */
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 06777, 0, 0, 0), ZC_OK);
+	t_uid = t_gid = 2000;
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 06776, 0, 0, 0), ZC_ST_PERM);
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 02777, 0, 0, 0), ZC_OK);
+	CHECK_EQ(attr_of(&a), 0);
+	CHECK_EQ(a.mode, S_IFREG | 0777);	/* not in group 1001: setgid too */
+	t_uid = t_gid = 0;
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 06777, 0, 0, 0), ZC_OK);
+	t_uid = t_gid = 2000;
+	CHECK_EQ(setattr(f, ZC_SET_SIZE, 0, 0, 0, 10), ZC_OK);
+	CHECK_EQ(attr_of(&a), 0);
+	CHECK_EQ(a.mode, S_IFREG | 0777);
+	CHECK_EQ(a.size, 10);
+	/* The same with the mode after the truncation dropped them. */
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 0777, 0, 0, 0), ZC_OK);
+
+	/* An append by that user drops them and says so; root's does not. */
+	t_uid = t_gid = 0;
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 06777, 0, 0, 0), ZC_OK);
+	CHECK_EQ(append(f, 5, &off), ZC_OK);
+	CHECK_EQ(off, 10);
+	CHECK_EQ(getattr(f, &a), 0);
+	CHECK_EQ(a.mode, S_IFREG | 06777);
+	t_uid = t_gid = 2000;
+	CHECK_EQ(append(f, 5, &off), ZC_OK);
+	{
+		struct zc_cur c = t_answer();
+
+		CHECK_EQ(zc_get_u64(&c), 15);
+		CHECK_EQ(zc_get_u8(&c), 1);
+		CHECK_EQ(c.err, 0);
+	}
+	t_uid = t_gid = 0;
+	CHECK_EQ(getattr(f, &a), 0);
+	CHECK_EQ(a.mode, S_IFREG | 0777);
+
+	/* One who may not write (and has it open nowhere) drops nothing. */
+	f = mknod_in(ZC_ROOT_INO, "privs2", S_IFREG | 06755, &st);
+	CHECK_EQ(st, ZC_OK);
+	t_uid = t_gid = 2000;
+	CHECK_EQ(setattr(f, ZC_SET_MODE, 0755, 0, 0, 0), ZC_ST_PERM);
+	t_uid = t_gid = 0;
+	CHECK_EQ(getattr(f, &a), 0);
+	CHECK_EQ(a.mode, S_IFREG | 06755);
+}
+
 static void servers_up(int n)
 {
 	ncs = n;
@@ -527,6 +596,7 @@ int main(void)
 	CHECK_NE(sess, 0);
 	test_names();
 	test_attrs();
+	test_privs();
 	test_chunks();
 	test_replay();
 	/* Everything survives a restart of the store. */
