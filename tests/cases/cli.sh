@@ -2,7 +2,8 @@
 # one read path: no cluster, no mount.
 # The command line: help, unknown commands, keys and credentials (made,
 # refused when there, bad names, added to a credentials file), and the
-# cluster commands' refusals when there is nothing to act on.
+# cluster commands' refusals when there is nothing to act on, and `zcfs up`
+# when a chunk server cannot start.
 . "$(dirname "$0")/../lib.sh"
 
 out() { "$ZCFS" "$@" 2>&1; echo "exit $?"; }
@@ -61,4 +62,16 @@ o=$(out mds --dir "$T/m" --replicas 99)
 check "mds: a replica count above the limit is refused" has "exit 2" "$o"
 o=$(out cs --dir "$T/c")
 check "cs without --mds is refused" has "exit 2" "$o"
+
+# A chunk server that cannot start: `zcfs up` starts it again twice on
+# new ports, says what it last logged, and stops what it started.
+mkdir -p "$D"
+touch "$D/cs1"	# where its folder goes: not a folder
+o=$(out up --dir "$D" --mount "$M" --cs 1 --replicas 1)
+echo "$o"
+check "up fails" has "exit 1" "$o"
+check "it starts the chunk server again, twice" \
+	[ "$(grep -c 'starting it again on a new port' <<< "$o")" = 2 ]
+check "and names what it said last" has "cannot lock $D/cs1: Not a directory" "$o"
+check_fails "nothing of it runs" pgrep -f -- "--dir $D/mds"
 finish
