@@ -10,6 +10,7 @@
 #ifndef ZC_TEST_MDS_UTIL_H
 #define ZC_TEST_MDS_UTIL_H
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "common/pack.h"
 #include "common/wire.h"
 #include "mds/mds.h"
+#include "rpc/rpc.h"
 
 static char t_dir[] = "/tmp/zcfs-mds-test-XXXXXX";
 static char t_creds[64];
@@ -141,6 +143,57 @@ static inline uint64_t t_session_new(const char *name)
 		return 0;
 	a = t_answer();
 	return zc_get_u64(&a);
+}
+
+/* A request from a chunk server (one connection for all); the answer is
+ * in t_out / t_out_len.  Returns the zc_status. */
+static inline int t_cs_send(uint16_t type, uint8_t *p, size_t len)
+{
+	static struct zc_srv_conn peer = { .fd = -1, .name = "test-cs" };
+	struct zc_cur o = zc_cur_init(t_out, sizeof(t_out));
+	int st = mds_cs_request(&peer, type, p, len, &o);
+
+	t_out_len = o.pos;
+	return st;
+}
+
+/* REGISTER of a chunk server (uuid from tag and i) listening on port;
+ * returns the id the mds gave it, 0 on error. */
+static inline uint32_t t_cs_register(uint8_t tag, int i, uint16_t port)
+{
+	uint8_t req[64], uuid[16] = { tag, (uint8_t)(i + 1) };
+	uint32_t ip = htonl(INADDR_LOOPBACK);
+	struct zc_cur c = zc_cur_init(req, sizeof(req)), a;
+
+	zc_put_bytes(&c, uuid, 16);
+	zc_put_bytes(&c, &ip, 4);
+	zc_put_u16(&c, port);
+	zc_put_u64(&c, 1ULL << 40);
+	zc_put_u64(&c, 1ULL << 40);
+	if (t_cs_send(ZC_CSTOMA_REGISTER, req, c.pos))
+		return 0;
+	a = t_answer();
+	return zc_get_u32(&a);
+}
+
+/* SETATTR of the fields in valid (ZC_SET_*); explicit times are atime
+ * 1000.000000001, mtime 2000.000000002.  The answer's attr is in t_out. */
+static inline int t_setattr(uint64_t session, uint64_t seq, uint64_t ino, uint32_t valid,
+			    uint32_t mode, uint32_t uid, uint32_t gid, uint64_t size)
+{
+	struct treq *r = treq_new(session, seq);
+
+	zc_put_u64(&r->c, ino);
+	zc_put_u32(&r->c, valid);
+	zc_put_u32(&r->c, mode);
+	zc_put_u32(&r->c, uid);
+	zc_put_u32(&r->c, gid);
+	zc_put_u64(&r->c, size);
+	zc_put_u64(&r->c, 1000);
+	zc_put_u32(&r->c, 1);
+	zc_put_u64(&r->c, 2000);
+	zc_put_u32(&r->c, 2);
+	return treq_send(r, ZC_CLTOMA_SETATTR);
 }
 
 /* CREATE of a regular file in dir, opened as handle; returns its ino. */

@@ -144,24 +144,6 @@ static int rename_to(uint64_t s, uint64_t parent, const char *name, uint64_t npa
 	return treq_send(r, ZC_CLTOMA_RENAME);
 }
 
-static int setattr(uint64_t s, uint64_t ino, uint32_t valid, uint32_t mode, uint32_t uid,
-		   uint32_t gid, uint64_t size)
-{
-	struct treq *r = treq_new(s, 0);
-
-	zc_put_u64(&r->c, ino);
-	zc_put_u32(&r->c, valid);
-	zc_put_u32(&r->c, mode);
-	zc_put_u32(&r->c, uid);
-	zc_put_u32(&r->c, gid);
-	zc_put_u64(&r->c, size);
-	zc_put_u64(&r->c, 1000000000);
-	zc_put_u32(&r->c, 0);
-	zc_put_u64(&r->c, 1000000000);
-	zc_put_u32(&r->c, 0);
-	return treq_send(r, ZC_CLTOMA_SETATTR);
-}
-
 static int alloc(uint64_t s, uint64_t ino)
 {
 	struct treq *r = treq_new(s, 0);
@@ -383,7 +365,7 @@ int main(void)
 	mk(ro, proj, "new", S_IFREG | 0644, &st);
 	CHECK_EQ(st, ZC_ST_ROFS);
 	CHECK_EQ(name_op(ZC_CLTOMA_UNLINK, ro, proj, "owned"), ZC_ST_ROFS);
-	CHECK_EQ(setattr(ro, owned, ZC_SET_MTIME_NOW, 0, 0, 0, 0), ZC_ST_ROFS);
+	CHECK_EQ(t_setattr(ro, 0, owned, ZC_SET_MTIME_NOW, 0, 0, 0, 0), ZC_ST_ROFS);
 	CHECK_EQ(alloc(ro, owned), ZC_ST_ROFS);
 	CHECK_EQ(getattr(ro, owned, &a), ZC_OK);
 
@@ -410,10 +392,10 @@ int main(void)
 	CHECK_EQ(t_open(admin, owned, 1, ZC_OPEN_WRITE), ZC_ST_ACCES);
 	CHECK_EQ(t_open(admin, owned, 2, ZC_OPEN_READ), ZC_OK);
 	CHECK_EQ(alloc(admin, owned), ZC_ST_PERM);	/* open for reading only */
-	CHECK_EQ(setattr(admin, owned, ZC_SET_SIZE, 0, 0, 0, 0), ZC_ST_ACCES);
-	CHECK_EQ(setattr(admin, owned, ZC_SET_MODE, 0666, 0, 0, 0), ZC_ST_PERM);
-	CHECK_EQ(setattr(admin, owned, ZC_SET_MTIME, 0, 0, 0, 0), ZC_ST_PERM);
-	CHECK_EQ(setattr(admin, owned, ZC_SET_MTIME_NOW, 0, 0, 0, 0), ZC_ST_ACCES);
+	CHECK_EQ(t_setattr(admin, 0, owned, ZC_SET_SIZE, 0, 0, 0, 0), ZC_ST_ACCES);
+	CHECK_EQ(t_setattr(admin, 0, owned, ZC_SET_MODE, 0666, 0, 0, 0), ZC_ST_PERM);
+	CHECK_EQ(t_setattr(admin, 0, owned, ZC_SET_MTIME, 0, 0, 0, 0), ZC_ST_PERM);
+	CHECK_EQ(t_setattr(admin, 0, owned, ZC_SET_MTIME_NOW, 0, 0, 0, 0), ZC_ST_ACCES);
 	mk(admin, ZC_ROOT_INO, "nope", S_IFDIR | 0755, &st);	/* / is root's 0755 */
 	CHECK_EQ(st, ZC_ST_ACCES);
 	CHECK_EQ(lookup(admin, other, "secret"), ZC_OK);
@@ -430,16 +412,16 @@ int main(void)
 
 	/* chown: root only; chgrp: the owner, to a group it is in. */
 	as("admin", 1000, 1000);
-	CHECK_EQ(setattr(admin, mine, ZC_SET_UID, 0, 1001, 0, 0), ZC_ST_PERM);
-	CHECK_EQ(setattr(admin, mine, ZC_SET_GID, 0, 0, 50, 0), ZC_ST_PERM);
+	CHECK_EQ(t_setattr(admin, 0, mine, ZC_SET_UID, 0, 1001, 0, 0), ZC_ST_PERM);
+	CHECK_EQ(t_setattr(admin, 0, mine, ZC_SET_GID, 0, 0, 50, 0), ZC_ST_PERM);
 	t_ngroups = 1;
 	t_groups[0] = 50;
-	CHECK_EQ(setattr(admin, mine, ZC_SET_GID, 0, 0, 50, 0), ZC_OK);
-	CHECK_EQ(setattr(admin, mine, ZC_SET_MODE, 0600, 0, 0, 0), ZC_OK);
+	CHECK_EQ(t_setattr(admin, 0, mine, ZC_SET_GID, 0, 0, 50, 0), ZC_OK);
+	CHECK_EQ(t_setattr(admin, 0, mine, ZC_SET_MODE, 0600, 0, 0, 0), ZC_OK);
 	as("admin", 1001, 1001);
-	CHECK_EQ(setattr(admin, mine, ZC_SET_MODE, 0666, 0, 0, 0), ZC_ST_PERM);
+	CHECK_EQ(t_setattr(admin, 0, mine, ZC_SET_MODE, 0666, 0, 0, 0), ZC_ST_PERM);
 	as("admin", 0, 0);
-	CHECK_EQ(setattr(admin, mine, ZC_SET_UID, 0, 1001, 0, 0), ZC_OK);
+	CHECK_EQ(t_setattr(admin, 0, mine, ZC_SET_UID, 0, 1001, 0, 0), ZC_OK);
 	CHECK_EQ(getattr(admin, mine, &a), ZC_OK);
 	CHECK_EQ(a.uid, 1001);
 	CHECK_EQ(a.gid, 50);

@@ -99,19 +99,7 @@ static int link_to(uint64_t ino, uint64_t parent, const char *name)
 static int setattr(uint64_t ino, uint32_t valid, uint32_t mode, uint32_t uid, uint32_t gid,
 		   uint64_t size)
 {
-	struct treq *r = treq_new(sess, seq++);
-
-	zc_put_u64(&r->c, ino);
-	zc_put_u32(&r->c, valid);
-	zc_put_u32(&r->c, mode);
-	zc_put_u32(&r->c, uid);
-	zc_put_u32(&r->c, gid);
-	zc_put_u64(&r->c, size);
-	zc_put_u64(&r->c, 1000);	/* atime */
-	zc_put_u32(&r->c, 1);
-	zc_put_u64(&r->c, 2000);	/* mtime */
-	zc_put_u32(&r->c, 2);
-	return treq_send(r, ZC_CLTOMA_SETATTR);
+	return t_setattr(sess, seq++, ino, valid, mode, uid, gid, size);
 }
 
 /* CHUNK_ALLOC or CHUNK_GET of (ino, idx): the layout and the size. */

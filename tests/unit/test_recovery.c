@@ -79,36 +79,14 @@ static void *serve(void *arg)
 
 /* ---- driving the mds ---- */
 
-static struct zc_srv_conn peer = { .fd = -1, .name = "test-cs" };
 static uint16_t fake_port;
 static uint32_t cs_id[NCS];
 static bool alive[NCS];
 
-static int cs_send(uint16_t type, uint8_t *p, size_t len)
-{
-	struct zc_cur o = zc_cur_init(t_out, sizeof(t_out));
-	int st = mds_cs_request(&peer, type, p, len, &o);
-
-	t_out_len = o.pos;
-	return st;
-}
-
 static uint32_t cs_register(int i)
 {
-	uint8_t req[64], uuid[16] = { 0x5a, (uint8_t)(i + 1) };
-	uint32_t ip = htonl(INADDR_LOOPBACK);
-	struct zc_cur c = zc_cur_init(req, sizeof(req)), a;
-
-	zc_put_bytes(&c, uuid, 16);
-	zc_put_bytes(&c, &ip, 4);
-	zc_put_u16(&c, fake_port);
-	zc_put_u64(&c, 1ULL << 40);
-	zc_put_u64(&c, 1ULL << 40);
-	if (cs_send(ZC_CSTOMA_REGISTER, req, c.pos))
-		return 0;
-	a = t_answer();
 	alive[i] = true;
-	return zc_get_u32(&a);
+	return t_cs_register(0x5a, i, fake_port);
 }
 
 static int heartbeat(int i)
@@ -120,7 +98,7 @@ static int heartbeat(int i)
 	zc_put_u64(&c, 1ULL << 40);
 	zc_put_u64(&c, 1ULL << 40);
 	zc_put_u32(&c, 0);
-	return cs_send(ZC_CSTOMA_HEARTBEAT, req, c.pos);
+	return t_cs_send(ZC_CSTOMA_HEARTBEAT, req, c.pos);
 }
 
 /* Servers not heartbeating for MDS_DOWN_NS are down. */
@@ -249,7 +227,7 @@ static int chunk_bad(uint32_t cs, uint64_t chunk)
 
 	zc_put_u32(&c, cs);
 	zc_put_u64(&c, chunk);
-	return cs_send(ZC_CSTOMA_CHUNK_BAD, req, c.pos);
+	return t_cs_send(ZC_CSTOMA_CHUNK_BAD, req, c.pos);
 }
 
 static int chunk_failed(uint64_t ino, uint32_t idx, const struct zc_loc *l, uint32_t cs)
@@ -315,10 +293,10 @@ static void test_report(void)
 		zc_put_u64(&c, 500000 + i);
 		zc_put_u32(&c, 1);
 	}
-	CHECK_EQ(cs_send(ZC_CSTOMA_REPORT, page, c.pos), ZC_ST_INVAL);
+	CHECK_EQ(t_cs_send(ZC_CSTOMA_REPORT, page, c.pos), ZC_ST_INVAL);
 	c = zc_cur_init(page + 4, 4);
 	zc_put_u32(&c, ZC_REPORT_PAGE);
-	CHECK_EQ(cs_send(ZC_CSTOMA_REPORT, page, 8 + 12 * ZC_REPORT_PAGE), ZC_OK);
+	CHECK_EQ(t_cs_send(ZC_CSTOMA_REPORT, page, 8 + 12 * ZC_REPORT_PAGE), ZC_OK);
 	a = t_answer();
 	n = zc_get_u32(&a);
 	CHECK_EQ(n, ZC_REPORT_PAGE);
@@ -347,7 +325,7 @@ static void test_report(void)
 		zc_put_u64(&c, 600000 + i);
 		zc_put_u32(&c, 6);
 	}
-	CHECK_EQ(cs_send(ZC_CSTOMA_REPORT, page, c.pos), ZC_OK);
+	CHECK_EQ(t_cs_send(ZC_CSTOMA_REPORT, page, c.pos), ZC_OK);
 	CHECK_EQ(t_out_len, 8 + 12 * ZC_REPORT_PAGE);
 	a = t_answer();
 	CHECK_EQ(zc_get_u32(&a), 0);

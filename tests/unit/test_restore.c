@@ -21,34 +21,7 @@
 
 #define NCS 3
 
-static struct zc_srv_conn peer = { .fd = -1, .name = "test-cs" };
 static uint32_t cs_id[NCS];
-
-static int cs_send(uint16_t type, uint8_t *p, size_t len)
-{
-	struct zc_cur o = zc_cur_init(t_out, sizeof(t_out));
-	int st = mds_cs_request(&peer, type, p, len, &o);
-
-	t_out_len = o.pos;
-	return st;
-}
-
-static uint32_t cs_register(int i)
-{
-	uint8_t req[64], uuid[16] = { 0x7e, (uint8_t)(i + 1) };
-	uint32_t ip = htonl(INADDR_LOOPBACK);
-	struct zc_cur c = zc_cur_init(req, sizeof(req)), a;
-
-	zc_put_bytes(&c, uuid, 16);
-	zc_put_bytes(&c, &ip, 4);
-	zc_put_u16(&c, 9 + i);
-	zc_put_u64(&c, 1ULL << 40);
-	zc_put_u64(&c, 1ULL << 40);
-	if (cs_send(ZC_CSTOMA_REGISTER, req, c.pos))
-		return 0;
-	a = t_answer();
-	return zc_get_u32(&a);
-}
 
 static void sql(const char *q, const char *fmt, int64_t a, int64_t b, int64_t c)
 {
@@ -109,7 +82,7 @@ static const char *report(int i, const uint64_t *ids, const uint32_t *versions, 
 		zc_put_u32(&c, versions[j]);
 	}
 	text[0] = 0;
-	if (cs_send(ZC_CSTOMA_REPORT, page, c.pos) != ZC_OK)
+	if (t_cs_send(ZC_CSTOMA_REPORT, page, c.pos) != ZC_OK)
 		return "refused";
 	a = t_answer();
 	k = zc_get_u32(&a);
@@ -145,7 +118,7 @@ int main(void)
 	snprintf(store, sizeof(store), "%s/meta.db", t_dir);
 	snprintf(backup, sizeof(backup), "%s/backup.db", t_dir);
 	for (int i = 0; i < NCS; i++) {
-		cs_id[i] = cs_register(i);
+		cs_id[i] = t_cs_register(0x7e, i, 9 + i);
 		CHECK(cs_id[i]);
 	}
 	s = t_session_new("restore");
@@ -209,7 +182,7 @@ int main(void)
 
 	/* Chunk servers come back with what they hold now. */
 	for (int i = 0; i < NCS; i++)
-		CHECK_EQ(cs_register(i), cs_id[i]);
+		CHECK_EQ(t_cs_register(0x7e, i, 9 + i), cs_id[i]);
 	/* Server 2: chunk 10 at the backup's version (it was dropped after),
 	 * 13 current, 150 made after the backup (kept), 50 unknown (deleted). */
 	CHECK_STR(report(2, (uint64_t[]){ 10, 13, 150, 50 }, (uint32_t[]){ 3, 4, 1, 1 }, 4),
