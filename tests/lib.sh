@@ -112,11 +112,17 @@ cleanup() {
 		fusermount3 -u -z "$M" 2>/dev/null || umount -l "$M" 2>/dev/null
 	fi
 	# A sanitizer report in any daemon's log fails the case.
-	if grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$D"/*.log 2>/dev/null; then
-		echo "FAIL: sanitizer report in a daemon log"
-		grep -h -A 12 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$D"/*.log | head -n 60
+	# Its gist goes on FAIL lines, which the runner repeats at the very end
+	# (a CI log may keep only that): the first report's kind and the first
+	# frames in zcfs's own sources.
+	local f
+	for f in $(grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$D"/*.log 2>/dev/null); do
+		echo "FAIL: sanitizer report in ${f##*/}: $(grep -m 1 -h -E \
+			"ERROR: (Address|Leak)Sanitizer|runtime error:" "$f" | cut -c 1-200)"
+		grep -E "^ +#[0-9]+ .* in .*(src|tests)/" "$f" | head -n 4 | sed 's/^ */FAIL:   /'
+		grep -h -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$f" | head -n 60
 		[ "$rc" -eq 0 ] && rc=1
-	fi
+	done
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
 		for f in "$D"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }; done
 	fi

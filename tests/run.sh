@@ -56,7 +56,7 @@ run_one() { # name timeout cmd...
 			# keep only the end, where the daemons' logs fill the tail).
 			whyfail+=$'\n'"  $name:"
 			while IFS= read -r line; do whyfail+=$'\n'"    $line"; done \
-				< <(grep -E '^(FAIL|zcfs: )|SUMMARY: [A-Za-z]*Sanitizer|runtime error:' "$log" | head -n 6)
+				< <(grep -E '^(FAIL|zcfs: )|SUMMARY: [A-Za-z]*Sanitizer|runtime error:' "$log" | head -n 8)
 		fi
 	done
 }
