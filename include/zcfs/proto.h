@@ -91,7 +91,11 @@ enum zc_type {
 	ZC_CLTOMA_CHUNK_ALLOC,	/* ino:64 idx:32 -> size:64 loc */
 	ZC_CLTOMA_SETSIZE,	/* ino:64 size:64 mtime_s:64 mtime_ns:32
 				   -> attr; grows only (a write's end) */
-	ZC_CLTOMA_TRUNC_PREP,	/* ino:64 size:64 -> loc of chunk holding size */
+	ZC_CLTOMA_TRUNC_PREP,	/* ino:64 size:64 -> loc of chunk holding size,
+				   then, when size grows the file past the
+				   chunk holding its old end, that chunk's loc
+				   (placed, maybe never written: the client
+				   makes sure it exists, ZC_TRUNC_GROW) */
 	ZC_CLTOMA_STATS,	/* client counters: id string, n:16 then
 				   n times (name value:64), then optionally
 				   metrics_ip:32 metrics_port:16 (its /metrics
@@ -157,7 +161,8 @@ enum zc_type {
 				   this one down the chain.  Creates the chunk if
 				   missing; forwards to the chain's next replica
 				   with the rest of the chain (chain replication) */
-	ZC_CLTOCS_TRUNCATE,	/* chunk_id:64 version:32 len:32 cap -> () */
+	ZC_CLTOCS_TRUNCATE,	/* chunk_id:64 version:32 len:32 cap -> ()
+				   (len | ZC_TRUNC_GROW: never shorter) */
 	ZC_CLTOCS_FSYNC,	/* chunk_id:64 -> () */
 
 	/* mds -> chunk server (MATOCS) */
@@ -191,6 +196,10 @@ enum zc_type {
  * the session has the file open for writing.  A setattr after writes
  * (tar's utimens, chown, chmod) so spares the SETSIZE at close. */
 #define ZC_SET_GROW	0x100
+
+/* In TRUNCATE's len: make the chunk file if it is missing and grow it to
+ * len, never cut it (a chunk file's missing tail reads as zeros). */
+#define ZC_TRUNC_GROW	0x80000000U
 
 /* OPEN flags */
 #define ZC_OPEN_TRUNC	0x01	/* O_TRUNC: size 0, mtime and ctime now */

@@ -93,6 +93,9 @@ struct zc_inode {
 				   to the mds */
 	bool posix_locked;	/* this client took fcntl locks on it: a close
 				   releases its owner's */
+	bool unwritten0;	/* made here, chunk 0 placed by CREATE and not
+				   written yet: it may exist on no chunk server
+				   (write.c, make_chunk0) */
 	int64_t mtime_s;
 	uint32_t mtime_ns;
 	uint32_t nlocs;
@@ -202,9 +205,14 @@ struct zc_wsrc {
 bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t size, off_t off,
 		 bool append);
 int zc_io_fsync(fuse_req_t req, struct zc_inode *in);
+/* fallocate(2) without KEEP_SIZE: the file grows to end if shorter (no
+ * space is reserved: chunk servers take it as bytes arrive). */
+int zc_io_allocate(fuse_req_t req, struct zc_inode *in, uint64_t end);
 /* Shrinks or grows the file: truncates the chunk at the new end on its
- * chunk servers, then sets the size at the mds.  Returns 0 or -errno. */
-int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *out);
+ * chunk servers, then sets the size at the mds; grow: only ever longer
+ * (what another client wrote past size stays).  Returns 0 or -errno. */
+int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, bool grow,
+		   struct zc_attr *out);
 /*
  * Reads a WRITE's answer, "n:8 then status:8 per replica of l's chain".
  * The replicas that missed the write go into failed, each once; an answer

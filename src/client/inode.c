@@ -204,6 +204,9 @@ static void store_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l,
 void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l)
 {
 	store_loc(in, idx, l, true);
+	pthread_mutex_lock(&in->lock);
+	in->unwritten0 |= idx == 0;
+	pthread_mutex_unlock(&in->lock);
 }
 
 /* Decodes "size:64 loc" and caches the location. */

@@ -168,7 +168,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 
 	(void)fi;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
-		err = zc_io_truncate(req, zc_ino_mds(ino), st->st_size, &a);
+		err = zc_io_truncate(req, zc_ino_mds(ino), st->st_size, false, &a);
 		if (err) {
 			reply_err(req, err);
 			return;
@@ -646,6 +646,28 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	zc_fop_done(ZC_FOP_FLUSH, t0);
 }
 
+/* fallocate(2): chunk servers take space as bytes arrive, so there is
+ * nothing to reserve; mode 0 grows the file, KEEP_SIZE does nothing.
+ * Punching holes and zeroing ranges are not supported. */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+			 struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+		reply_err(req, -EOPNOTSUPP);
+		return;
+	}
+	if (off < 0 || len <= 0) {
+		reply_err(req, -EINVAL);
+		return;
+	}
+	if ((uint64_t)off + (uint64_t)len > (1ULL << 50)) {
+		reply_err(req, -EFBIG);
+		return;
+	}
+	reply_err(req, (mode & FALLOC_FL_KEEP_SIZE) ? 0 : zc_io_allocate(req, fh_of(fi)->in, off + len));
+}
+
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	uint64_t t0 = zc_now_ns();
@@ -954,6 +976,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.flush = op_flush,
 	.release = op_release,
 	.fsync = op_fsync,
+	.fallocate = op_fallocate,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.getlk = op_getlk,
@@ -1314,7 +1337,9 @@ int zc_cmd_mount(int argc, char **argv)
 	host[sizeof(host) - 1] = 0;
 	snprintf(zc_cl.id, sizeof(zc_cl.id), "%s:%s", host, fo.mountpoint);
 	zc_session_init();
-	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=zcfs,subtype=zcfs");
+	/* noatime: reads never move atime here (no request tells us of one),
+	 * and the mount says so. */
+	fuse_opt_add_arg(&args, "-odefault_permissions,fsname=zcfs,subtype=zcfs,noatime");
 	if (getuid() == 0)
 		fuse_opt_add_arg(&args, "-oallow_other");
 	signal(SIGPIPE, SIG_IGN);

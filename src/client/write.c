@@ -62,6 +62,39 @@ int zc_write_statuses(const void *resp, size_t len, const struct zc_loc *l, bool
 	return nfailed;
 }
 
+static int truncate_chunk(const struct zc_loc *l, uint32_t len);
+
+/*
+ * Before a write past chunk 0 of a file made here whose chunk 0 nobody
+ * wrote: CREATE placed that chunk without its servers knowing, and once
+ * this write lands it is inside the file, where it must read as zeros, not
+ * fail as lost; so it is made on them now (ZC_TRUNC_GROW, which never
+ * cuts what another client may have written there).
+ */
+static int make_chunk0(fuse_req_t req, struct zc_inode *in)
+{
+	struct zc_loc l;
+	bool todo;
+	int err;
+
+	pthread_mutex_lock(&in->lock);
+	todo = in->unwritten0 && in->nlocs && in->locs[0].valid;
+	in->unwritten0 = false;
+	pthread_mutex_unlock(&in->lock);
+	if (!todo)
+		return 0;
+	if (!(err = zc_fetch_loc(req, in, 0, true, false, &l)) && l.id)
+		err = truncate_chunk(&l, ZC_TRUNC_GROW);
+	if (err) {
+		pthread_mutex_lock(&in->lock);
+		in->unwritten0 = true;
+		pthread_mutex_unlock(&in->lock);
+		zc_warn("client: inode %" PRIu64 ": chunk 0 not made on its servers: %s", in->ino,
+			strerror(-err));
+	}
+	return err;
+}
+
 /*
  * Writes one piece (len bytes at coff of chunk idx) to every replica: to
  * the first, which passes it down the chain.  The bytes come from src.buf,
@@ -79,6 +112,8 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 	bool fresh = false;
 	int err = 0, stale_rounds = 0, denied = 0;
 
+	if (idx && (err = make_chunk0(req, in)))
+		return -EIO;
 	while (zc_now_ns() < deadline) {
 		uint8_t args[64 + 6 * ZC_MAX_REPLICAS];
 		struct zc_cur c = zc_cur_init(args, sizeof(args));
@@ -167,8 +202,38 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 	pthread_mutex_lock(&in->lock);
 	if (idx < in->nlocs)
 		in->locs[idx].dirty = true;
+	if (!idx)
+		in->unwritten0 = false;
 	pthread_mutex_unlock(&in->lock);
 	return 0;
+}
+
+/* Bytes up to end were written (or allocated): the size grows to it, the
+ * mtime is now, and the mds is told later (dirty) unless it knows. */
+static void written(struct zc_inode *in, uint64_t end, bool dirty)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	pthread_mutex_lock(&in->lock);
+	if (end > in->size)
+		in->size = end;
+	if (dirty)
+		in->size_dirty = true;
+	in->mtime_s = now.tv_sec;
+	in->mtime_ns = now.tv_nsec;
+	pthread_mutex_unlock(&in->lock);
+}
+
+int zc_io_allocate(fuse_req_t req, struct zc_inode *in, uint64_t end)
+{
+	struct zc_attr a;
+	bool grows;
+
+	pthread_mutex_lock(&in->lock);
+	grows = end > in->size;
+	pthread_mutex_unlock(&in->lock);
+	return grows ? zc_io_truncate(req, in->ino, end, true, &a) : 0;
 }
 
 /* Where an O_APPEND write goes: the mds reserves the bytes at the end. */
@@ -226,7 +291,6 @@ static char *pipe_to_mem(int pipe, size_t len)
 bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t size, off_t off,
 		 bool append)
 {
-	struct timespec now;
 	char *copied = NULL;
 	size_t done = 0, from = 0;	/* src.buf holds the bytes from from on */
 	bool drained = src.buf != NULL;	/* nothing of it left in a pipe */
@@ -273,17 +337,8 @@ bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t
 	free(copied);
 	drained |= done == size;
 	if (done) {
-		clock_gettime(CLOCK_REALTIME, &now);
-		pthread_mutex_lock(&in->lock);
-		if ((uint64_t)off + done > in->size)
-			in->size = off + done;
-		/* The size, or at least the mtime, moved; an append's the mds
-		 * set when it gave out the place. */
-		if (!append)
-			in->size_dirty = true;
-		in->mtime_s = now.tv_sec;
-		in->mtime_ns = now.tv_nsec;
-		pthread_mutex_unlock(&in->lock);
+		/* An append's size the mds set when it gave out the place. */
+		written(in, off + done, !append);
 		zc_cl.n.write_bytes += done;
 	}
 	if (err && !done) {
@@ -351,13 +406,29 @@ int zc_io_fsync(fuse_req_t req, struct zc_inode *in)
 	return err == -EINTR ? err : err ? -EIO : 0;
 }
 
-int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *out)
+/* TRUNCATE of chunk l to len on its replicas.  0 or -EIO. */
+static int truncate_chunk(const struct zc_loc *l, uint32_t len)
 {
-	struct zc_inode *in = zc_inode_find(ino);
 	uint8_t args[96];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
+
+	zc_put_u64(&c, l->id);
+	zc_put_u32(&c, l->version);
+	zc_put_u32(&c, len);
+	zc_put_cap(&c, &l->cap);
+	return to_replicas(l, ZC_CLTOCS_TRUNCATE, args, c.pos) ? -EIO : 0;
+}
+
+int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, bool grow,
+		   struct zc_attr *out)
+{
+	struct zc_inode *in = zc_inode_find(ino);
+	uint32_t g = grow ? ZC_TRUNC_GROW : 0;
+	uint8_t args[96];
+	struct zc_cur c = zc_cur_init(args, sizeof(args));
+	struct timespec now;
 	struct zc_call call;
-	struct zc_loc l;
+	struct zc_loc l, old = { 0 };
 	int err;
 
 	/* Tell the mds what was written first, so that its size is the one we
@@ -370,27 +441,29 @@ int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *
 		goto out_put;
 	c = zc_cur_init(call.resp, call.resp_len);
 	zc_get_loc(&c, &l);
+	if (zc_cur_left(&c))
+		zc_get_loc(&c, &old);
 	zc_call_free_resp(&call);
 	if (c.err) {
 		err = -EIO;
 		goto out_put;
 	}
-	if (l.id) {
-		/* Cut the chunk holding the new end before the size moves, so that
-		 * growing the file later never shows bytes from before the cut. */
-		c = zc_cur_init(args, sizeof(args));
-		zc_put_u64(&c, l.id);
-		zc_put_u32(&c, l.version);
-		zc_put_u32(&c, size % ZC_CHUNK_SIZE);
-		zc_put_cap(&c, &l.cap);
-		if ((err = to_replicas(&l, ZC_CLTOCS_TRUNCATE, args, c.pos))) {
-			err = -EIO;
-			goto out_put;
-		}
+	/* Cut the chunk holding the new end before the size moves, so that
+	 * growing the file later never shows bytes from before the cut (when
+	 * growing only, never cut).  The chunk holding the old end, if the
+	 * file grows past it, is made on its servers if it never was. */
+	if ((l.id && (err = truncate_chunk(&l, (size % ZC_CHUNK_SIZE) | g))) ||
+	    (old.id && (err = truncate_chunk(&old, ZC_TRUNC_GROW))))
+		goto out_put;
+	if (in) {	/* chunk 0 was made above, or cut, or is outside */
+		pthread_mutex_lock(&in->lock);
+		in->unwritten0 = false;
+		pthread_mutex_unlock(&in->lock);
 	}
+	clock_gettime(CLOCK_REALTIME, &now);
 	c = zc_cur_init(args, sizeof(args));
 	zc_put_u64(&c, ino);
-	zc_put_u32(&c, ZC_SET_SIZE);
+	zc_put_u32(&c, grow ? ZC_SET_GROW : ZC_SET_SIZE);
 	zc_put_u32(&c, 0);
 	zc_put_u32(&c, 0);
 	zc_put_u32(&c, 0);
@@ -399,14 +472,19 @@ int zc_io_truncate(fuse_req_t req, uint64_t ino, uint64_t size, struct zc_attr *
 	zc_put_u32(&c, 0);
 	zc_put_u64(&c, 0);
 	zc_put_u32(&c, 0);
+	if (grow) {
+		zc_put_u64(&c, now.tv_sec);
+		zc_put_u32(&c, now.tv_nsec);
+	}
 	if ((err = zc_mds_attr_call(req, ZC_CLTOMA_SETATTR, args, c.pos, out)))
 		goto out_put;
 	if (in) {
 		pthread_mutex_lock(&in->lock);
-		in->size = size;
+		in->size = grow ? ZC_MAX(in->size, out->size) : size;
 		in->size_dirty = false;
 		pthread_mutex_unlock(&in->lock);
-		zc_forget_locs(in, (size + ZC_CHUNK_SIZE - 1) / ZC_CHUNK_SIZE);
+		if (!grow)
+			zc_forget_locs(in, (size + ZC_CHUNK_SIZE - 1) / ZC_CHUNK_SIZE);
 	}
 out_put:
 	if (in)

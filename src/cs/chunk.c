@@ -592,7 +592,7 @@ int cs_chunk_write_pipe(struct cs_chunk *c, uint32_t version, uint32_t off, int 
 	return chunk_write(c, version, off, NULL, pipe_rd, len);
 }
 
-int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len)
+static int resize(struct cs_chunk *c, uint32_t version, uint32_t len, bool grow_only)
 {
 	uint32_t old, first, last;
 	int err;
@@ -605,6 +605,10 @@ int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len)
 		goto out_unlock;
 	}
 	old = c->len;
+	if (grow_only && len <= old) {
+		err = 0;
+		goto out_unlock;
+	}
 	err = ftruncate(c->fd, ZC_CHUNK_HDR + (off_t)len) ? -errno : map_upto(c, len);
 	if (!err) {
 		c->len = len;
@@ -616,6 +620,16 @@ int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len)
 out_unlock:
 	pthread_rwlock_unlock(&c->lock);
 	return err;
+}
+
+int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len)
+{
+	return resize(c, version, len, false);
+}
+
+int cs_chunk_grow(struct cs_chunk *c, uint32_t version, uint32_t len)
+{
+	return resize(c, version, len, true);
 }
 
 int cs_chunk_sync(struct cs_chunk *c)

@@ -572,7 +572,8 @@ static int serve(struct zc_srv_conn *c, const struct zc_hdr *h, uint8_t *payload
 			return refuse_cap(c, h, id, why);
 		ch = cs_chunk_get(id, version, true, &err);
 		if (ch) {
-			err = cs_chunk_truncate(ch, version, len);
+			err = (len & ZC_TRUNC_GROW) ? cs_chunk_grow(ch, version, len & ~ZC_TRUNC_GROW)
+						    : cs_chunk_truncate(ch, version, len);
 			cs_chunk_put(ch);
 		}
 		break;

@@ -68,6 +68,8 @@ int cs_chunk_write(struct cs_chunk *c, uint32_t version, uint32_t off, const voi
 int cs_chunk_write_pipe(struct cs_chunk *c, uint32_t version, uint32_t off, int pipe_rd,
 			uint32_t len);
 int cs_chunk_truncate(struct cs_chunk *c, uint32_t version, uint32_t len);
+/* The same, but only ever longer: a chunk already len or longer stays. */
+int cs_chunk_grow(struct cs_chunk *c, uint32_t version, uint32_t len);
 int cs_chunk_sync(struct cs_chunk *c);
 int cs_chunk_delete(uint64_t id);
 /* Moves the chunk forward to version new (idempotent).  -ESTALE if it is

@@ -261,7 +261,7 @@ static int op_mknod(const struct mds_who *w, uint64_t parent, const char *name, 
 	struct zc_attr d;
 	uint64_t ino;
 	int64_t s, size = target ? (int64_t)strlen(target) : 0;
-	uint32_t ns;
+	uint32_t ns, gid = w->gid;
 	int st = dir_access(w, parent, MAY_CHANGE, &d);
 
 	if (st)
@@ -275,13 +275,24 @@ static int op_mknod(const struct mds_who *w, uint64_t parent, const char *name, 
 	default:
 		return ZC_ST_INVAL;
 	}
+	/* As Linux (inode_init_owner): a setgid directory gives what is made
+	 * in it its group, and a directory its setgid too; a group-executable
+	 * setgid file made by one outside that group loses the bit. */
+	if (d.mode & S_ISGID) {
+		gid = d.gid;
+		if (S_ISDIR(mode))
+			mode |= S_ISGID;
+	}
+	if (!S_ISDIR(mode) && (mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) && w->uid &&
+	    !mds_in_group(w, gid))
+		mode &= ~S_ISGID;
 	now_ts(&s, &ns);
 	/* A directory's replica goal passes on to what is made in it. */
 	if (mds_run("INSERT INTO inode(mode, nlink, uid, gid, rdev, size, atime_s, atime_ns,"
 		    " mtime_s, mtime_ns, ctime_s, ctime_ns, target, goal)"
 		    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
 		    " (SELECT goal FROM inode WHERE ino=?))", "iiiiiiiiiiiiti",
-		    (int64_t)mode, (int64_t)(S_ISDIR(mode) ? 2 : 1), (int64_t)w->uid, (int64_t)w->gid,
+		    (int64_t)mode, (int64_t)(S_ISDIR(mode) ? 2 : 1), (int64_t)w->uid, (int64_t)gid,
 		    (int64_t)rdev, size, s, (int64_t)ns, s, (int64_t)ns, s, (int64_t)ns, target,
 		    (int64_t)parent))
 		return ZC_ST_IO;
@@ -508,7 +519,8 @@ static int op_setattr(const struct mds_who *w, uint64_t ino, uint32_t valid, str
 	if ((valid & ZC_SET_GROW) && !mds_open_check(w, ino, ZC_OPEN_WRITE) &&
 	    ((st = mds_grow(ino, size, wm_s, wm_ns)) || (st = get_attr(ino, &a))))
 		return st;
-	if ((valid & ZC_SET_SIZE) && (st = mds_truncate(ino, size, false, &a)))
+	/* Linux moves mtime and ctime even when the size stays (do_truncate). */
+	if ((valid & ZC_SET_SIZE) && (st = mds_truncate(ino, size, true, &a)))
 		return st;
 	now_ts(&now_s, &now_ns);
 	if ((valid & ZC_SET_SIZE) && w->uid)
@@ -1404,17 +1416,28 @@ static int h_setgoal(struct req *r)
 static int h_trunc_prep(struct req *r)
 {
 	uint64_t ino = zc_get_u64(r->in), size = zc_get_u64(r->in);
+	struct zc_attr a;
 	struct zc_loc l;
 	int st;
 
-	if (r->in->err || size > (1ULL << 50))
+	if (r->in->err)
 		return ZC_ST_INVAL;
-	if ((st = truncatable(r->w, ino)))
+	if (size > (1ULL << 50))
+		return ZC_ST_FBIG;
+	if ((st = truncatable(r->w, ino)) || (st = get_attr(ino, &a)))
 		return st;
 	memset(&l, 0, sizeof(l));
 	if (size % ZC_CHUNK_SIZE && (st = load_loc(ino, size / ZC_CHUNK_SIZE, &l)))
 		return st;
 	mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
+	/* Growing past the chunk holding the old end: that chunk may have
+	 * been placed and never written (CREATE places chunk 0), so exist on
+	 * no server; inside the file now, it must read as zeros, not fail. */
+	if (size > a.size && a.size / ZC_CHUNK_SIZE != size / ZC_CHUNK_SIZE) {
+		if ((st = load_loc(ino, a.size / ZC_CHUNK_SIZE, &l)))
+			return st;
+		mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
+	}
 	return ZC_OK;
 }
 

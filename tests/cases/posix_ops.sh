@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
-# mkdir/rmdir/mv/ln/ln -s/rm/truncate/chmod/touch behave as on a local file
-# system: the same script runs in a local folder and in the mount, and the
-# resulting trees (names, types, sizes, modes, link counts, targets, bytes)
-# and every command's success or failure must match.
+# mkdir/rmdir/mv/ln/ln -s/rm/truncate/chmod/touch/fallocate behave as on a
+# local file system: the same script runs in a local folder and in the
+# mount, and the resulting trees (names, types, sizes, modes, link counts,
+# groups, targets, bytes) and every command's success or failure must match.
 . "$(dirname "$0")/../lib.sh"
 start_cluster
 
@@ -51,11 +51,31 @@ ops() { # run in the folder given; prints one line per command: its result
 	r sh -c 'ls | wc -l'
 	r mkfifo fifo
 	r sh -c 'exec 3<>fifo; echo through >&3; head -n1 <&3'
+	# A setgid directory: its group for what is made in it, its setgid
+	# for directories.
+	r mkdir sg
+	r chgrp 2000 sg
+	r chmod 2775 sg
+	r sh -c 'umask 022; touch sg/f; mkdir sg/d; mkfifo sg/p; ln -s f sg/l'
+	# Files made and then written or grown past their first chunk only:
+	# that chunk, never written, reads as zeros (md5sum below reads it).
+	r sh -c 'printf x | dd of=sparse bs=4k seek=17000 conv=notrunc status=none'
+	r sh -c 'touch grown; truncate -s 65M grown'
+	r fallocate -l 65M fa65
+	# fallocate grows a file (KEEP_SIZE does not); posix_fallocate through
+	# a write-only descriptor of a file with data.
+	r fallocate -l 1M fa
+	r fallocate -n -l 2M fa
+	r sh -c 'head -c 200000 /dev/zero | tr "\0" y > pf'
+	r python3 -c 'import os; os.posix_fallocate(os.open("pf", os.O_WRONLY), 0, 300000)'
+	# truncate to the same size moves mtime; past the largest size: EFBIG.
+	r sh -c 'echo x > tt; truncate -s 2 tt; touch -m -d @100 tt; truncate -s 2 tt; [ $(stat -c %Y tt) -gt 100 ]'
+	r sh -c 'truncate -s 2000000000000000 tt 2>&1 | grep -q "too large"'
 }
 
 tree() { # a listing that must be the same on both sides
 	cd "$1" && find . -mindepth 1 \( -type f -o -type l -o -type d -o -type p \) \
-		-printf '%p %y %m %n %s %l\n' | sed 's/ d \([0-9]*\) \([0-9]*\) [0-9]* / d \1 \2 - /' | sort
+		-printf '%p %y %m %n %s %g %l\n' | sed 's/ d \([0-9]*\) \([0-9]*\) [0-9]* / d \1 \2 - /' | sort
 	find . -type f -print0 | sort -z | xargs -0 md5sum
 	stat -c '%n %Y' ./victim 2>/dev/null
 	stat -c '%n %s %Y %a' ./w 2>/dev/null

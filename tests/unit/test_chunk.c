@@ -96,6 +96,16 @@ int main(void)
 	CHECK_EQ(out[0], data[99000]);
 	CHECK_EQ(out[1], 0);
 	CHECK_EQ(out[3], 0);
+	/* Growing only: never shorter, longer when asked. */
+	CHECK_EQ(cs_chunk_grow(c, 1, 1000), 0);
+	CHECK_EQ(read_back(c, 100000, 1, out, &got), 0);
+	CHECK_EQ(got, 1);
+	CHECK_EQ(out[0], data[99000]);
+	CHECK_EQ(cs_chunk_grow(c, 1, 400000), 0);
+	CHECK_EQ(read_back(c, 399990, 10, out, &got), 0);
+	CHECK_EQ(got, 10);
+	CHECK_EQ(out[9], 0);
+	CHECK_EQ(cs_chunk_grow(c, 2, 500000), -ESTALE);
 	CHECK_EQ(cs_chunk_sync(c), 0);
 	cs_chunk_put(c);
 

@@ -487,6 +487,27 @@ static void test_chunks(void)
 		CHECK(!c.err);
 		CHECK_EQ(m.id, l.id);
 		CHECK_EQ(m.cap.rights, ZC_CAP_READ | ZC_CAP_WRITE);
+		CHECK_EQ(zc_cur_left(&c), 0);	/* shrinking: nothing more */
+	}
+	/* Growing past the chunk of the old end (chunk 1, at 64 MiB + 10):
+	 * the new end's chunk (4: none, a hole), then chunk 1's layout, which
+	 * the client makes sure exists on its servers. */
+	{
+		struct treq *r = treq_new(sess, seq++);
+		struct zc_cur c;
+
+		zc_put_u64(&r->c, f);
+		zc_put_u64(&r->c, 4 * ZC_CHUNK_SIZE + 5);
+		CHECK_EQ(treq_send(r, ZC_CLTOMA_TRUNC_PREP), ZC_OK);
+		c = t_answer();
+		zc_get_loc(&c, &m);
+		CHECK_EQ(m.id, 0);
+		zc_get_loc(&c, &m);
+		CHECK(!c.err);
+		CHECK_EQ(m.id, (uint64_t)mds_int(0, "SELECT id FROM chunk WHERE ino=? AND idx=1", "i",
+						 (int64_t)f));
+		CHECK_EQ(m.nrep, 3);
+		CHECK_EQ(m.cap.rights, ZC_CAP_READ | ZC_CAP_WRITE);
 	}
 
 	/* Appends reserve their bytes at the end, one after the other. */
