@@ -374,6 +374,52 @@ static bool is_below(uint64_t dir, uint64_t top)
 	return true;	/* a loop: refuse */
 }
 
+/* RENAME_EXCHANGE: the two names swap what they name, both must exist. */
+static int op_exchange(const struct mds_who *w, uint64_t parent, const char *name,
+		       uint64_t nparent, const char *nname)
+{
+	struct zc_attr a, b, pd, nd;
+	uint64_t ino, other;
+	int64_t s;
+	uint32_t ns;
+	int da, db, st;
+
+	if ((st = dir_access(w, parent, MAY_CHANGE, &pd)) ||
+	    (st = dir_access(w, nparent, MAY_CHANGE, &nd)))
+		return st;
+	if (dots(name) || dots(nname))
+		return ZC_ST_BUSY;
+	if ((st = lookup_ino(parent, name, &ino)) || (st = get_attr(ino, &a)) ||
+	    (st = lookup_ino(nparent, nname, &other)) || (st = get_attr(other, &b)))
+		return st;
+	if (!sticky_ok(w, &pd, &a) || !sticky_ok(w, &nd, &b))
+		return ZC_ST_PERM;
+	if (ino == other)
+		return ZC_OK;
+	da = S_ISDIR(a.mode);
+	db = S_ISDIR(b.mode);
+	/* Directories that change parent: writable ("..") and not into
+	 * themselves. */
+	if (parent != nparent && ((da && !mds_may(w, &a, MDS_MAY_WRITE)) ||
+				  (db && !mds_may(w, &b, MDS_MAY_WRITE))))
+		return ZC_ST_ACCES;
+	if ((da && is_below(nparent, ino)) || (db && is_below(parent, other)))
+		return ZC_ST_INVAL;
+	now_ts(&s, &ns);
+	mds_tree_gen++;
+	if (mds_run("UPDATE dentry SET ino=? WHERE parent=? AND name=?", "iit", (int64_t)other,
+		    (int64_t)parent, name) ||
+	    mds_run("UPDATE dentry SET ino=? WHERE parent=? AND name=?", "iit", (int64_t)ino,
+		    (int64_t)nparent, nname) ||
+	    mds_run("UPDATE inode SET ctime_s=?, ctime_ns=? WHERE ino IN (?, ?)", "iiii", s,
+		    (int64_t)ns, (int64_t)ino, (int64_t)other))
+		return ZC_ST_IO;
+	if (parent == nparent)
+		return touch_dir(parent, 0);
+	/* A directory's ".." counts in its parent's links. */
+	return (st = touch_dir(parent, db - da)) ? st : touch_dir(nparent, da - db);
+}
+
 static int op_rename(const struct mds_who *w, uint64_t parent, const char *name,
 		     uint64_t nparent, const char *nname, uint32_t flags)
 {
@@ -383,8 +429,10 @@ static int op_rename(const struct mds_who *w, uint64_t parent, const char *name,
 	uint32_t ns;
 	int st;
 
+	if (flags == ZC_RENAME_EXCHANGE)
+		return op_exchange(w, parent, name, nparent, nname);
 	if (flags & ~ZC_RENAME_NOREPLACE)
-		return ZC_ST_INVAL;	/* RENAME_EXCHANGE, RENAME_WHITEOUT */
+		return ZC_ST_INVAL;	/* RENAME_WHITEOUT, or two at once */
 	if ((st = dir_access(w, parent, MAY_CHANGE, &pd)) ||
 	    (st = dir_access(w, nparent, MAY_CHANGE, &nd)))
 		return st;

@@ -68,6 +68,17 @@ ops() { # run in the folder given; prints one line per command: its result
 	r fallocate -n -l 2M fa
 	r sh -c 'head -c 200000 /dev/zero | tr "\0" y > pf'
 	r python3 -c 'import os; os.posix_fallocate(os.open("pf", os.O_WRONLY), 0, 300000)'
+	# renameat2 RENAME_EXCHANGE: files, a file and a directory across
+	# directories, a directory into itself (refused), a missing name.
+	x() { python3 -c 'import ctypes, os, sys
+l = ctypes.CDLL(None, use_errno=True)
+sys.exit(l.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 0)' "$@"; }
+	r sh -c 'echo A > xa; echo B > xb; mkdir -p xd/sub xe; echo F > xe/f'
+	r x xa xb
+	r x xa xe/f
+	r x xd xb
+	r x xb xb/sub
+	r x xa nothere
 	# truncate to the same size moves mtime; past the largest size: EFBIG.
 	r sh -c 'echo x > tt; truncate -s 2 tt; touch -m -d @100 tt; truncate -s 2 tt; [ $(stat -c %Y tt) -gt 100 ]'
 	r sh -c 'truncate -s 2000000000000000 tt 2>&1 | grep -q "too large"'

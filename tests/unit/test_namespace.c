@@ -148,7 +148,7 @@ static int append(uint64_t ino, uint32_t len, uint64_t *off)
 static void test_names(void)
 {
 	struct zc_attr a, d;
-	uint64_t dir, sub, f, g, sym, fifo;
+	uint64_t dir, sub, f, g, v, sym, fifo;
 	struct treq *r;
 	struct zc_cur c;
 	char target[64];
@@ -235,7 +235,16 @@ static void test_names(void)
 	t_create_in(sess, seq++, 2, dir, "victim", &st);
 	CHECK_EQ(st, ZC_OK);
 	CHECK_EQ(rename_in(dir, "g2", dir, "victim", ZC_RENAME_NOREPLACE), ZC_ST_EXIST);
-	CHECK_EQ(rename_in(dir, "g2", dir, "victim", ZC_RENAME_EXCHANGE), ZC_ST_INVAL);
+	/* EXCHANGE: the two names swap what they name, and back. */
+	v = lookup(dir, "victim");
+	CHECK_EQ(rename_in(dir, "g2", dir, "victim", ZC_RENAME_EXCHANGE), ZC_OK);
+	CHECK_EQ(lookup(dir, "victim"), f);
+	CHECK_EQ(lookup(dir, "g2"), v);
+	CHECK_EQ(rename_in(dir, "g2", dir, "victim", ZC_RENAME_EXCHANGE), ZC_OK);
+	CHECK_EQ(lookup(dir, "g2"), f);
+	CHECK_EQ(rename_in(dir, "g2", dir, "none", ZC_RENAME_EXCHANGE), ZC_ST_NOENT);
+	CHECK_EQ(rename_in(dir, "g2", dir, "victim", ZC_RENAME_EXCHANGE | ZC_RENAME_NOREPLACE),
+		 ZC_ST_INVAL);
 	CHECK_EQ(rename_in(dir, "g2", dir, "victim", 0), ZC_OK);
 	CHECK_EQ(lookup(dir, "victim"), f);
 	CHECK_EQ(rename_in(dir, "victim", dir, "sub", 0), ZC_ST_ISDIR);
@@ -250,6 +259,21 @@ static void test_names(void)
 	CHECK_EQ(a.nlink, 2);
 	CHECK_EQ(getattr(ZC_ROOT_INO, &a), 0);
 	CHECK_EQ(a.nlink, 4);
+	/* A directory and a file exchanged across directories: the counts
+	 * follow; a directory never into itself. */
+	CHECK_EQ(rename_in(ZC_ROOT_INO, "sub", dir, "victim", ZC_RENAME_EXCHANGE), ZC_OK);
+	CHECK_EQ(lookup(dir, "victim"), sub);
+	CHECK_EQ(getattr(ZC_ROOT_INO, &a), 0);
+	CHECK_EQ(a.nlink, 3);
+	CHECK_EQ(getattr(dir, &a), 0);
+	CHECK_EQ(a.nlink, 3);
+	CHECK_EQ(rename_in(ZC_ROOT_INO, "sub", dir, "victim", ZC_RENAME_EXCHANGE), ZC_OK);
+	CHECK_EQ(lookup(ZC_ROOT_INO, "sub"), sub);
+	CHECK_EQ(getattr(ZC_ROOT_INO, &a), 0);
+	CHECK_EQ(a.nlink, 4);
+	CHECK_EQ(getattr(dir, &a), 0);
+	CHECK_EQ(a.nlink, 2);
+	CHECK_EQ(rename_in(ZC_ROOT_INO, "d", dir, "victim", ZC_RENAME_EXCHANGE), ZC_ST_INVAL);
 	/* Over an empty directory: it goes; the count drops again. */
 	mknod_in(dir, "empty", S_IFDIR | 0755, &st);
 	CHECK_EQ(rename_in(ZC_ROOT_INO, "sub", dir, "empty", 0), ZC_OK);
