@@ -93,9 +93,9 @@ struct zc_inode {
 				   to the mds */
 	bool posix_locked;	/* this client took fcntl locks on it: a close
 				   releases its owner's */
-	bool unwritten0;	/* made here, chunk 0 placed by CREATE and not
-				   written yet: it may exist on no chunk server
-				   (write.c, make_chunk0) */
+	bool unwritten0;	/* made here or empty when opened for writing,
+				   chunk 0 not written since: it may exist on no
+				   chunk server (write.c, make_chunk0) */
 	int64_t mtime_s;
 	uint32_t mtime_ns;
 	uint32_t nlocs;

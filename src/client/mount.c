@@ -578,6 +578,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	zc_inode_opened(in, a.size, trunc);
+	if (!a.size && (fi->flags & O_ACCMODE) != O_RDONLY) {	/* see make_chunk0 */
+		pthread_mutex_lock(&in->lock);
+		in->unwritten0 = true;
+		pthread_mutex_unlock(&in->lock);
+	}
 	/* The mds may have dropped setuid/setgid: the kernel's mode is old. */
 	if (trunc && fuse_req_ctx(req)->uid && zc_cl.se)
 		fuse_lowlevel_notify_inval_inode(zc_cl.se, ino, -1, 0);

@@ -65,11 +65,13 @@ int zc_write_statuses(const void *resp, size_t len, const struct zc_loc *l, bool
 static int truncate_chunk(const struct zc_loc *l, uint32_t len);
 
 /*
- * Before a write past chunk 0 of a file made here whose chunk 0 nobody
- * wrote: CREATE placed that chunk without its servers knowing, and once
- * this write lands it is inside the file, where it must read as zeros, not
- * fail as lost; so it is made on them now (ZC_TRUNC_GROW, which never
- * cuts what another client may have written there).
+ * Before the first write past chunk 0 of a file made here, or empty when
+ * opened here: CREATE places chunk 0 without its servers knowing, and
+ * once this write lands that chunk is inside the file, where it must read
+ * as zeros, not fail as lost; so it is made on them now (ZC_TRUNC_GROW,
+ * which never cuts what another client may have written there).  The mds
+ * drops such a chunk at the last close of an empty file, so this is only
+ * for a file still open where it was made.
  */
 static int make_chunk0(fuse_req_t req, struct zc_inode *in)
 {
@@ -78,12 +80,14 @@ static int make_chunk0(fuse_req_t req, struct zc_inode *in)
 	int err;
 
 	pthread_mutex_lock(&in->lock);
-	todo = in->unwritten0 && in->nlocs && in->locs[0].valid;
+	todo = in->unwritten0;
 	in->unwritten0 = false;
 	pthread_mutex_unlock(&in->lock);
 	if (!todo)
 		return 0;
-	if (!(err = zc_fetch_loc(req, in, 0, true, false, &l)) && l.id)
+	/* Is there a chunk 0 (a reader's layout: none is placed for it)? */
+	err = zc_fetch_loc(req, in, 0, false, false, &l);
+	if (!err && l.id && !(err = zc_fetch_loc(req, in, 0, true, false, &l)) && l.id)
 		err = truncate_chunk(&l, ZC_TRUNC_GROW);
 	if (err) {
 		pthread_mutex_lock(&in->lock);

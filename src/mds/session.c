@@ -536,12 +536,21 @@ int mds_open_created(uint64_t session, uint64_t handle, uint64_t ino)
  * handle or another); without, the handle still goes and the answer says
  * the size was refused.
  */
+/* Has the file chunks past its end? */
+static bool past_eof(uint64_t ino)
+{
+	return mds_int(0, "SELECT count(*) FROM chunk WHERE ino=? AND idx >="
+		       " (SELECT (size + ?) / ? FROM inode WHERE ino=?)", "iiii", (int64_t)ino,
+		       (int64_t)ZC_CHUNK_SIZE - 1, (int64_t)ZC_CHUNK_SIZE, (int64_t)ino) > 0;
+}
+
 static int do_release(const struct mds_who *w, struct session *s, struct zc_cur *in)
 {
 	uint64_t ino = zc_get_u64(in), handle = zc_get_u64(in), size = zc_get_u64(in);
 	int64_t ms = zc_get_u64(in);
 	uint32_t mns = zc_get_u32(in), flags = zc_get_u32(in);
 	int refused = ZC_OK, st = ZC_OK;
+	bool last;
 
 	if (in->err || mns >= 1000000000U || size > (1ULL << 50))
 		return ZC_ST_INVAL;
@@ -556,10 +565,11 @@ static int do_release(const struct mds_who *w, struct session *s, struct zc_cur 
 		}
 	}
 	open_del(s->id, handle, ino);
+	last = !mds_ino_open(ino) && !mds_in_grace();
 	/* Most releases change nothing in the store: no transaction. */
 	if (!(flags & ZC_REL_SIZE) &&
-	    (mds_ino_open(ino) || mds_in_grace() ||
-	     mds_int(-1, "SELECT nlink FROM inode WHERE ino=?", "i", (int64_t)ino) != 0))
+	    !(last && (mds_int(-1, "SELECT nlink FROM inode WHERE ino=?", "i", (int64_t)ino) == 0 ||
+		       past_eof(ino))))
 		return refused;
 	if (mds_begin())
 		return ZC_ST_IO;
@@ -567,6 +577,13 @@ static int do_release(const struct mds_who *w, struct session *s, struct zc_cur 
 		st = mds_grow(ino, size, ms, mns);
 	if (!st)
 		st = mds_orphan_check(ino);
+	/* The last close: chunks past the end hold nothing anyone can read
+	 * (one CREATE placed for a write that never came: touch), and would
+	 * be inside the file, never written, if it grew: they go. */
+	if (!st && last && past_eof(ino))
+		st = mds_drop_chunks(ino, mds_int(0, "SELECT (size + ?) / ? FROM inode WHERE ino=?",
+						  "iii", (int64_t)ZC_CHUNK_SIZE - 1,
+						  (int64_t)ZC_CHUNK_SIZE, (int64_t)ino));
 	if (mds_end(st) < 0)
 		return ZC_ST_IO;
 	return st ? st : refused;

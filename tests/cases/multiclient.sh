@@ -244,6 +244,21 @@ within 5 "client 2: the whole size while the writer still holds it open, never s
 	$((40 * 4096)) size_of "$M2/grow"
 kill_bg "$grow"
 
+# -- a file made on client 1 and held open there, written on client 2 only
+# past its first chunk: that chunk (placed when the file was made, never
+# written) reads as zeros on both clients, not as lost (EIO)
+lockf_bg "$T/made" "$M/made" hold
+made=$BG
+wait_grep '^holding$' "$T/made" 10
+check "client 2 writes 4 KiB at 100 MiB" \
+	dd if=/dev/urandom of="$M2/made" bs=4k seek=25600 count=1 conv=notrunc status=none
+check "client 2 reads the first chunk: zeros" \
+	cmp <(head -c 64M "$M2/made") <(head -c 64M /dev/zero)
+within 3 "client 1 sees the size" $((100 * 1048576 + 4096)) size_of "$M/made"
+check "client 1 reads the first chunk: zeros" \
+	cmp <(head -c 64M "$M/made") <(head -c 64M /dev/zero)
+kill_bg "$made"
+
 # -- client 2's mount process killed while a process on it holds locks:
 # they stay until client 2's session lease runs out, then go.
 lockf_bg "$T/lease" "$M2/lease" wr 0 0 fex echo locked hold

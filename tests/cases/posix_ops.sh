@@ -61,6 +61,7 @@ ops() { # run in the folder given; prints one line per command: its result
 	# that chunk, never written, reads as zeros (md5sum below reads it).
 	r sh -c 'printf x | dd of=sparse bs=4k seek=17000 conv=notrunc status=none'
 	r sh -c 'touch grown; truncate -s 65M grown'
+	r sh -c 'touch late; printf x | dd of=late bs=4k seek=17000 conv=notrunc status=none'
 	r fallocate -l 65M fa65
 	# fallocate grows a file (KEEP_SIZE does not); posix_fallocate through
 	# a write-only descriptor of a file with data.

@@ -563,9 +563,9 @@ int main(void)
 	}
 
 	/* A chunk placed for a write that never came (an empty file opened
-	 * for writing, closed) whose replicas are all gone is not data lost:
-	 * past the end of a file nobody has open, it is dropped, and the
-	 * figures stay healthy. */
+	 * for writing, closed) is not data: past the end of a file nobody has
+	 * open, it is dropped at the last close, and the figures stay
+	 * healthy. */
 	{
 		struct treq *r = treq_new(s, 0);
 		struct zc_loc g;
@@ -596,7 +596,10 @@ int main(void)
 		zc_put_u32(&r->c, 0);
 		zc_put_u32(&r->c, 0);
 		CHECK_EQ(treq_send(r, ZC_CLTOMA_RELEASE), ZC_OK);
+		/* Its last close dropped it already (past the end). */
 		pthread_mutex_lock(&mds_lock);
+		CHECK_EQ(mds_int(-1, "SELECT count(*) FROM chunk WHERE id=?", "i", (int64_t)g.id), 0);
+		CHECK_EQ(mds_int(-1, "SELECT count(*) FROM gc WHERE chunk=?", "i", (int64_t)g.id), 2);
 		mds_run("DELETE FROM replica WHERE chunk=?", "i", (int64_t)g.id);
 		mds_recovery_walk_now();
 		pthread_mutex_unlock(&mds_lock);
