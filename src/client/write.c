@@ -69,9 +69,7 @@ static int truncate_chunk(const struct zc_loc *l, uint32_t len);
  * opened here: CREATE places chunk 0 without its servers knowing, and
  * once this write lands that chunk is inside the file, where it must read
  * as zeros, not fail as lost; so it is made on them now (ZC_TRUNC_GROW,
- * which never cuts what another client may have written there).  The mds
- * drops such a chunk at the last close of an empty file, so this is only
- * for a file still open where it was made.
+ * which never cuts what another client may have written there).
  */
 static int make_chunk0(fuse_req_t req, struct zc_inode *in)
 {

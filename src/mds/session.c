@@ -568,8 +568,7 @@ static int do_release(const struct mds_who *w, struct session *s, struct zc_cur 
 	last = !mds_ino_open(ino) && !mds_in_grace();
 	/* Most releases change nothing in the store: no transaction. */
 	if (!(flags & ZC_REL_SIZE) &&
-	    !(last && (mds_int(-1, "SELECT nlink FROM inode WHERE ino=?", "i", (int64_t)ino) == 0 ||
-		       past_eof(ino))))
+	    !(last && mds_int(-1, "SELECT nlink FROM inode WHERE ino=?", "i", (int64_t)ino) == 0))
 		return refused;
 	if (mds_begin())
 		return ZC_ST_IO;
@@ -577,9 +576,12 @@ static int do_release(const struct mds_who *w, struct session *s, struct zc_cur 
 		st = mds_grow(ino, size, ms, mns);
 	if (!st)
 		st = mds_orphan_check(ino);
-	/* The last close: chunks past the end hold nothing anyone can read
-	 * (one CREATE placed for a write that never came: touch), and would
-	 * be inside the file, never written, if it grew: they go. */
+	/* The last close of a file written here: chunks past the end hold
+	 * nothing anyone can read (one CREATE placed for a write that never
+	 * came), and would be inside the file, never written, if it grew:
+	 * they go.  (Not worth a commit of its own for a file closed
+	 * unwritten, as after touch: a writer past such a chunk makes it on
+	 * its servers first, see the client's make_chunk0.) */
 	if (!st && last && past_eof(ino))
 		st = mds_drop_chunks(ino, mds_int(0, "SELECT (size + ?) / ? FROM inode WHERE ino=?",
 						  "iii", (int64_t)ZC_CHUNK_SIZE - 1,
