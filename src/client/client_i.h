@@ -93,9 +93,9 @@ struct zc_inode {
 				   to the mds */
 	bool posix_locked;	/* this client took fcntl locks on it: a close
 				   releases its owner's */
-	bool unwritten0;	/* made here or empty when opened for writing,
-				   chunk 0 not written since: it may exist on no
-				   chunk server (write.c, make_chunk0) */
+	bool unwritten0;	/* opened here empty, for writing, chunk 0 not
+				   written since: it may exist on no chunk
+				   server (write.c, make_chunk0) */
 	int64_t mtime_s;
 	uint32_t mtime_ns;
 	uint32_t nlocs;
@@ -164,7 +164,7 @@ int zc_inode_flush_size(fuse_req_t req, struct zc_inode *in);
 void zc_inode_flush_all(void);
 /* Takes what the mds says at open or create: its size, unless this client
  * wrote more; after O_TRUNC, nothing this client knew of the data holds. */
-void zc_inode_opened(struct zc_inode *in, uint64_t size, bool truncated);
+void zc_inode_opened(struct zc_inode *in, uint64_t size, bool truncated, bool writing);
 /* The size and mtime a release leaves with the mds (and clears them). */
 bool zc_inode_take_dirty(struct zc_inode *in, uint64_t *size, int64_t *mtime_s,
 			 uint32_t *mtime_ns);

@@ -56,9 +56,12 @@ out:
 	return in;
 }
 
-void zc_inode_opened(struct zc_inode *in, uint64_t size, bool truncated)
+void zc_inode_opened(struct zc_inode *in, uint64_t size, bool truncated, bool writing)
 {
 	pthread_mutex_lock(&in->lock);
+	/* Its chunk 0 may have been placed and never written: write.c,
+	 * make_chunk0. */
+	in->unwritten0 |= writing && !size;
 	if (truncated)
 		in->size_dirty = false;
 	/* Close-to-open: what the mds says at open wins, unless this client
@@ -204,9 +207,6 @@ static void store_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l,
 void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l)
 {
 	store_loc(in, idx, l, true);
-	pthread_mutex_lock(&in->lock);
-	in->unwritten0 |= idx == 0;
-	pthread_mutex_unlock(&in->lock);
 }
 
 /* Decodes "size:64 loc" and caches the location. */

@@ -300,7 +300,7 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		reply_err(req, err);
 		return;
 	}
-	zc_inode_opened(in, a.size, true);
+	zc_inode_opened(in, a.size, true, (fi->flags & O_ACCMODE) != O_RDONLY);
 	if (have_loc)
 		zc_io_known_loc(in, 0, &loc);
 	zc_fh_set_inode(fh, in);
@@ -577,12 +577,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_err(req, err);
 		return;
 	}
-	zc_inode_opened(in, a.size, trunc);
-	if (!a.size && (fi->flags & O_ACCMODE) != O_RDONLY) {	/* see make_chunk0 */
-		pthread_mutex_lock(&in->lock);
-		in->unwritten0 = true;
-		pthread_mutex_unlock(&in->lock);
-	}
+	zc_inode_opened(in, a.size, trunc, (fi->flags & O_ACCMODE) != O_RDONLY);
 	/* The mds may have dropped setuid/setgid: the kernel's mode is old. */
 	if (trunc && fuse_req_ctx(req)->uid && zc_cl.se)
 		fuse_lowlevel_notify_inval_inode(zc_cl.se, ino, -1, 0);

@@ -65,8 +65,9 @@ int zc_write_statuses(const void *resp, size_t len, const struct zc_loc *l, bool
 static int truncate_chunk(const struct zc_loc *l, uint32_t len);
 
 /*
- * Before the first write past chunk 0 of a file made here, or empty when
- * opened here: CREATE places chunk 0 without its servers knowing, and
+ * Before the first write past chunk 0 of a file opened here empty, for
+ * writing (made here, say): CREATE places chunk 0 without its servers
+ * knowing, and
  * once this write lands that chunk is inside the file, where it must read
  * as zeros, not fail as lost; so it is made on them now (ZC_TRUNC_GROW,
  * which never cuts what another client may have written there).
@@ -210,23 +211,6 @@ static int write_piece(fuse_req_t req, struct zc_inode *in, uint32_t idx, uint32
 	return 0;
 }
 
-/* Bytes up to end were written (or allocated): the size grows to it, the
- * mtime is now, and the mds is told later (dirty) unless it knows. */
-static void written(struct zc_inode *in, uint64_t end, bool dirty)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	pthread_mutex_lock(&in->lock);
-	if (end > in->size)
-		in->size = end;
-	if (dirty)
-		in->size_dirty = true;
-	in->mtime_s = now.tv_sec;
-	in->mtime_ns = now.tv_nsec;
-	pthread_mutex_unlock(&in->lock);
-}
-
 int zc_io_allocate(fuse_req_t req, struct zc_inode *in, uint64_t end)
 {
 	struct zc_attr a;
@@ -293,6 +277,7 @@ static char *pipe_to_mem(int pipe, size_t len)
 bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t size, off_t off,
 		 bool append)
 {
+	struct timespec now;
 	char *copied = NULL;
 	size_t done = 0, from = 0;	/* src.buf holds the bytes from from on */
 	bool drained = src.buf != NULL;	/* nothing of it left in a pipe */
@@ -339,8 +324,17 @@ bool zc_io_write(fuse_req_t req, struct zc_inode *in, struct zc_wsrc src, size_t
 	free(copied);
 	drained |= done == size;
 	if (done) {
-		/* An append's size the mds set when it gave out the place. */
-		written(in, off + done, !append);
+		clock_gettime(CLOCK_REALTIME, &now);
+		pthread_mutex_lock(&in->lock);
+		if ((uint64_t)off + done > in->size)
+			in->size = off + done;
+		/* The size, or at least the mtime, moved; an append's the mds
+		 * set when it gave out the place. */
+		if (!append)
+			in->size_dirty = true;
+		in->mtime_s = now.tv_sec;
+		in->mtime_ns = now.tv_nsec;
+		pthread_mutex_unlock(&in->lock);
 		zc_cl.n.write_bytes += done;
 	}
 	if (err && !done) {

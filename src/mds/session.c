@@ -536,20 +536,13 @@ int mds_open_created(uint64_t session, uint64_t handle, uint64_t ino)
  * handle or another); without, the handle still goes and the answer says
  * the size was refused.
  */
-/* Has the file chunks past its end? */
-static bool past_eof(uint64_t ino)
-{
-	return mds_int(0, "SELECT count(*) FROM chunk WHERE ino=? AND idx >="
-		       " (SELECT (size + ?) / ? FROM inode WHERE ino=?)", "iiii", (int64_t)ino,
-		       (int64_t)ZC_CHUNK_SIZE - 1, (int64_t)ZC_CHUNK_SIZE, (int64_t)ino) > 0;
-}
-
 static int do_release(const struct mds_who *w, struct session *s, struct zc_cur *in)
 {
 	uint64_t ino = zc_get_u64(in), handle = zc_get_u64(in), size = zc_get_u64(in);
 	int64_t ms = zc_get_u64(in);
 	uint32_t mns = zc_get_u32(in), flags = zc_get_u32(in);
 	int refused = ZC_OK, st = ZC_OK;
+	int64_t first;
 	bool last;
 
 	if (in->err || mns >= 1000000000U || size > (1ULL << 50))
@@ -582,10 +575,10 @@ static int do_release(const struct mds_who *w, struct session *s, struct zc_cur 
 	 * they go.  (Not worth a commit of its own for a file closed
 	 * unwritten, as after touch: a writer past such a chunk makes it on
 	 * its servers first, see the client's make_chunk0.) */
-	if (!st && last && past_eof(ino))
-		st = mds_drop_chunks(ino, mds_int(0, "SELECT (size + ?) / ? FROM inode WHERE ino=?",
-						  "iii", (int64_t)ZC_CHUNK_SIZE - 1,
-						  (int64_t)ZC_CHUNK_SIZE, (int64_t)ino));
+	if (!st && last &&
+	    (first = mds_int(-1, "SELECT (size + ?) / ? FROM inode WHERE ino=?", "iii",
+			     (int64_t)ZC_CHUNK_SIZE - 1, (int64_t)ZC_CHUNK_SIZE, (int64_t)ino)) >= 0)
+		st = mds_drop_chunks(ino, first);
 	if (mds_end(st) < 0)
 		return ZC_ST_IO;
 	return st ? st : refused;

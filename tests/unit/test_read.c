@@ -349,9 +349,9 @@ int main(void)
 	h = make_file("h", h_size);
 	put_bytes(h, 1, 0, 512 * 1024);
 	fi = zc_inode_open(f);
-	zc_inode_opened(fi, f_size, false);
+	zc_inode_opened(fi, f_size, false, false);
 	hi = zc_inode_open(h);
-	zc_inode_opened(hi, h_size, false);
+	zc_inode_opened(hi, h_size, false, false);
 
 	read_ok("1 MiB across the chunk boundary, the first chunk short", fi, f_size, f_data, 2,
 		CHUNK - 512 * 1024, MIB);
