@@ -196,6 +196,44 @@ static inline int t_setattr(uint64_t session, uint64_t seq, uint64_t ino, uint32
 	return treq_send(r, ZC_CLTOMA_SETATTR);
 }
 
+/* MKNOD of name in parent (a directory, a file, a fifo...); returns its
+ * ino, 0 on error (*st says which). */
+static inline uint64_t t_mknod(uint64_t session, uint64_t seq, uint64_t parent, const char *name,
+			       uint32_t mode, int *st)
+{
+	struct treq *r = treq_new(session, seq);
+	struct zc_attr a;
+	struct zc_cur c;
+
+	zc_put_u64(&r->c, parent);
+	zc_put_u32(&r->c, mode);
+	zc_put_u32(&r->c, 0);
+	zc_put_u32(&r->c, 0);
+	zc_put_u32(&r->c, 0);
+	zc_put_str(&r->c, name, strlen(name));
+	if ((*st = treq_send(r, ZC_CLTOMA_MKNOD)))
+		return 0;
+	c = t_answer();
+	zc_get_attr(&c, &a);
+	return c.err ? 0 : a.ino;
+}
+
+/* RELEASE of handle on ino, with size (and an mtime of 2023) if flags
+ * say ZC_REL_SIZE.  Returns the zc_status. */
+static inline int t_release(uint64_t session, uint64_t ino, uint64_t handle, uint64_t size,
+			    uint32_t flags)
+{
+	struct treq *r = treq_new(session, 0);
+
+	zc_put_u64(&r->c, ino);
+	zc_put_u64(&r->c, handle);
+	zc_put_u64(&r->c, size);
+	zc_put_u64(&r->c, 1700000000);
+	zc_put_u32(&r->c, 0);
+	zc_put_u32(&r->c, flags);
+	return treq_send(r, ZC_CLTOMA_RELEASE);
+}
+
 /* CREATE of a regular file in dir, opened as handle; returns its ino. */
 static inline uint64_t t_create_in(uint64_t session, uint64_t seq, uint64_t handle, uint64_t dir,
 				   const char *name, int *st)

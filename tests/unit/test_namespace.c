@@ -34,17 +34,7 @@ static int attr_of(struct zc_attr *a)
 /* MKNOD (a directory, a fifo...) in parent; returns its ino, 0 on error. */
 static uint64_t mknod_in(uint64_t parent, const char *name, uint32_t mode, int *st)
 {
-	struct treq *r = treq_new(sess, seq++);
-	struct zc_attr a;
-
-	zc_put_u64(&r->c, parent);
-	zc_put_u32(&r->c, mode);
-	zc_put_u32(&r->c, 0);
-	zc_put_u32(&r->c, 0);
-	zc_put_u32(&r->c, 0);
-	zc_put_str(&r->c, name, strlen(name));
-	*st = treq_send(r, ZC_CLTOMA_MKNOD);
-	return *st || attr_of(&a) ? 0 : a.ino;
+	return t_mknod(sess, seq++, parent, name, mode, st);
 }
 
 static int name_in(uint16_t type, uint64_t parent, const char *name)
@@ -583,17 +573,7 @@ static void test_chunks(void)
 
 	/* Removing the file queues every replica of its chunks for deletion. */
 	CHECK_EQ(name_in(ZC_CLTOMA_UNLINK, ZC_ROOT_INO, "data"), ZC_OK);
-	{
-		struct treq *r = treq_new(sess, 0);
-
-		zc_put_u64(&r->c, f);
-		zc_put_u64(&r->c, 20);
-		zc_put_u64(&r->c, 0);
-		zc_put_u64(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_RELEASE), ZC_OK);	/* its last open */
-	}
+	CHECK_EQ(t_release(sess, f, 20, 0, 0), ZC_OK);	/* its last open */
 	CHECK_EQ(mds_int(-1, "SELECT count(*) FROM chunk WHERE ino=?", "i", (int64_t)f), 0);
 	CHECK_EQ(mds_int(-1, "SELECT count(*) FROM gc WHERE chunk=?", "i", (int64_t)l.id), 2);
 	CHECK_EQ(getattr(f, &(struct zc_attr){ 0 }), ZC_ST_NOENT);

@@ -25,21 +25,9 @@ static uint64_t seq = 1;
 
 static uint64_t mkdir_in(uint64_t session, uint64_t parent, const char *name)
 {
-	struct treq *r = treq_new(session, seq++);
-	struct zc_attr a;
-	struct zc_cur c;
+	int st;
 
-	zc_put_u64(&r->c, parent);
-	zc_put_u32(&r->c, S_IFDIR | 0755);
-	zc_put_u32(&r->c, 0);
-	zc_put_u32(&r->c, 0);
-	zc_put_u32(&r->c, 0);
-	zc_put_str(&r->c, name, strlen(name));
-	if (treq_send(r, ZC_CLTOMA_MKNOD))
-		return 0;
-	c = t_answer();
-	zc_get_attr(&c, &a);
-	return c.err ? 0 : a.ino;
+	return t_mknod(session, seq++, parent, name, S_IFDIR | 0755, &st);
 }
 
 /* UNLINK or RMDIR of name in parent. */

@@ -519,35 +519,15 @@ int main(void)
 	/* A chunk with no replica left waits, counted as unreadable; its
 	 * file removed, it leaves the figures at the end of the next walk. */
 	{
-		struct treq *r = treq_new(s, 0);
 		struct zc_loc g;
-		struct zc_cur a;
-		struct zc_attr at;
+		int st;
+		uint64_t ino = t_mknod(s, 0, ZC_ROOT_INO, "g", S_IFREG | 0644, &st);
 
-		zc_put_u64(&r->c, ZC_ROOT_INO);
-		zc_put_u32(&r->c, S_IFREG | 0644);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		zc_put_str(&r->c, "g", 1);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_MKNOD), ZC_OK);
-		a = t_answer();
-		zc_get_attr(&a, &at);
+		CHECK_EQ(st, ZC_OK);
 		/* Written through a handle (4 KiB), closed before it goes. */
-		r = treq_new(s, 0);
-		zc_put_u64(&r->c, at.ino);
-		zc_put_u64(&r->c, 2);
-		zc_put_u32(&r->c, ZC_OPEN_WRITE);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_OPEN), ZC_OK);
-		CHECK_EQ(alloc(at.ino, 0, &g), ZC_OK);
-		r = treq_new(s, 0);
-		zc_put_u64(&r->c, at.ino);
-		zc_put_u64(&r->c, 2);
-		zc_put_u64(&r->c, 4096);
-		zc_put_u64(&r->c, 1);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, ZC_REL_SIZE);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_RELEASE), ZC_OK);
+		CHECK_EQ(t_open(s, ino, 2, ZC_OPEN_WRITE), ZC_OK);
+		CHECK_EQ(alloc(ino, 0, &g), ZC_OK);
+		CHECK_EQ(t_release(s, ino, 2, 4096, ZC_REL_SIZE), ZC_OK);
 		pthread_mutex_lock(&mds_lock);
 		mds_run("DELETE FROM replica WHERE chunk=?", "i", (int64_t)g.id);
 		mds_recovery_walk_now();
@@ -567,35 +547,15 @@ int main(void)
 	 * past the end of a file nobody has open, it is dropped, and the
 	 * figures stay healthy. */
 	{
-		struct treq *r = treq_new(s, 0);
 		struct zc_loc g;
-		struct zc_cur a;
-		struct zc_attr at;
 		int64_t left;
+		int st;
+		uint64_t ino = t_mknod(s, 0, ZC_ROOT_INO, "empty", S_IFREG | 0644, &st);
 
-		zc_put_u64(&r->c, ZC_ROOT_INO);
-		zc_put_u32(&r->c, S_IFREG | 0644);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		zc_put_str(&r->c, "empty", 5);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_MKNOD), ZC_OK);
-		a = t_answer();
-		zc_get_attr(&a, &at);
-		r = treq_new(s, 0);
-		zc_put_u64(&r->c, at.ino);
-		zc_put_u64(&r->c, 3);
-		zc_put_u32(&r->c, ZC_OPEN_WRITE);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_OPEN), ZC_OK);
-		CHECK_EQ(alloc(at.ino, 0, &g), ZC_OK);
-		r = treq_new(s, 0);
-		zc_put_u64(&r->c, at.ino);
-		zc_put_u64(&r->c, 3);
-		zc_put_u64(&r->c, 0);
-		zc_put_u64(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_RELEASE), ZC_OK);
+		CHECK_EQ(st, ZC_OK);
+		CHECK_EQ(t_open(s, ino, 3, ZC_OPEN_WRITE), ZC_OK);
+		CHECK_EQ(alloc(ino, 0, &g), ZC_OK);
+		CHECK_EQ(t_release(s, ino, 3, 0, 0), ZC_OK);
 		pthread_mutex_lock(&mds_lock);
 		mds_run("DELETE FROM replica WHERE chunk=?", "i", (int64_t)g.id);
 		mds_recovery_walk_now();
@@ -615,31 +575,15 @@ int main(void)
 	/* The last close of a file written to 10 bytes: a chunk placed past
 	 * its end (for a write that never came) goes with it; chunk 0 stays. */
 	{
-		struct treq *r = treq_new(s, 0);
 		struct zc_loc g0, g1;
-		struct zc_cur a;
-		struct zc_attr at;
+		int st;
+		uint64_t ino = t_mknod(s, 0, ZC_ROOT_INO, "short", S_IFREG | 0644, &st);
 
-		zc_put_u64(&r->c, ZC_ROOT_INO);
-		zc_put_u32(&r->c, S_IFREG | 0644);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, 0);
-		zc_put_str(&r->c, "short", 5);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_MKNOD), ZC_OK);
-		a = t_answer();
-		zc_get_attr(&a, &at);
-		CHECK_EQ(t_open(s, at.ino, 4, ZC_OPEN_WRITE), ZC_OK);
-		CHECK_EQ(alloc(at.ino, 0, &g0), ZC_OK);
-		CHECK_EQ(alloc(at.ino, 1, &g1), ZC_OK);
-		r = treq_new(s, 0);
-		zc_put_u64(&r->c, at.ino);
-		zc_put_u64(&r->c, 4);
-		zc_put_u64(&r->c, 10);
-		zc_put_u64(&r->c, 1);
-		zc_put_u32(&r->c, 0);
-		zc_put_u32(&r->c, ZC_REL_SIZE);
-		CHECK_EQ(treq_send(r, ZC_CLTOMA_RELEASE), ZC_OK);
+		CHECK_EQ(st, ZC_OK);
+		CHECK_EQ(t_open(s, ino, 4, ZC_OPEN_WRITE), ZC_OK);
+		CHECK_EQ(alloc(ino, 0, &g0), ZC_OK);
+		CHECK_EQ(alloc(ino, 1, &g1), ZC_OK);
+		CHECK_EQ(t_release(s, ino, 4, 10, ZC_REL_SIZE), ZC_OK);
 		pthread_mutex_lock(&mds_lock);
 		CHECK_EQ(mds_int(-1, "SELECT count(*) FROM chunk WHERE id=?", "i", (int64_t)g0.id), 1);
 		CHECK_EQ(mds_int(-1, "SELECT count(*) FROM chunk WHERE id=?", "i", (int64_t)g1.id), 0);

@@ -32,15 +32,7 @@ static bool exists(uint64_t ino)
 
 static int release(uint64_t session, uint64_t ino, uint64_t handle, uint64_t size)
 {
-	struct treq *r = treq_new(session, 0);
-
-	zc_put_u64(&r->c, ino);
-	zc_put_u64(&r->c, handle);
-	zc_put_u64(&r->c, size);
-	zc_put_u64(&r->c, 1700000000);
-	zc_put_u32(&r->c, 0);
-	zc_put_u32(&r->c, size ? ZC_REL_SIZE : 0);
-	return treq_send(r, ZC_CLTOMA_RELEASE);
+	return t_release(session, ino, handle, size, size ? ZC_REL_SIZE : 0);
 }
 
 /* Renews; with n > 0 declares those (handle, ino) pairs as open for
