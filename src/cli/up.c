@@ -64,7 +64,7 @@ static int conf_load(const char *dir, struct cluster *cl)
 	snprintf(cl->dir, sizeof(cl->dir), "%s", dir);
 	strcpy(cl->replicas, "3");
 	strcpy(cl->grace, "10");
-	strcpy(cl->scrub, "30");
+	strcpy(cl->scrub, "3600");
 	conf_path(dir, path, sizeof(path));
 	f = fopen(path, "r");
 	if (!f)
@@ -439,7 +439,7 @@ static void up_usage(void)
 		"  (the clients the mds lets in), DIR/admin.cred (this client's), all\n"
 		"  made at the first start with mode 0600; DIR/exports, if you write\n"
 		"  one, says what each credential may mount (README, Exports);\n"
-		"  chunk servers scrub every S seconds (default 30); -o opts go to the\n"
+		"  chunk servers scrub every S seconds (default 3600); -o opts go to the\n"
 		"  client (-o zerocopy=0: the copying read path); every daemon serves\n"
 		"  Prometheus metrics on a free port of 127.0.0.1 (zcfs status --json,\n"
 		"  key metrics; zcfs top --dir DIR shows them live)\n"

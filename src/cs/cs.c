@@ -50,7 +50,13 @@ static atomic_ullong read_bytes, copy_bytes;
 static struct sockaddr_in metrics_addr;	/* port 0: no metrics */
 static uint32_t my_id;			/* as the mds registered us */
 static uint32_t scrub_rate_mib = 32;	/* background checking, MiB/s; 0: off */
-static uint32_t scrub_interval_s = 30;	/* pause before each pass */
+/* Pause before each pass: an hour, so that a store of small chunks is not
+ * walked again and again beside the work it serves. */
+static uint32_t scrub_interval_s = 3600;
+/* A chunk costs its scrub an open, a look-up and a CRC setup whatever its
+ * length: each counts as at least this much against the rate (4 KiB
+ * chunks at 32 MiB/s: 512 a second, not 8,000). */
+#define SCRUB_MIN_CHARGE (64u << 10)
 
 static int status_of(int err)
 {
@@ -770,7 +776,8 @@ static void *scrub_thread(void *arg)
 					zc_call_free_resp(&call);
 			}
 			/* Keep to the rate, in slices so that a stop is not held up. */
-			for (uint64_t us = (uint64_t)len * 1000000 / ((uint64_t)scrub_rate_mib << 20);
+			for (uint64_t us = (uint64_t)ZC_MAX(len, SCRUB_MIN_CHARGE) * 1000000 /
+					   ((uint64_t)scrub_rate_mib << 20);
 			     us && !stopping; us -= ZC_MIN(us, 100000))
 				usleep(ZC_MIN(us, 100000));
 		}
@@ -1032,6 +1039,9 @@ static void usage(void)
 			" [--scrub-rate MIB_PER_S] [--scrub-interval S]\n"
 			"               [--key-file FILE] [--log FILE] [--log-level LEVEL]"
 			" [--metrics ADDR:PORT] [--config FILE] [-f]\n"
+			"  --scrub-rate: how fast the scrubber re-reads chunks (default 32;"
+			" 0: never)\n"
+			"  --scrub-interval: the pause before each of its passes (default 3600)\n"
 			"  --key-file: the cluster key (default /etc/zcfs/cluster.key)\n"
 			"  --metrics: serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 			"  --config: options from section [cs] of this file (default"
