@@ -34,7 +34,10 @@
  * new inode belongs to the caller's identity.
  *
  * Strings are name_len:16 followed by the bytes, no terminator.
- * "attr" below is the ZC_ATTR_LEN-byte block described at struct zc_attr.
+ * "attr" below is the ZC_ATTR_LEN-byte block described at struct zc_attr;
+ * "dattr" is the attr of a folder whose names the request changed, as it
+ * is after the change (the client answers the kernel's next GETATTR of the
+ * folder with it).
  * "loc" is a chunk location: chunk_id:64 version:32 nrep:8 then nrep times
  * (cs_id:32 ip:32 port:16) with ip in network byte order, then "cap".
  * "cap" is a chunk capability (src/common/auth.h): rights:8 expiry:64
@@ -76,13 +79,15 @@ enum zc_type {
 				   [wmtime_s:64 wmtime_ns:32 with ZC_SET_GROW]
 				   -> attr (ZC_SET_* bits in valid) */
 	ZC_CLTOMA_MKNOD,	/* parent:64 mode:32 uid:32 gid:32 rdev:32 name
-				   -> attr (regular files, fifos, sockets, dirs) */
-	ZC_CLTOMA_SYMLINK,	/* parent:64 uid:32 gid:32 name target -> attr */
-	ZC_CLTOMA_LINK,		/* ino:64 newparent:64 name -> attr */
-	ZC_CLTOMA_UNLINK,	/* parent:64 name -> () */
-	ZC_CLTOMA_RMDIR,	/* parent:64 name -> () */
+				   -> attr dattr (regular files, fifos, sockets,
+				   dirs) */
+	ZC_CLTOMA_SYMLINK,	/* parent:64 uid:32 gid:32 name target -> attr dattr */
+	ZC_CLTOMA_LINK,		/* ino:64 newparent:64 name -> attr dattr */
+	ZC_CLTOMA_UNLINK,	/* parent:64 name -> dattr */
+	ZC_CLTOMA_RMDIR,	/* parent:64 name -> dattr */
 	ZC_CLTOMA_RENAME,	/* parent:64 name newparent:64 newname flags:32
-				   -> () */
+				   -> dattr (parent's), then dattr (newparent's)
+				   if another folder */
 	ZC_CLTOMA_READLINK,	/* ino:64 -> target */
 	ZC_CLTOMA_READDIR,	/* ino:64 cookie:64 max:32 -> count:32 then count
 				   times (cookie:64 name attr) */
@@ -122,10 +127,11 @@ enum zc_type {
 	ZC_CLTOMA_OPEN,		/* ino:64 handle:64 flags:32 -> attr (ZC_OPEN_*);
 				   the file stays even if unlinked until released */
 	ZC_CLTOMA_CREATE,	/* handle:64 then as MKNOD, then flags:8 -> attr, and
-				   opened for reading and writing; with
-				   ZC_CREATE_CHUNK, and a chunk server to be had,
-				   then size:64 loc of chunk 0 to write (a small
-				   file costs no CHUNK_ALLOC) */
+				   opened for reading and writing; then size:64
+				   loc of chunk 0 to write: with ZC_CREATE_CHUNK
+				   and a chunk server to be had, a placed chunk (a
+				   small file costs no CHUNK_ALLOC), else chunk_id
+				   0 nrep 0; then dattr */
 	ZC_CLTOMA_RELEASE,	/* ino:64 handle:64 size:64 mtime_s:64 mtime_ns:32
 				   flags:32 -> () (ZC_REL_SIZE: size and mtime as
 				   SETSIZE) */

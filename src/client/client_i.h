@@ -35,6 +35,7 @@ struct zc_counters {
 	atomic_ullong read_zero_bytes;	/* holes and chunk tails */
 	atomic_ullong read_retries, write_retries;
 	atomic_ullong rq_le4k, rq_le64k, rq_le256k, rq_le1m;	/* reads by size */
+	atomic_ullong attr_kept;	/* GETATTRs answered from a change's answer */
 	/* Round trips to the mds by request type (CLTOMA types are below
 	 * 64), and the time they took. */
 	struct zc_hist mds_calls[64];
@@ -168,6 +169,13 @@ void zc_inode_opened(struct zc_inode *in, uint64_t size, bool truncated, bool wr
 /* The size and mtime a release leaves with the mds (and clears them). */
 bool zc_inode_take_dirty(struct zc_inode *in, uint64_t *size, int64_t *mtime_s,
 			 uint32_t *mtime_ns);
+/* Attributes (a->ino in FUSE's numbering) from the mds's answer to a
+ * change, kept to answer the GETATTR the change makes the kernel send. */
+void zc_attr_keep(const struct zc_attr *a);
+/* The kept attributes of ino, once, if kept within the attribute timeout. */
+bool zc_attr_take(uint64_t ino, struct zc_attr *a);
+/* Forgets ino's kept attributes; ino 0: everyone's. */
+void zc_attr_forget(uint64_t ino);
 /* A layout to write chunk idx with, given by the mds with a create. */
 void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l);
 /* Copies the location of chunk idx into *l, asking the mds (and with

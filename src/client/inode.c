@@ -4,7 +4,9 @@
  * per inode, shared by every handle of it, with the size and mtime written
  * here and not yet told to the mds) and each inode's cache of chunk
  * locations (the layouts the mds gave out, with their capabilities), plus
- * the chunk servers' read latencies that order a layout's replicas.
+ * the chunk servers' read latencies that order a layout's replicas; and
+ * the attributes kept from the mds's answers to changes, for the GETATTR
+ * the kernel sends because of them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -316,4 +318,69 @@ struct zc_conn *zc_replica_conn(const struct zc_replica *r, int *err)
 
 	sa.sin_addr.s_addr = r->ip;
 	return zc_conn_get(&sa, err);
+}
+
+/* ---- attributes kept from answers to changes ---- */
+
+/*
+ * The kernel drops what it knows of a folder's attributes when an entry is
+ * made or removed in it, and asks again (GETATTR) at the next permission
+ * check there: once per file of an untar or an rm -rf.  It asks for a
+ * file's attributes before every chown too.  The mds's answer to the
+ * change already said what they are now (for a chown, the last setattr's
+ * answer did), so they are kept here, and each kept set answers at most
+ * one GETATTR, taken within the attribute timeout: no older than what the
+ * kernel itself would have kept.  A write or a setxattr forgets its inode's;
+ * an unlink or rename forgets all (it changes the link count of an inode
+ * it does not name here).
+ */
+#define KEPT_SLOTS 256
+
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kept {
+	struct zc_attr a;	/* ino 0: empty */
+	uint64_t at, gen;	/* monotonic ns; the generation it was kept in */
+} kept[KEPT_SLOTS];
+static uint64_t kept_gen = 1;
+
+void zc_attr_keep(const struct zc_attr *a)
+{
+	struct kept *k = &kept[a->ino % KEPT_SLOTS];
+
+	if (!zc_cl.attr_timeout)
+		return;
+	pthread_mutex_lock(&kept_lock);
+	/* Two answers for one inode may come in either order: the later
+	 * change (its ctime) wins. */
+	if (!(k->a.ino == a->ino && k->gen == kept_gen &&
+	      (k->a.ctime_s > a->ctime_s ||
+	       (k->a.ctime_s == a->ctime_s && k->a.ctime_ns > a->ctime_ns))))
+		*k = (struct kept){ *a, zc_now_ns(), kept_gen };
+	pthread_mutex_unlock(&kept_lock);
+}
+
+bool zc_attr_take(uint64_t ino, struct zc_attr *a)
+{
+	struct kept *k = &kept[ino % KEPT_SLOTS];
+	bool ok;
+
+	pthread_mutex_lock(&kept_lock);
+	ok = k->a.ino == ino && k->gen == kept_gen &&
+	     zc_now_ns() - k->at < (uint64_t)(zc_cl.attr_timeout * 1e9);
+	if (ok)
+		*a = k->a;
+	if (k->a.ino == ino)
+		k->a.ino = 0;
+	pthread_mutex_unlock(&kept_lock);
+	return ok;
+}
+
+void zc_attr_forget(uint64_t ino)
+{
+	pthread_mutex_lock(&kept_lock);
+	if (!ino)
+		kept_gen++;
+	else if (kept[ino % KEPT_SLOTS].a.ino == ino)
+		kept[ino % KEPT_SLOTS].a.ino = 0;
+	pthread_mutex_unlock(&kept_lock);
 }

@@ -51,6 +51,9 @@ static void render(struct zc_mbuf *b)
 	zc_metrics_u64(b, "zcfs_mount_reads_by_size_total", "size=\"64k\"", n->rq_le64k);
 	zc_metrics_u64(b, "zcfs_mount_reads_by_size_total", "size=\"256k\"", n->rq_le256k);
 	zc_metrics_u64(b, "zcfs_mount_reads_by_size_total", "size=\"1m\"", n->rq_le1m);
+	zc_metrics_one(b, "zcfs_mount_getattr_kept_total", "counter",
+		       "GETATTRs answered with the attributes the mds sent with a change"
+		       " (no round trip).", n->attr_kept);
 	zc_metrics_one(b, "zcfs_mount_errors_total", "counter",
 		       "FUSE requests answered with an error (not ENOENT, EEXIST and other"
 		       " answers).", n->errors);

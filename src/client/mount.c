@@ -43,6 +43,25 @@ void zc_attr_to_stat(const struct zc_attr *a, struct stat *st)
 	st->st_ctim.tv_nsec = a->ctime_ns;
 }
 
+/* The folders' attributes that end the answer to a change of names (as
+ * the mds has them after it), kept for the GETATTRs the kernel sends next.
+ * An unlink or a rename also changed an inode the answer does not name:
+ * what was kept before it goes. */
+static void keep_dirs(uint16_t type, struct zc_cur *c)
+{
+	struct zc_attr d;
+
+	if (type == ZC_CLTOMA_UNLINK || type == ZC_CLTOMA_RMDIR || type == ZC_CLTOMA_RENAME)
+		zc_attr_forget(0);
+	while (zc_cur_left(c)) {
+		zc_get_attr(c, &d);
+		if (c->err || !S_ISDIR(d.mode))
+			return;
+		d.ino = zc_ino_fuse(d.ino);
+		zc_attr_keep(&d);
+	}
+}
+
 int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		     struct zc_attr *a)
 {
@@ -54,9 +73,31 @@ int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len
 		return err;
 	c = zc_cur_init(call.resp, call.resp_len);
 	zc_get_attr(&c, a);
-	zc_call_free_resp(&call);
 	a->ino = zc_ino_fuse(a->ino);
-	return c.err ? -EIO : 0;
+	err = c.err ? -EIO : 0;
+	if (!err && (type == ZC_CLTOMA_MKNOD || type == ZC_CLTOMA_SYMLINK ||
+		     type == ZC_CLTOMA_LINK)) {
+		if (type == ZC_CLTOMA_LINK)
+			zc_attr_keep(a);	/* its link count went up */
+		keep_dirs(type, &c);
+	}
+	zc_call_free_resp(&call);
+	return err;
+}
+
+/* A change of names whose answer holds only the folders' attributes. */
+static int dirs_call(fuse_req_t req, uint16_t type, const void *args, size_t len)
+{
+	struct zc_call call;
+	struct zc_cur c;
+	int err = zc_mds_call(req, type, args, len, &call);
+
+	if (err)
+		return err;
+	c = zc_cur_init(call.resp, call.resp_len);
+	keep_dirs(type, &c);
+	zc_call_free_resp(&call);
+	return 0;
 }
 
 /* A size this client wrote but has not told the mds yet counts. */
@@ -148,7 +189,17 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	uint8_t args[8];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 
+	struct zc_attr a;
+	struct stat st;
+
 	(void)fi;
+	if (zc_attr_take(ino, &a)) {
+		zc_cl.n.attr_kept++;
+		merge_local(&a);
+		zc_attr_to_stat(&a, &st);
+		fuse_reply_attr(req, &st, zc_cl.attr_timeout);
+		return;
+	}
 	zc_put_u64(&c, zc_ino_mds(ino));
 	attr_call(req, ZC_CLTOMA_GETATTR, args, c.pos);
 }
@@ -234,6 +285,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 		return;
 	}
 	merge_local(&a);
+	zc_attr_keep(&a);	/* a chown next asks for them first */
 	zc_attr_to_stat(&a, &out);
 	fuse_reply_attr(req, &out, zc_cl.attr_timeout);
 }
@@ -288,6 +340,7 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 			zc_get_u64(&r);
 			zc_get_loc(&r, &loc);
 			have_loc = !r.err && loc.id && loc.nrep;
+			keep_dirs(ZC_CLTOMA_CREATE, &r);
 		}
 		err = r.err ? -EIO : 0;
 		zc_call_free_resp(&call);
@@ -375,7 +428,7 @@ static void do_remove(fuse_req_t req, uint16_t type, fuse_ino_t parent, const ch
 	}
 	zc_put_u64(&c, zc_ino_mds(parent));
 	zc_put_str(&c, name, strlen(name));
-	reply_err(req, zc_mds_run(req, type, args, c.pos));
+	reply_err(req, dirs_call(req, type, args, c.pos));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -403,7 +456,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	zc_put_u64(&c, zc_ino_mds(nparent));
 	zc_put_str(&c, nname, strlen(nname));
 	zc_put_u32(&c, flags);
-	reply_err(req, zc_mds_run(req, ZC_CLTOMA_RENAME, args, c.pos));
+	reply_err(req, dirs_call(req, ZC_CLTOMA_RENAME, args, c.pos));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -557,6 +610,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct zc_fh *fh;
 	int err;
 
+	zc_attr_forget(ino);	/* O_TRUNC moves its size and mtime */
 	in = zc_inode_open(ino);
 	fh = in ? zc_fh_new(in, fi->flags) : NULL;
 	if (!fh) {
@@ -614,7 +668,6 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	size_t size = fuse_buf_size(bufv);
 	uint64_t t0 = zc_now_ns();
 
-	(void)ino;
 	if (bufv->count - bufv->idx != 1 || bufv->off ||
 	    ((b->flags & FUSE_BUF_IS_FD) && (b->flags & FUSE_BUF_FD_SEEK))) {
 		reply_err(req, -EIO);	/* not what libfuse 3 hands a write */
@@ -627,6 +680,7 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 	/* Told consumed only when it is: libfuse drops a pipe left with bytes. */
 	if (zc_io_write(req, fh->in, src, size, off, (fh->flags & O_APPEND) != 0))
 		bufv->idx = bufv->count;
+	zc_attr_forget(ino);	/* its mtime moved */
 	zc_fop_done(ZC_FOP_WRITE, t0);
 }
 
@@ -652,7 +706,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 			 struct fuse_file_info *fi)
 {
-	(void)ino;
+	zc_attr_forget(ino);	/* its size may move */
 	if (mode & ~FALLOC_FL_KEEP_SIZE) {
 		reply_err(req, -EOPNOTSUPP);
 		return;
@@ -867,6 +921,7 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 	}
 	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u8(&c, goal);
+	zc_attr_forget(ino);	/* its ctime moves */
 	reply_err(req, zc_mds_run(req, ZC_CLTOMA_SETGOAL, args, c.pos));
 }
 
@@ -1104,7 +1159,7 @@ static void *stats_thread(void *arg)
 		C(read_zc_bytes), C(read_copy_bytes), C(read_zero_bytes), C(read_retries), C(write_retries),
 		C(write_zc_bytes), C(write_copy_bytes),
 		C(zc_fallback_segs), C(zc_fallback_replies),
-		C(rq_le4k), C(rq_le64k), C(rq_le256k), C(rq_le1m),
+		C(rq_le4k), C(rq_le64k), C(rq_le256k), C(rq_le1m), C(attr_kept),
 #undef C
 	};
 	uint8_t buf[6144];

@@ -1297,6 +1297,23 @@ static int h_setattr(struct req *r)
 	return st;
 }
 
+/*
+ * A change to the names in a directory answers with the directory's
+ * attributes as they are now, after the rest of its answer: the kernel
+ * drops what it knew of them and asks again at the next permission check
+ * in there, which the client then answers without a round trip
+ * (client/inode.c, zc_attr_keep).
+ */
+static int put_dir_attr(struct req *r, uint64_t dir)
+{
+	struct zc_attr a;
+	int st = get_attr(dir, &a);
+
+	if (!st)
+		zc_put_attr(r->o, &a);
+	return st;
+}
+
 /* MKNOD, and CREATE (handle:64 first: the new file is opened under it). */
 static int h_mknod(struct req *r)
 {
@@ -1305,7 +1322,7 @@ static int h_mknod(struct req *r)
 	uint32_t mode = zc_get_u32(r->in), rdev;
 	char name[ZC_MAX_NAME + 1];
 	struct zc_attr a;
-	struct zc_loc l;
+	struct zc_loc l = { 0 };
 	int st;
 
 	uint8_t flags;
@@ -1323,16 +1340,23 @@ static int h_mknod(struct req *r)
 	if (st)
 		return st;
 	zc_put_attr(r->o, &a);
+	if (r->type != ZC_CLTOMA_CREATE)
+		return put_dir_attr(r, parent);
 	/* The first chunk of a file opened for writing, placed in the same
 	 * step: a small file costs no CHUNK_ALLOC.  No server to be had is
-	 * no error here: the write asks again and says so. */
-	if (!(flags & ZC_CREATE_CHUNK))
-		return ZC_OK;
-	if ((st = alloc_chunk(a.ino, 0, &l)))
-		return st == ZC_ST_IO ? st : ZC_OK;
+	 * no error here: the write asks again and says so.  Without one the
+	 * answer holds an empty place (id 0). */
+	if ((flags & ZC_CREATE_CHUNK) && (st = alloc_chunk(a.ino, 0, &l))) {
+		if (st == ZC_ST_IO)
+			return st;
+		l = (struct zc_loc){ 0 };
+	}
 	zc_put_u64(r->o, 0);
-	mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
-	return ZC_OK;
+	if (l.id)
+		mds_put_client_loc(r->o, &l, r->rq->session, ZC_CAP_READ | ZC_CAP_WRITE);
+	else
+		zc_put_loc(r->o, &l);
+	return put_dir_attr(r, parent);
 }
 
 static int h_symlink(struct req *r)
@@ -1348,9 +1372,10 @@ static int h_symlink(struct req *r)
 	zc_get_str(r->in, target, sizeof(target), false);
 	if (r->in->err || !target[0])
 		return ZC_ST_INVAL;
-	if (!(st = op_mknod(r->w, parent, name, S_IFLNK | 0777, 0, target, &a)))
-		zc_put_attr(r->o, &a);
-	return st;
+	if ((st = op_mknod(r->w, parent, name, S_IFLNK | 0777, 0, target, &a)))
+		return st;
+	zc_put_attr(r->o, &a);
+	return put_dir_attr(r, parent);
 }
 
 static int h_link(struct req *r)
@@ -1363,9 +1388,10 @@ static int h_link(struct req *r)
 	zc_get_str(r->in, name, sizeof(name), true);
 	if (r->in->err)
 		return ZC_ST_INVAL;
-	if (!(st = op_link(r->w, ino, parent, name, &a)))
-		zc_put_attr(r->o, &a);
-	return st;
+	if ((st = op_link(r->w, ino, parent, name, &a)))
+		return st;
+	zc_put_attr(r->o, &a);
+	return put_dir_attr(r, parent);
 }
 
 /* UNLINK and RMDIR */
@@ -1373,23 +1399,33 @@ static int h_remove(struct req *r)
 {
 	uint64_t parent = zc_get_u64(r->in);
 	char name[ZC_MAX_NAME + 1];
+	int st;
 
 	zc_get_str(r->in, name, sizeof(name), true);
-	return r->in->err ? ZC_ST_INVAL
-			  : op_remove(r->w, parent, name, r->type == ZC_CLTOMA_RMDIR);
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	st = op_remove(r->w, parent, name, r->type == ZC_CLTOMA_RMDIR);
+	return st ? st : put_dir_attr(r, parent);
 }
 
+/* RENAME: the attributes of both directories follow (one if the same). */
 static int h_rename(struct req *r)
 {
 	char name[ZC_MAX_NAME + 1], nname[ZC_MAX_NAME + 1];
 	uint64_t parent = zc_get_u64(r->in), nparent;
 	uint32_t flags;
+	int st;
 
 	zc_get_str(r->in, name, sizeof(name), true);
 	nparent = zc_get_u64(r->in);
 	zc_get_str(r->in, nname, sizeof(nname), true);
 	flags = zc_get_u32(r->in);
-	return r->in->err ? ZC_ST_INVAL : op_rename(r->w, parent, name, nparent, nname, flags);
+	if (r->in->err)
+		return ZC_ST_INVAL;
+	if ((st = op_rename(r->w, parent, name, nparent, nname, flags)) ||
+	    (st = put_dir_attr(r, parent)))
+		return st;
+	return nparent == parent ? ZC_OK : put_dir_attr(r, nparent);
 }
 
 static int h_chunk_alloc(struct req *r)

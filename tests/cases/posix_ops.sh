@@ -85,6 +85,38 @@ sys.exit(l.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) 
 	r sh -c 'truncate -s 2000000000000000 tt 2>&1 | grep -q "too large"'
 }
 
+dirs() { # in the folder given: each change of names, then what stat says of
+	# the folders (link count; m, c: mtime, ctime moved) and of the file
+	# (link count, ctime moved): the mount answers the kernel's GETATTRs
+	# after a change with the attributes the mds sent with it.
+	cd "$1" || exit 1
+	mkdir p q && echo data > p/f && ln p/f p/keep
+	at() { stat -c '%h %.9Y %.9Z' "$1"; }
+	moved() { # BEFORE AFTER: "N m c"
+		set -- $1 $2
+		echo "$4$([ "$2" = "$5" ] || echo ' m')$([ "$3" = "$6" ] || echo ' c')"
+	}
+	step() {
+		local p0 q0 k0
+		p0=$(at p); q0=$(at q); k0=$(at p/keep)
+		sleep 0.02	# coarser clocks than the mds's tell the change apart
+		"$@" > /dev/null 2>&1 || echo "fail $*"
+		echo "$*: p $(moved "$p0" "$(at p)"); q $(moved "$q0" "$(at q)");" \
+			"file $(moved "$k0" "$(at p/keep)")"
+	}
+	step touch p/new
+	step mkdir p/d
+	step ln p/f q/g
+	step mv p/f p/f2
+	step mv p/f2 q/f3
+	step rm q/g
+	step rm q/f3
+	step rmdir p/d
+	step mv p/new q/new
+	step chmod 700 q
+	step chown 1:1 p/keep
+}
+
 tree() { # a listing that must be the same on both sides
 	cd "$1" && find . -mindepth 1 \( -type f -o -type l -o -type d -o -type p \) \
 		-printf '%p %y %m %n %s %g %l\n' | sed 's/ d \([0-9]*\) \([0-9]*\) [0-9]* / d \1 \2 - /' | sort
@@ -97,6 +129,14 @@ mkdir "$T/local"
 ops "$T/local" > "$T/local.ops"
 ops "$M" > "$T/mnt.ops"
 check "every command succeeds or fails as locally" diff "$T/local.ops" "$T/mnt.ops"
+dirs "$T/local" > "$T/local.dirs"
+kept0=$(counter attr_kept)
+dirs "$M" > "$T/mnt.dirs"
+check "folders' and files' attributes after each change are as locally" \
+	diff "$T/local.dirs" "$T/mnt.dirs"
+sleep 1.2	# counters reach the mds each second
+check "GETATTRs after changes were answered from their answers" \
+	[ "$(counter attr_kept)" -ge $((kept0 + 8)) ]
 check "the trees match" diff <(tree "$T/local") <(tree "$M")
 check "a hole reads as zeros" cmp <(head -c 67108863 /dev/zero) <(head -c 67108863 "$M/a/b/f1")
 check "bytes after a cut and regrow are zeros" \

@@ -597,6 +597,64 @@ static void test_replay(void)
 	CHECK_EQ(st, ZC_ST_EXIST);
 }
 
+/* The folders' attributes after what the answer says before them
+ * (skip attributes of the entry first): what GETATTR says of them now. */
+static void check_dir_attrs(int skip, uint64_t d1, uint64_t d2)
+{
+	struct zc_cur c = t_answer();
+	struct zc_attr a, now;
+	uint64_t dirs[2] = { d1, d2 };
+	struct zc_attr got[2];
+	int n = d2 ? 2 : 1;
+
+	for (int i = 0; i < skip; i++)
+		zc_get_attr(&c, &a);
+	for (int i = 0; i < n; i++)
+		zc_get_attr(&c, &got[i]);
+	CHECK(!c.err);
+	CHECK_EQ(zc_cur_left(&c), 0);
+	for (int i = 0; i < n; i++) {
+		CHECK_EQ(getattr(dirs[i], &now), 0);
+		CHECK_EQ(got[i].ino, dirs[i]);
+		CHECK_EQ(got[i].nlink, now.nlink);
+		CHECK_EQ(got[i].mtime_s, now.mtime_s);
+		CHECK_EQ(got[i].mtime_ns, now.mtime_ns);
+		CHECK_EQ(got[i].ctime_ns, now.ctime_ns);
+	}
+}
+
+/* A change to the names in a folder answers with the folder's attributes
+ * as they are after it (the client answers the kernel's next GETATTR of
+ * the folder with them), both folders' for a rename between two. */
+static void test_dir_answers(void)
+{
+	uint64_t a, b, f;
+	int st;
+
+	a = mknod_in(ZC_ROOT_INO, "da", S_IFDIR | 0755, &st);
+	CHECK_NE(a, 0);
+	check_dir_attrs(1, ZC_ROOT_INO, 0);
+	b = mknod_in(a, "db", S_IFDIR | 0755, &st);
+	CHECK_NE(b, 0);
+	check_dir_attrs(1, a, 0);	/* its nlink went up */
+	f = mknod_in(a, "f", S_IFREG | 0644, &st);
+	CHECK_NE(f, 0);
+	check_dir_attrs(1, a, 0);
+	CHECK_EQ(link_to(f, b, "g"), ZC_OK);
+	check_dir_attrs(1, b, 0);
+	CHECK_EQ(rename_in(a, "f", a, "f2", 0), ZC_OK);
+	check_dir_attrs(0, a, 0);
+	CHECK_EQ(rename_in(a, "f2", b, "f3", 0), ZC_OK);
+	check_dir_attrs(0, a, b);
+	CHECK_EQ(name_in(ZC_CLTOMA_UNLINK, b, "g"), ZC_OK);
+	check_dir_attrs(0, b, 0);
+	CHECK_EQ(name_in(ZC_CLTOMA_UNLINK, b, "f3"), ZC_OK);
+	CHECK_EQ(name_in(ZC_CLTOMA_RMDIR, a, "db"), ZC_OK);
+	check_dir_attrs(0, a, 0);	/* its nlink went down */
+	/* A refusal says nothing more. */
+	CHECK_EQ(name_in(ZC_CLTOMA_RMDIR, a, "db"), ZC_ST_NOENT);
+}
+
 int main(void)
 {
 	zc_log_init("test", ZC_LOG_ERR, NULL);
@@ -612,6 +670,7 @@ int main(void)
 	test_privs();
 	test_chunks();
 	test_replay();
+	test_dir_answers();
 	/* Everything survives a restart of the store. */
 	CHECK_EQ(t_store_restart(), 0);
 	CHECK_NE(lookup(ZC_ROOT_INO, "d"), 0);

@@ -597,7 +597,7 @@ int main(void)
 	 * capability to write, and CHUNK_ALLOC then finds the same chunk. */
 	{
 		struct treq *r = treq_new(s, 7);
-		struct zc_attr a;
+		struct zc_attr a, pa;
 		struct zc_loc cl, again;
 		struct zc_cur c;
 
@@ -614,8 +614,11 @@ int main(void)
 		zc_get_attr(&c, &a);
 		CHECK_EQ(zc_get_u64(&c), 0);
 		zc_get_loc(&c, &cl);
+		zc_get_attr(&c, &pa);	/* the folder's, as it is now */
 		CHECK(!c.err);
 		CHECK(!zc_cur_left(&c));
+		CHECK_EQ(pa.ino, ZC_ROOT_INO);
+		CHECK(S_ISDIR(pa.mode));
 		CHECK_NE(cl.id, 0);
 		CHECK_EQ(cl.nrep, 2);
 		CHECK_EQ(zc_cap_check(&cl.cap, cl.id, cl.version, ZC_CAP_WRITE, s), 0);
