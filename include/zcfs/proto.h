@@ -90,7 +90,8 @@ enum zc_type {
 				   if another folder */
 	ZC_CLTOMA_READLINK,	/* ino:64 -> target */
 	ZC_CLTOMA_READDIR,	/* ino:64 cookie:64 max:32 -> count:32 then count
-				   times (cookie:64 name attr) */
+				   times (cookie:64 name attr), then end:8 (1:
+				   no entry follows the last) */
 	ZC_CLTOMA_STATFS,	/* () -> total:64 free:64 files:64 */
 	ZC_CLTOMA_CHUNK_GET,	/* ino:64 idx:32 -> size:64 loc (chunk_id 0 = hole) */
 	ZC_CLTOMA_CHUNK_ALLOC,	/* ino:64 idx:32 -> size:64 loc */

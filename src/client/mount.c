@@ -482,19 +482,105 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, target);
 }
 
-static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+/*
+ * An open directory: the mds answers a READDIR with as many entries as
+ * fit DIR_ANSWER, the kernel asks for a page's worth at a time.  What did
+ * not fit is kept for the kernel's next call, which continues where the
+ * last stopped; and the end of the folder, once known, answers the last
+ * call (the one that finds nothing more) without a round trip.  A read
+ * from the start (the first, or after rewinddir) asks the mds again.
+ */
+#define DIR_ANSWER (64U << 10)	/* some 600 entries; held per open folder */
+
+struct zc_dir {
+	pthread_mutex_t lock;
+	struct zc_call call;	/* the last answer (call.resp), if have */
+	struct zc_cur c;	/* its entries not handed to the kernel yet */
+	uint32_t left;		/* how many */
+	off_t at;		/* the kernel's offset they start at */
+	bool have;
+	bool end;		/* the folder ends at offset at */
+};
+
+static void dir_drop(struct zc_dir *d)
+{
+	if (d->have)
+		zc_call_free_resp(&d->call);
+	d->have = false;
+	d->left = 0;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct zc_dir *d = calloc(1, sizeof(*d));
+
+	(void)ino;
+	if (d)
+		pthread_mutex_init(&d->lock, NULL);
+	fi->fh = (uintptr_t)d;	/* none: each call asks the mds */
+	fuse_reply_open(req, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct zc_dir *d = (struct zc_dir *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (d) {
+		dir_drop(d);
+		pthread_mutex_destroy(&d->lock);
+		free(d);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* Entries of folder ino from the kernel's offset off, in d (fresh from the
+ * mds unless d holds them).  Returns 0 or -errno. */
+static int dir_fill(fuse_req_t req, fuse_ino_t ino, off_t off, struct zc_dir *d)
 {
 	uint8_t args[20];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-	char *buf = malloc(size), name[ZC_MAX_NAME + 1];
-	struct zc_call call;
-	size_t used = 0;
-	uint32_t count;
 	int err;
+
+	if (d->at == off && (d->left || d->end))
+		return 0;
+	dir_drop(d);
+	d->end = false;
+	zc_put_u64(&c, zc_ino_mds(ino));
+	zc_put_u64(&c, off - 2);
+	zc_put_u32(&c, DIR_ANSWER);
+	if ((err = zc_mds_call(req, ZC_CLTOMA_READDIR, args, c.pos, &d->call)))
+		return err;
+	d->have = true;
+	d->c = zc_cur_init(d->call.resp, d->call.resp_len);
+	d->left = zc_get_u32(&d->c);
+	d->at = off;
+	if (d->c.err) {
+		dir_drop(d);
+		return -EIO;
+	}
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus,
+		       struct fuse_file_info *fi)
+{
+	struct zc_dir *d = (struct zc_dir *)(uintptr_t)fi->fh, one = { .have = false };
+	char *buf = malloc(size), name[ZC_MAX_NAME + 1];
+	size_t used = 0;
+	int err = 0;
 
 	if (!buf) {
 		reply_err(req, -ENOMEM);
 		return;
+	}
+	if (!d)
+		d = &one;	/* no memory at opendir: nothing kept */
+	else
+		pthread_mutex_lock(&d->lock);
+	if (!off) {		/* from the start: nothing kept holds */
+		dir_drop(d);
+		d->end = false;
 	}
 	/* Offsets: 1 is ".", 2 is "..", entry cookie k is k + 2. */
 	for (; off < 2; off++) {
@@ -509,26 +595,18 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 			goto out_reply;
 		used += need;
 	}
-	zc_put_u64(&c, zc_ino_mds(ino));
-	zc_put_u64(&c, off - 2);
-	zc_put_u32(&c, ZC_MIN(size * 2 + 4096, 256U << 10));
-	err = zc_mds_call(req, ZC_CLTOMA_READDIR, args, c.pos, &call);
-	if (err) {
-		free(buf);
-		reply_err(req, err);
-		return;
-	}
-	c = zc_cur_init(call.resp, call.resp_len);
-	count = zc_get_u32(&c);
-	for (uint32_t i = 0; i < count && !c.err; i++) {
-		uint64_t cookie = zc_get_u64(&c);
+	if ((err = dir_fill(req, ino, off, d)))
+		goto out_reply;
+	for (; d->left; d->left--) {
+		struct zc_cur at = d->c;	/* this entry, if it does not fit */
 		struct fuse_entry_param e = { .generation = 1 };
+		uint64_t cookie = zc_get_u64(&d->c);
 		struct zc_attr a;
 		size_t need;
 
-		zc_get_str(&c, name, sizeof(name), true);
-		zc_get_attr(&c, &a);
-		if (c.err)
+		zc_get_str(&d->c, name, sizeof(name), true);
+		zc_get_attr(&d->c, &a);
+		if (d->c.err)
 			break;
 		a.ino = zc_ino_fuse(a.ino);
 		e.ino = a.ino;
@@ -541,28 +619,41 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		else
 			need = fuse_add_direntry(req, buf + used, size - used, name, &e.attr,
 						 cookie + 2);
-		if (need > size - used)
+		if (need > size - used) {
+			d->c = at;	/* for the next call */
 			break;
+		}
 		used += need;
+		d->at = cookie + 2;
 	}
-	zc_call_free_resp(&call);
+	if (d->c.err) {
+		dir_drop(d);	/* a short answer: the rest is asked for again */
+	} else if (d->have && !d->left) {
+		d->end = zc_cur_left(&d->c) && zc_get_u8(&d->c);
+		dir_drop(d);
+	}
 out_reply:
-	fuse_reply_buf(req, buf, used);
+	if (d == &one)
+		dir_drop(d);
+	else
+		pthread_mutex_unlock(&d->lock);
+	if (err)
+		reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, used);
 	free(buf);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	(void)fi;
-	do_readdir(req, ino, size, off, false);
+	do_readdir(req, ino, size, off, false, fi);
 }
 
 static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	(void)fi;
-	do_readdir(req, ino, size, off, true);
+	do_readdir(req, ino, size, off, true, fi);
 }
 
 /* Tells the mds a handle is gone, with what it wrote, and frees it. */
@@ -1032,6 +1123,8 @@ static const struct fuse_lowlevel_ops ops = {
 	.release = op_release,
 	.fsync = op_fsync,
 	.fallocate = op_fallocate,
+	.opendir = op_opendir,
+	.releasedir = op_releasedir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
 	.getlk = op_getlk,

@@ -1143,13 +1143,14 @@ static int h_readdir(struct req *r)
 	size_t count_pos;
 	struct zc_attr a;
 	sqlite3_stmt *q;
+	bool end = true;
 	int st;
 
 	if (r->in->err)
 		return ZC_ST_INVAL;
 	if ((st = dir_access(r->w, ino, MDS_MAY_READ, &a)))
 		return st;
-	max = ZC_MIN(max, OUT_CAP - 4);
+	max = ZC_MIN(max, OUT_CAP - 5);
 	count_pos = o->pos;
 	zc_put_u32(o, 0);
 	q = mds_q("SELECT id, name, ino FROM dentry WHERE parent=? AND id>? ORDER BY id", "ii",
@@ -1160,8 +1161,10 @@ static int h_readdir(struct req *r)
 		const char *n = (const char *)sqlite3_column_text(q, 1);
 		size_t nl = strlen(n);
 
-		if (o->pos - count_pos + 8 + 2 + nl + ZC_ATTR_LEN > max)
+		if (o->pos - count_pos + 8 + 2 + nl + ZC_ATTR_LEN > max) {
+			end = false;
 			break;
+		}
 		if (get_attr(sqlite3_column_int64(q, 2), &a))
 			continue;
 		zc_put_u64(o, sqlite3_column_int64(q, 0));
@@ -1170,6 +1173,7 @@ static int h_readdir(struct req *r)
 		count++;
 	}
 	sqlite3_reset(q);
+	zc_put_u8(o, end);	/* the client needs no call to learn it */
 	fix = zc_cur_init(o->p + count_pos, 4);
 	zc_put_u32(&fix, count);
 	return ZC_OK;

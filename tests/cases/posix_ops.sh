@@ -160,4 +160,23 @@ echo 3 > /proc/sys/vm/drop_caches
 check "tar d finds every size, mode, time and byte as archived" \
 	sh -c "cd '$M/untar' && tar df '$T/src.tar'"
 check "ls -la works" ls -la "$M/a/b"
+# A folder longer than one answer of the mds (the client hands the kernel
+# what one answer holds a page at a time): every name once; a listing
+# from the start again (rewinddir) sees a name made since, also in a
+# folder that was empty.
+mkdir "$M/big"
+(cd "$M/big" && seq 1 3000 | sed 's/^/entry-with-a-longer-name-/' | xargs touch)
+check "a folder of 3,000 lists every name once" \
+	[ "$(ls -f "$M/big" | grep '^entry-' | sort -u | wc -l)/$(ls -f "$M/big" | wc -l)" = 3000/3002 ]
+check "find sees them all" [ "$(find "$M/big" -type f | wc -l)" = 3000 ]
+mkdir "$M/empty"
+check "rewinddir on an open folder sees names made since" python3 -c '
+import os, sys
+def seen(path):
+	fd = os.open(path, os.O_RDONLY)
+	first = os.listdir(fd)		# reads to the end, then rewinds
+	open(os.path.join(path, "made-since"), "w").close()
+	again = os.listdir(fd)
+	return "made-since" not in first and "made-since" in again and len(again) == len(first) + 1
+sys.exit(not (seen(sys.argv[1]) and seen(sys.argv[2])))' "$M/empty" "$M/big"
 finish
