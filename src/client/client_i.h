@@ -144,7 +144,9 @@ void zc_fh_set_inode(struct zc_fh *fh, struct zc_inode *in);
 void zc_fh_free(struct zc_fh *fh);
 
 /* mount.c: the FUSE operations, locks, main. */
-/* Runs a call to the mds whose answer is an attr.  Returns 0 or -errno. */
+/* Runs a call to the mds whose answer is an attr (into a; NULL: the answer
+ * has none), and keeps the folders' attributes that end the answer to a
+ * change of names.  Returns 0 or -errno. */
 int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len,
 		     struct zc_attr *a);
 void zc_attr_to_stat(const struct zc_attr *a, struct stat *st);

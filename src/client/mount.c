@@ -72,32 +72,19 @@ int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len
 	if (err)
 		return err;
 	c = zc_cur_init(call.resp, call.resp_len);
-	zc_get_attr(&c, a);
-	a->ino = zc_ino_fuse(a->ino);
-	err = c.err ? -EIO : 0;
-	if (!err && (type == ZC_CLTOMA_MKNOD || type == ZC_CLTOMA_SYMLINK ||
-		     type == ZC_CLTOMA_LINK)) {
-		if (type == ZC_CLTOMA_LINK)
-			zc_attr_keep(a);	/* its link count went up */
-		keep_dirs(type, &c);
+	if (a) {
+		zc_get_attr(&c, a);
+		a->ino = zc_ino_fuse(a->ino);
 	}
+	err = c.err ? -EIO : 0;
+	if (!err && type == ZC_CLTOMA_LINK)
+		zc_attr_keep(a);	/* its link count went up */
+	if (!err && (type == ZC_CLTOMA_MKNOD || type == ZC_CLTOMA_SYMLINK ||
+		     type == ZC_CLTOMA_LINK || type == ZC_CLTOMA_UNLINK ||
+		     type == ZC_CLTOMA_RMDIR || type == ZC_CLTOMA_RENAME))
+		keep_dirs(type, &c);
 	zc_call_free_resp(&call);
 	return err;
-}
-
-/* A change of names whose answer holds only the folders' attributes. */
-static int dirs_call(fuse_req_t req, uint16_t type, const void *args, size_t len)
-{
-	struct zc_call call;
-	struct zc_cur c;
-	int err = zc_mds_call(req, type, args, len, &call);
-
-	if (err)
-		return err;
-	c = zc_cur_init(call.resp, call.resp_len);
-	keep_dirs(type, &c);
-	zc_call_free_resp(&call);
-	return 0;
 }
 
 /* A size this client wrote but has not told the mds yet counts. */
@@ -428,7 +415,7 @@ static void do_remove(fuse_req_t req, uint16_t type, fuse_ino_t parent, const ch
 	}
 	zc_put_u64(&c, zc_ino_mds(parent));
 	zc_put_str(&c, name, strlen(name));
-	reply_err(req, dirs_call(req, type, args, c.pos));
+	reply_err(req, zc_mds_attr_call(req, type, args, c.pos, NULL));
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -456,7 +443,7 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	zc_put_u64(&c, zc_ino_mds(nparent));
 	zc_put_str(&c, nname, strlen(nname));
 	zc_put_u32(&c, flags);
-	reply_err(req, dirs_call(req, ZC_CLTOMA_RENAME, args, c.pos));
+	reply_err(req, zc_mds_attr_call(req, ZC_CLTOMA_RENAME, args, c.pos, NULL));
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
