@@ -11,6 +11,8 @@ ZCFS_LOCKF=${ZCFS_LOCKF:-$(dirname "$ZCFS")/tools/zc_lockf}
 ZCFS_MANY=${ZCFS_MANY:-$(dirname "$ZCFS")/tools/zc_many}
 # Plays a hostile peer (tests/tools/zc_hostile.c).
 ZCFS_HOSTILE=${ZCFS_HOSTILE:-$(dirname "$ZCFS")/tools/zc_hostile}
+# Reads a folder a page at a time while it changes (tests/tools/zc_dirstep.c).
+ZCFS_DIRSTEP=${ZCFS_DIRSTEP:-$(dirname "$ZCFS")/tools/zc_dirstep}
 # Daemons a case starts never read the machine's /etc/zcfs/zcfs.conf.
 export ZCFS_CONFIG=
 FAILS=0

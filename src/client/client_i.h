@@ -178,6 +178,9 @@ void zc_attr_keep(const struct zc_attr *a);
 bool zc_attr_take(uint64_t ino, struct zc_attr *a);
 /* Forgets ino's kept attributes; ino 0: everyone's. */
 void zc_attr_forget(uint64_t ino);
+/* A number that moves with every keep and forget (every change made
+ * through this client): a kept folder listing older than it is stale. */
+uint64_t zc_attr_epoch(void);
 /* A layout to write chunk idx with, given by the mds with a create. */
 void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l);
 /* Copies the location of chunk idx into *l, asking the mds (and with

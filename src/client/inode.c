@@ -342,11 +342,19 @@ static struct kept {
 	uint64_t at, gen;	/* monotonic ns; the generation it was kept in */
 } kept[KEPT_SLOTS];
 static uint64_t kept_gen = 1;
+/* Moves with every keep and forget: something changed on this client. */
+static atomic_ullong epoch;
+
+uint64_t zc_attr_epoch(void)
+{
+	return atomic_load(&epoch);
+}
 
 void zc_attr_keep(const struct zc_attr *a)
 {
 	struct kept *k = &kept[a->ino % KEPT_SLOTS];
 
+	atomic_fetch_add(&epoch, 1);
 	if (!zc_cl.attr_timeout)
 		return;
 	pthread_mutex_lock(&kept_lock);
@@ -377,6 +385,7 @@ bool zc_attr_take(uint64_t ino, struct zc_attr *a)
 
 void zc_attr_forget(uint64_t ino)
 {
+	atomic_fetch_add(&epoch, 1);
 	pthread_mutex_lock(&kept_lock);
 	if (!ino)
 		kept_gen++;

@@ -45,17 +45,14 @@ void zc_attr_to_stat(const struct zc_attr *a, struct stat *st)
 
 /* The folders' attributes that end the answer to a change of names (as
  * the mds has them after it), kept for the GETATTRs the kernel sends next.
- * An unlink or a rename also changed an inode the answer does not name:
- * what was kept before it goes. */
-static void keep_dirs(uint16_t type, struct zc_cur *c)
+ * Read from a copy of the cursor: what follows is never an error. */
+static void keep_dirs(struct zc_cur c)
 {
 	struct zc_attr d;
 
-	if (type == ZC_CLTOMA_UNLINK || type == ZC_CLTOMA_RMDIR || type == ZC_CLTOMA_RENAME)
-		zc_attr_forget(0);
-	while (zc_cur_left(c)) {
-		zc_get_attr(c, &d);
-		if (c->err || !S_ISDIR(d.mode))
+	while (zc_cur_left(&c)) {
+		zc_get_attr(&c, &d);
+		if (c.err || !S_ISDIR(d.mode))
 			return;
 		d.ino = zc_ino_fuse(d.ino);
 		zc_attr_keep(&d);
@@ -69,6 +66,10 @@ int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len
 	struct zc_cur c;
 	int err = zc_mds_call(req, type, args, len, &call);
 
+	/* An unlink or a rename, even one whose answer was lost, may have
+	 * changed the link count or ctime of an inode it does not name. */
+	if (type == ZC_CLTOMA_UNLINK || type == ZC_CLTOMA_RMDIR || type == ZC_CLTOMA_RENAME)
+		zc_attr_forget(0);
 	if (err)
 		return err;
 	c = zc_cur_init(call.resp, call.resp_len);
@@ -82,7 +83,7 @@ int zc_mds_attr_call(fuse_req_t req, uint16_t type, const void *args, size_t len
 	if (!err && (type == ZC_CLTOMA_MKNOD || type == ZC_CLTOMA_SYMLINK ||
 		     type == ZC_CLTOMA_LINK || type == ZC_CLTOMA_UNLINK ||
 		     type == ZC_CLTOMA_RMDIR || type == ZC_CLTOMA_RENAME))
-		keep_dirs(type, &c);
+		keep_dirs(c);
 	zc_call_free_resp(&call);
 	return err;
 }
@@ -205,6 +206,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *st, int to_s
 	int err;
 
 	(void)fi;
+	zc_attr_forget(ino);	/* a truncate alone keeps nothing new */
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		err = zc_io_truncate(req, zc_ino_mds(ino), st->st_size, false, &a);
 		if (err) {
@@ -327,9 +329,10 @@ static void do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 			zc_get_u64(&r);
 			zc_get_loc(&r, &loc);
 			have_loc = !r.err && loc.id && loc.nrep;
-			keep_dirs(ZC_CLTOMA_CREATE, &r);
 		}
 		err = r.err ? -EIO : 0;
+		if (!err)
+			keep_dirs(r);
 		zc_call_free_resp(&call);
 	}
 	in = err ? NULL : zc_inode_open(a.ino);
@@ -487,6 +490,7 @@ struct zc_dir {
 	off_t at;		/* the kernel's offset they start at */
 	bool have;
 	bool end;		/* the folder ends at offset at */
+	uint64_t epoch, fetched;	/* zc_attr_epoch() and monotonic ns then */
 };
 
 static void dir_drop(struct zc_dir *d)
@@ -505,7 +509,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (d)
 		pthread_mutex_init(&d->lock, NULL);
 	fi->fh = (uintptr_t)d;	/* none: each call asks the mds */
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) && d) {	/* interrupted: no releasedir */
+		pthread_mutex_destroy(&d->lock);
+		free(d);
+	}
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -529,10 +536,15 @@ static int dir_fill(fuse_req_t req, fuse_ino_t ino, off_t off, struct zc_dir *d)
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
 	int err;
 
-	if (d->at == off && (d->left || d->end))
+	/* Kept entries go to the kernel with their attributes and names
+	 * cached: not once anything changed here, nor past the timeout. */
+	if (d->at == off && (d->left || d->end) && d->epoch == zc_attr_epoch() &&
+	    zc_now_ns() - d->fetched < (uint64_t)(zc_cl.attr_timeout * 1e9))
 		return 0;
 	dir_drop(d);
 	d->end = false;
+	d->epoch = zc_attr_epoch();
+	d->fetched = zc_now_ns();
 	zc_put_u64(&c, zc_ino_mds(ino));
 	zc_put_u64(&c, off - 2);
 	zc_put_u32(&c, DIR_ANSWER);
@@ -755,10 +767,14 @@ static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *buf
 		src.buf = NULL;
 		src.pipe = b->fd;
 	}
+	/* Its mtime moves: the kernel's GETATTR after the reply must not find
+	 * attributes kept before (forgotten again after: a setattr answered
+	 * meanwhile may have kept its own). */
+	zc_attr_forget(ino);
 	/* Told consumed only when it is: libfuse drops a pipe left with bytes. */
 	if (zc_io_write(req, fh->in, src, size, off, (fh->flags & O_APPEND) != 0))
 		bufv->idx = bufv->count;
-	zc_attr_forget(ino);	/* its mtime moved */
+	zc_attr_forget(ino);
 	zc_fop_done(ZC_FOP_WRITE, t0);
 }
 

@@ -1143,8 +1143,8 @@ static int h_readdir(struct req *r)
 	size_t count_pos;
 	struct zc_attr a;
 	sqlite3_stmt *q;
-	bool end = true;
-	int st;
+	bool end = false;
+	int st, rc;
 
 	if (r->in->err)
 		return ZC_ST_INVAL;
@@ -1157,14 +1157,12 @@ static int h_readdir(struct req *r)
 		  (int64_t)ino, (int64_t)cookie);
 	if (!q)
 		return ZC_ST_IO;
-	while (sqlite3_step(q) == SQLITE_ROW) {
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		const char *n = (const char *)sqlite3_column_text(q, 1);
 		size_t nl = strlen(n);
 
-		if (o->pos - count_pos + 8 + 2 + nl + ZC_ATTR_LEN > max) {
-			end = false;
+		if (o->pos - count_pos + 8 + 2 + nl + ZC_ATTR_LEN > max)
 			break;
-		}
 		if (get_attr(sqlite3_column_int64(q, 2), &a))
 			continue;
 		zc_put_u64(o, sqlite3_column_int64(q, 0));
@@ -1172,6 +1170,7 @@ static int h_readdir(struct req *r)
 		zc_put_attr(o, &a);
 		count++;
 	}
+	end = rc == SQLITE_DONE;	/* not after a failed step: the client asks again */
 	sqlite3_reset(q);
 	zc_put_u8(o, end);	/* the client needs no call to learn it */
 	fix = zc_cur_init(o->p + count_pos, 4);

@@ -179,4 +179,22 @@ def seen(path):
 	again = os.listdir(fd)
 	return "made-since" not in first and "made-since" in again and len(again) == len(first) + 1
 sys.exit(not (seen(sys.argv[1]) and seen(sys.argv[2])))' "$M/empty" "$M/big"
+# ... and entries kept from one answer bring back nothing changed since.
+mkdir "$M/step"
+(cd "$M/step" && seq -f 'f%03g' 0 199 | xargs touch)
+echo 2 > /proc/sys/vm/drop_caches
+check "a folder read a page at a time shows an unlink and a chmod made between pages" \
+	"$ZCFS_DIRSTEP" "$M/step"
+# A truncate after a chmod on one descriptor: fstat after a read (which
+# makes the kernel ask for the attributes again) tells the new size.
+check "ftruncate after fchmod: fstat tells the new size" python3 -c '
+import os, sys
+p = sys.argv[1]
+with open(p, "wb") as f:
+	f.write(b"x" * 100000)
+fd = os.open(p, os.O_RDWR)
+os.fchmod(fd, 0o640)
+os.ftruncate(fd, 10)
+os.pread(fd, 4096, 0)
+sys.exit(os.fstat(fd).st_size != 10)' "$M/trunc-after-chmod"
 finish
