@@ -181,6 +181,8 @@ void zc_attr_forget(uint64_t ino);
 /* A number that moves with every keep and forget (every change made
  * through this client): a kept folder listing older than it is stale. */
 uint64_t zc_attr_epoch(void);
+/* Was monotonic time at (ns) within the attribute timeout? */
+bool zc_attr_fresh(uint64_t at);
 /* A layout to write chunk idx with, given by the mds with a create. */
 void zc_io_known_loc(struct zc_inode *in, uint32_t idx, const struct zc_loc *l);
 /* Copies the location of chunk idx into *l, asking the mds (and with

@@ -330,9 +330,9 @@ struct zc_conn *zc_replica_conn(const struct zc_replica *r, int *err)
  * change already said what they are now (for a chown, the last setattr's
  * answer did), so they are kept here, and each kept set answers at most
  * one GETATTR, taken within the attribute timeout: no older than what the
- * kernel itself would have kept.  A write or a setxattr forgets its inode's;
- * an unlink or rename forgets all (it changes the link count of an inode
- * it does not name here).
+ * kernel itself would have kept.  A setattr, write, open, fallocate or
+ * setxattr forgets its inode's; an unlink or rename forgets all (it changes
+ * the link count of an inode it does not name here).
  */
 #define KEPT_SLOTS 256
 
@@ -348,6 +348,11 @@ static atomic_ullong epoch;
 uint64_t zc_attr_epoch(void)
 {
 	return atomic_load(&epoch);
+}
+
+bool zc_attr_fresh(uint64_t at)
+{
+	return zc_now_ns() - at < (uint64_t)(zc_cl.attr_timeout * 1e9);
 }
 
 void zc_attr_keep(const struct zc_attr *a)
@@ -373,8 +378,7 @@ bool zc_attr_take(uint64_t ino, struct zc_attr *a)
 	bool ok;
 
 	pthread_mutex_lock(&kept_lock);
-	ok = k->a.ino == ino && k->gen == kept_gen &&
-	     zc_now_ns() - k->at < (uint64_t)(zc_cl.attr_timeout * 1e9);
+	ok = k->a.ino == ino && k->gen == kept_gen && zc_attr_fresh(k->at);
 	if (ok)
 		*a = k->a;
 	if (k->a.ino == ino)

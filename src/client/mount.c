@@ -176,7 +176,6 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	uint8_t args[8];
 	struct zc_cur c = zc_cur_init(args, sizeof(args));
-
 	struct zc_attr a;
 	struct stat st;
 
@@ -489,16 +488,18 @@ struct zc_dir {
 	uint32_t left;		/* how many */
 	off_t at;		/* the kernel's offset they start at */
 	bool have;
-	bool end;		/* the folder ends at offset at */
+	bool end;		/* the folder ends at offset at (kept without an answer) */
 	uint64_t epoch, fetched;	/* zc_attr_epoch() and monotonic ns then */
 };
 
+/* Forgets the kept answer, and the end mark. */
 static void dir_drop(struct zc_dir *d)
 {
 	if (d->have)
 		zc_call_free_resp(&d->call);
 	d->have = false;
 	d->left = 0;
+	d->end = false;
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -539,10 +540,9 @@ static int dir_fill(fuse_req_t req, fuse_ino_t ino, off_t off, struct zc_dir *d)
 	/* Kept entries go to the kernel with their attributes and names
 	 * cached: not once anything changed here, nor past the timeout. */
 	if (d->at == off && (d->left || d->end) && d->epoch == zc_attr_epoch() &&
-	    zc_now_ns() - d->fetched < (uint64_t)(zc_cl.attr_timeout * 1e9))
+	    zc_attr_fresh(d->fetched))
 		return 0;
 	dir_drop(d);
-	d->end = false;
 	d->epoch = zc_attr_epoch();
 	d->fetched = zc_now_ns();
 	zc_put_u64(&c, zc_ino_mds(ino));
@@ -577,10 +577,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		d = &one;	/* no memory at opendir: nothing kept */
 	else
 		pthread_mutex_lock(&d->lock);
-	if (!off) {		/* from the start: nothing kept holds */
+	if (!off)		/* from the start: nothing kept holds */
 		dir_drop(d);
-		d->end = false;
-	}
 	/* Offsets: 1 is ".", 2 is "..", entry cookie k is k + 2. */
 	for (; off < 2; off++) {
 		struct fuse_entry_param e = { .attr.st_mode = S_IFDIR, .attr.st_ino = ino };
@@ -628,8 +626,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 	if (d->c.err) {
 		dir_drop(d);	/* a short answer: the rest is asked for again */
 	} else if (d->have && !d->left) {
-		d->end = zc_cur_left(&d->c) && zc_get_u8(&d->c);
+		bool end = zc_cur_left(&d->c) && zc_get_u8(&d->c);
+
 		dir_drop(d);
+		d->end = end;
 	}
 out_reply:
 	if (d == &one)

@@ -1326,9 +1326,8 @@ static int h_mknod(struct req *r)
 	char name[ZC_MAX_NAME + 1];
 	struct zc_attr a;
 	struct zc_loc l = { 0 };
-	int st;
-
 	uint8_t flags;
+	int st;
 
 	zc_get_u32(r->in);	/* uid, gid: the caller's identity is used */
 	zc_get_u32(r->in);
